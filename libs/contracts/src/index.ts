@@ -1,1 +1,4 @@
-export {};
+export * from './oci.error';
+export * from './v2-route';
+export * from './headers';
+export * from './events';

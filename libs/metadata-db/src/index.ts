@@ -1,1 +1,4 @@
-export {};
+export * from './entities/registry.entity';
+export * from './migrations';
+export * from './metadata-db';
+export { createPgliteDriver } from './pglite.driver';

@@ -1,0 +1,199 @@
+/**
+ * Registry errors as domain values. Each carries its OCI error code; the HTTP status comes from
+ * one table ({@link OCI_ERROR_STATUS}) so the mapping to the wire happens in exactly one place
+ * (the OCI exception filter in nest-common).
+ */
+
+/** The OCI distribution-spec error codes, plus UNKNOWN for bugs and RANGE_INVALID for uploads. */
+export type OciErrorCode =
+  | 'BLOB_UNKNOWN'
+  | 'BLOB_UPLOAD_INVALID'
+  | 'BLOB_UPLOAD_UNKNOWN'
+  | 'DIGEST_INVALID'
+  | 'MANIFEST_BLOB_UNKNOWN'
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_UNKNOWN'
+  | 'NAME_INVALID'
+  | 'NAME_UNKNOWN'
+  | 'SIZE_INVALID'
+  | 'TAG_INVALID'
+  | 'UNAUTHORIZED'
+  | 'DENIED'
+  | 'UNSUPPORTED'
+  | 'TOOMANYREQUESTS'
+  | 'RANGE_INVALID'
+  | 'UNAVAILABLE'
+  | 'UNKNOWN';
+
+/** The HTTP status each code answers with unless an error says otherwise. */
+export const OCI_ERROR_STATUS: Readonly<Record<OciErrorCode, number>> = {
+  BLOB_UNKNOWN: 404,
+  BLOB_UPLOAD_INVALID: 400,
+  BLOB_UPLOAD_UNKNOWN: 404,
+  DIGEST_INVALID: 400,
+  MANIFEST_BLOB_UNKNOWN: 400,
+  MANIFEST_INVALID: 400,
+  MANIFEST_UNKNOWN: 404,
+  NAME_INVALID: 400,
+  NAME_UNKNOWN: 404,
+  SIZE_INVALID: 400,
+  TAG_INVALID: 400,
+  UNAUTHORIZED: 401,
+  DENIED: 403,
+  UNSUPPORTED: 405,
+  TOOMANYREQUESTS: 429,
+  RANGE_INVALID: 416,
+  UNAVAILABLE: 503,
+  UNKNOWN: 500,
+};
+
+/** Anything that carries an OCI code: our own errors and the typed errors of the pure libs. */
+export interface OciCoded {
+  readonly ociCode: string;
+  readonly message: string;
+  readonly detail?: unknown;
+  readonly httpStatus?: number;
+}
+
+/** True when `e` carries an OCI error code (duck-typed, so the pure libs need not import us). */
+export function isOciCoded(e: unknown): e is OciCoded {
+  return typeof e === 'object' && e !== null && typeof (e as { ociCode?: unknown }).ociCode === 'string';
+}
+
+/** Base of every registry error. `httpStatus` overrides the table when a code has two statuses. */
+export class RegistryError extends Error implements OciCoded {
+  constructor(
+    readonly ociCode: OciErrorCode,
+    message: string,
+    readonly detail?: unknown,
+    readonly httpStatus?: number,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The blob is not linked to the repository (or does not exist at all). */
+export class BlobUnknownError extends RegistryError {
+  constructor(digest: string) {
+    super('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+  }
+}
+
+/** The upload session is unknown, expired or already finished. */
+export class BlobUploadUnknownError extends RegistryError {
+  constructor(uploadId: string) {
+    super('BLOB_UPLOAD_UNKNOWN', 'blob upload unknown to registry', { uploadId });
+  }
+}
+
+/** The upload request is malformed (bad Content-Range, short body, bad query). */
+export class BlobUploadInvalidError extends RegistryError {
+  constructor(reason: string, detail?: unknown) {
+    super('BLOB_UPLOAD_INVALID', `blob upload invalid: ${reason}`, detail);
+  }
+}
+
+/** A chunk does not start where the upload ends (416 with the current range). */
+export class RangeInvalidError extends RegistryError {
+  constructor(
+    readonly currentSize: number,
+    detail?: unknown,
+  ) {
+    super('RANGE_INVALID', 'requested range not satisfiable', detail ?? { size: currentSize });
+  }
+}
+
+/** The digest is malformed, unsupported, or does not match the content. */
+export class DigestInvalidError extends RegistryError {
+  constructor(message = 'provided digest did not match uploaded content', detail?: unknown) {
+    super('DIGEST_INVALID', message, detail);
+  }
+}
+
+/** The Content-Length or size does not match the content. */
+export class SizeInvalidError extends RegistryError {
+  constructor(message = 'provided length did not match content length', detail?: unknown, status?: number) {
+    super('SIZE_INVALID', message, detail, status);
+  }
+}
+
+/** A manifest references a blob or child manifest the repository does not have. */
+export class ManifestBlobUnknownError extends RegistryError {
+  constructor(digest: string) {
+    super('MANIFEST_BLOB_UNKNOWN', 'manifest references a manifest or blob unknown to registry', { digest });
+  }
+}
+
+/** The manifest is malformed or violates the rules of its media type. */
+export class ManifestInvalidError extends RegistryError {
+  constructor(message = 'manifest invalid', detail?: unknown) {
+    super('MANIFEST_INVALID', message, detail);
+  }
+}
+
+/** No manifest by that tag or digest in the repository. */
+export class ManifestUnknownError extends RegistryError {
+  constructor(reference: string) {
+    super('MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference });
+  }
+}
+
+/** The repository name violates the grammar. */
+export class NameInvalidError extends RegistryError {
+  constructor(name: string, reason = 'invalid repository name') {
+    super('NAME_INVALID', reason, { name });
+  }
+}
+
+/** The repository is not known to the registry. */
+export class NameUnknownError extends RegistryError {
+  constructor(name: string) {
+    super('NAME_UNKNOWN', 'repository name not known to registry', { name });
+  }
+}
+
+/** The operation is switched off or not supported (405 unless told otherwise). */
+export class UnsupportedError extends RegistryError {
+  constructor(message = 'the operation is unsupported', detail?: unknown, status?: number) {
+    super('UNSUPPORTED', message, detail, status);
+  }
+}
+
+/** A route that does not exist in the /v2 API. */
+export class RouteNotFoundError extends RegistryError {
+  constructor(path: string) {
+    super('NAME_UNKNOWN', 'no such API endpoint', { path }, 404);
+  }
+}
+
+/** A backend (database, storage, upstream service) is not reachable right now. */
+export class UnavailableError extends RegistryError {
+  constructor(message = 'service unavailable', detail?: unknown) {
+    super('UNAVAILABLE', message, detail);
+  }
+}
+
+/** The caller is not authenticated. */
+export class UnauthorizedError extends RegistryError {
+  constructor(message = 'authentication required', detail?: unknown) {
+    super('UNAUTHORIZED', message, detail);
+  }
+}
+
+/** The caller is authenticated but not allowed. */
+export class DeniedError extends RegistryError {
+  constructor(message = 'requested access to the resource is denied', detail?: unknown) {
+    super('DENIED', message, detail);
+  }
+}
+
+/** The body the API answers with for an error: `{"errors":[{code,message,detail}]}`. */
+export function ociErrorBody(e: OciCoded): { errors: { code: string; message: string; detail: unknown }[] } {
+  return { errors: [{ code: e.ociCode, message: e.message, detail: e.detail ?? null }] };
+}
+
+/** The status for an OCI-coded error: its own override, else the table, else 500. */
+export function ociErrorStatus(e: OciCoded): number {
+  return e.httpStatus ?? OCI_ERROR_STATUS[e.ociCode as OciErrorCode] ?? 500;
+}

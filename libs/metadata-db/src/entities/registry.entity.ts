@@ -1,0 +1,101 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+
+/*
+ * The metadata schema. Blob bytes live in storage; everything else lives here, so that one
+ * transaction can change blobs, manifests and the event outbox together. The schema itself is
+ * created only by migrations (see ../migrations); these entities document it for TypeORM.
+ */
+
+/** A repository path (tenant prefix included once tenancy exists). */
+@Entity('repositories')
+export class RepositoryEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id!: number;
+  @Column({ type: 'text', unique: true, collation: 'C' }) name!: string;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}
+
+/** A blob stored once in the registry, content-addressed. */
+@Entity('blobs')
+export class BlobEntity {
+  @PrimaryColumn({ type: 'text' }) digest!: string;
+  @Column({ type: 'bigint' }) size!: number;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}
+
+/** Makes a blob visible in a repository. */
+@Entity('repository_blobs')
+@Index(['digest'])
+export class RepositoryBlobEntity {
+  @PrimaryColumn({ name: 'repository_id', type: 'bigint' }) repositoryId!: number;
+  @PrimaryColumn({ type: 'text' }) digest!: string;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}
+
+/** A manifest (image manifest or index) with its exact bytes. */
+@Entity('manifests')
+@Index(['repositoryId', 'digest'], { unique: true })
+export class ManifestEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id!: number;
+  @Column({ name: 'repository_id', type: 'bigint' }) repositoryId!: number;
+  @Column({ type: 'text' }) digest!: string;
+  @Column({ name: 'media_type', type: 'text' }) mediaType!: string;
+  @Column({ type: 'bytea' }) payload!: Buffer;
+  @Column({ type: 'integer' }) size!: number;
+  @Column({ name: 'config_digest', type: 'text', nullable: true }) configDigest!: string | null;
+  @Column({ name: 'subject_digest', type: 'text', nullable: true }) subjectDigest!: string | null;
+  @Column({ name: 'artifact_type', type: 'text', nullable: true }) artifactType!: string | null;
+  @Column({ type: 'jsonb', nullable: true }) annotations!: Record<string, string> | null;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}
+
+/** What a manifest references: blobs (config, layers) and, for an index, child manifests. */
+@Entity('manifest_references')
+@Index(['digest'])
+export class ManifestReferenceEntity {
+  @PrimaryColumn({ name: 'manifest_id', type: 'bigint' }) manifestId!: number;
+  @PrimaryColumn({ type: 'text' }) kind!: 'blob' | 'manifest';
+  @PrimaryColumn({ type: 'text' }) digest!: string;
+}
+
+/** A tag pointing at a manifest of the same repository. */
+@Entity('tags')
+export class TagEntity {
+  @PrimaryColumn({ name: 'repository_id', type: 'bigint' }) repositoryId!: number;
+  @PrimaryColumn({ type: 'text', collation: 'C' }) name!: string;
+  @Column({ name: 'manifest_id', type: 'bigint' }) manifestId!: number;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}
+
+/** An upload in progress; its bytes live under the storage's uploads prefix. */
+@Entity('upload_sessions')
+export class UploadSessionEntity {
+  @PrimaryColumn({ type: 'uuid' }) id!: string;
+  @Column({ name: 'repository_id', type: 'bigint' }) repositoryId!: number;
+  @Column({ type: 'bigint' }) size!: number;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}
+
+/** The transactional outbox: an event row written with the change it describes. */
+@Entity('event_outbox')
+export class OutboxEventEntity {
+  @PrimaryColumn({ type: 'uuid' }) id!: string;
+  @Column({ type: 'bigint', generated: 'increment' }) seq!: number;
+  @Column({ type: 'text' }) repository!: string;
+  @Column({ type: 'text' }) action!: string;
+  @Column({ type: 'jsonb' }) payload!: unknown;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @Column({ name: 'sent_at', type: 'timestamptz', nullable: true }) sentAt!: Date | null;
+}
+
+/** Every entity of the metadata database. */
+export const METADATA_ENTITIES = [
+  RepositoryEntity,
+  BlobEntity,
+  RepositoryBlobEntity,
+  ManifestEntity,
+  ManifestReferenceEntity,
+  TagEntity,
+  UploadSessionEntity,
+  OutboxEventEntity,
+];

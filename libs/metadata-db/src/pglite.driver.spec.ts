@@ -1,0 +1,43 @@
+import type { DataSource } from 'typeorm';
+import { openMetadataDb, runSql } from './metadata-db';
+
+describe('PGlite metadata database', () => {
+  let ds: DataSource;
+  beforeAll(async () => {
+    ds = await openMetadataDb({ pgliteDir: 'memory://' });
+  }, 30_000);
+  afterAll(async () => {
+    await ds.destroy();
+  });
+
+  it('runs the migrations', async () => {
+    const { rows } = await runSql<{ n: number }>(ds.manager, 'SELECT count(*)::int AS n FROM schema_migrations');
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('keeps a rolled-back transaction invisible to concurrent work', async () => {
+    const inTx = ds.transaction(async (m) => {
+      await runSql(m, `INSERT INTO repositories (name) VALUES ('rolled/back')`);
+      await new Promise((r) => setTimeout(r, 20));
+      throw new Error('abort');
+    });
+    // Concurrently, outside the transaction: must not see the uncommitted row, must not be undone.
+    const outside = (async () => {
+      const seen = await runSql(ds.manager, `SELECT 1 FROM repositories WHERE name = 'rolled/back'`);
+      await runSql(ds.manager, `INSERT INTO repositories (name) VALUES ('kept')`);
+      return seen.rows.length;
+    })();
+    await expect(inTx).rejects.toThrow('abort');
+    expect(await outside).toBe(0);
+    const { rows } = await runSql<{ name: string }>(ds.manager, `SELECT name FROM repositories ORDER BY name`);
+    expect(rows.map((r) => r.name)).toEqual(['kept']);
+  });
+
+  it('reports affected rows and parses bigint as number', async () => {
+    await runSql(ds.manager, `INSERT INTO blobs (digest, size) VALUES ('sha256:x', 9007199254740991)`);
+    const upd = await runSql(ds.manager, `UPDATE blobs SET size = 5 WHERE digest = 'sha256:x'`);
+    expect(upd.affected).toBe(1);
+    const { rows } = await runSql<{ size: number }>(ds.manager, `SELECT size FROM blobs WHERE digest = 'sha256:x'`);
+    expect(rows[0].size).toBe(5);
+  });
+});
