@@ -1,0 +1,71 @@
+/**
+ * Image references (`[domain[:port]/]path[:tag][@digest]`): grammar, parsing, docker-style
+ * normalisation, and the validators a registry applies to names, tags and digests. Pure: no I/O.
+ */
+export {
+  grammar,
+  referenceRegExp,
+  nameRegExp,
+  pathRegExp,
+  domainRegExp,
+  tagRegExp,
+  digestRegExp,
+  identifierRegExp,
+} from './grammar';
+export {
+  ReferenceParseError,
+  ReferenceInvalidFormatError,
+  NameNotCanonicalError,
+  NameContainsUppercaseError,
+  NameTooLongError,
+  NameEmptyError,
+  TagInvalidError,
+  DigestInvalidFormatError,
+  DigestUnsupportedError,
+  REPOSITORY_NAME_MAX_LENGTH,
+  TAG_MAX_LENGTH,
+} from './reference.error';
+export type { ReferenceOciCode } from './reference.error';
+export { parseDigest, isValidDigest, assertDigest, isSupportedDigestAlgorithm } from './digest';
+export type { DigestAlgorithm, ParsedDigest } from './digest';
+export { isValidRepositoryName, assertRepositoryName, isValidTag, assertTag, isValidDomain } from './validate';
+export {
+  parse,
+  withName,
+  withTag,
+  withDigest,
+  trimNamed,
+  isNamed,
+  isTagged,
+  isNamedTagged,
+  isDigested,
+  isCanonical,
+  isNameOnly,
+} from './reference';
+export type {
+  Reference,
+  RepositoryReference,
+  TaggedReference,
+  CanonicalReference,
+  TaggedCanonicalReference,
+  DigestReference,
+  Named,
+  Tagged,
+  Digested,
+  NamedTagged,
+  Canonical,
+} from './reference';
+export {
+  DEFAULT_DOMAIN,
+  LEGACY_DEFAULT_DOMAIN,
+  OFFICIAL_REPOSITORY_PREFIX,
+  DEFAULT_TAG,
+  parseNormalizedNamed,
+  parseNamed,
+  parseAnyReference,
+  parseDockerRef,
+  tagNameOnly,
+  withDefaultTag,
+  familiarName,
+  familiarString,
+} from './normalize';
