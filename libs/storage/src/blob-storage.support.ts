@@ -1,0 +1,147 @@
+/*
+ * What every driver shares, so that key checks, range semantics and the way an append reads
+ * its source cannot drift between drivers. Internal to this lib (not exported from index).
+ */
+import type { ByteRange } from './blob-storage.port';
+import { InvalidStorageKeyError, RangeNotSatisfiableError } from './storage.error';
+
+const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
+const SHA512_DIGEST = /^sha512:[a-f0-9]{128}$/;
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A canonical blob digest split into its parts. */
+export interface BlobKey {
+  algorithm: 'sha256' | 'sha512';
+  hex: string;
+}
+
+/**
+ * Parses a canonical digest (`sha256:<64 hex>` or `sha512:<128 hex>`, lowercase).
+ * @throws InvalidStorageKeyError for anything else.
+ */
+export function parseBlobDigest(digest: string): BlobKey {
+  if (typeof digest !== 'string' || !(SHA256_DIGEST.test(digest) || SHA512_DIGEST.test(digest))) {
+    throw new InvalidStorageKeyError('digest', String(digest));
+  }
+  const [algorithm, hex] = digest.split(':') as [BlobKey['algorithm'], string];
+  return { algorithm, hex };
+}
+
+/** Whether `digest` is a canonical blob digest. */
+export function isBlobDigest(digest: string): boolean {
+  return SHA256_DIGEST.test(digest) || SHA512_DIGEST.test(digest);
+}
+
+/**
+ * Checks that `id` is a lowercase uuid and returns it.
+ * @throws InvalidStorageKeyError otherwise.
+ */
+export function checkUploadId(id: string): string {
+  if (typeof id !== 'string' || !UPLOAD_ID.test(id)) {
+    throw new InvalidStorageKeyError('uploadId', String(id));
+  }
+  return id;
+}
+
+/** Whether `id` is a lowercase uuid. */
+export function isUploadId(id: string): boolean {
+  return UPLOAD_ID.test(id);
+}
+
+/**
+ * The inclusive bounds to read from `size` bytes: the whole content without a range (`end` is
+ * `start - 1` when it is empty), else `range` with `end` clamped to the last byte.
+ * @throws RangeNotSatisfiableError when a bound is not a non-negative safe integer, `end` is
+ *   before `start`, or `start` is at or past `size`.
+ */
+export function resolveByteRange(range: ByteRange | undefined, size: number): ByteRange {
+  if (range === undefined) {
+    return { start: 0, end: size - 1 };
+  }
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || start >= size) {
+    throw new RangeNotSatisfiableError({ start, end }, size);
+  }
+  return { start, end: Math.min(end, size - 1) };
+}
+
+/**
+ * Runs operations on the same key one after the other, in call order; different keys run
+ * concurrently. Keys are forgotten once idle, so memory follows the number of busy keys.
+ */
+export class KeyedSerializer {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /** Runs `task` once every earlier task for `key` has settled; settles as `task` does. */
+  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous.then(() => done);
+    this.tails.set(key, tail);
+    await previous;
+    try {
+      return await task();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) {
+        this.tails.delete(key);
+      }
+    }
+  }
+}
+
+/**
+ * Iterates an append's source as Buffers (a Uint8Array is viewed, not copied), one chunk at a
+ * time so memory stays bounded. Aborting `signal` rejects at once, even while the source is
+ * waiting for bytes. When iteration stops early (abort, a consumer error) the source is closed
+ * with `return()` without waiting for it, since a stalled source may never answer.
+ * @throws the source's error, `signal.reason` when aborted, or a TypeError for a chunk that is
+ *   not a Uint8Array.
+ */
+export async function* readAppendSource(
+  source: AsyncIterable<Buffer | Uint8Array>,
+  signal?: AbortSignal,
+): AsyncGenerator<Buffer, void, undefined> {
+  signal?.throwIfAborted();
+  const iterator = source[Symbol.asyncIterator]();
+  let onAbort: (() => void) | undefined;
+  const aborted =
+    signal &&
+    new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  aborted?.catch(() => undefined);
+  let exhausted = false;
+  try {
+    for (;;) {
+      const next = iterator.next();
+      const result = aborted ? await Promise.race([next, aborted]) : await next;
+      if (result.done) {
+        exhausted = true;
+        return;
+      }
+      yield toBuffer(result.value);
+    }
+  } finally {
+    if (onAbort) {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (!exhausted && iterator.return) {
+      Promise.resolve()
+        .then(() => iterator.return?.())
+        .catch(() => undefined);
+    }
+  }
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) {
+    return chunk;
+  }
+  if (chunk instanceof Uint8Array) {
+    return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  throw new TypeError(`append source yielded ${typeof chunk}, expected Buffer or Uint8Array`);
+}
