@@ -18,7 +18,8 @@ export default [
         'error',
         {
           enforceBuildableLibDependency: false,
-          allow: [],
+          // The `lading` app composes the others into one process (embedded mode) and its CLI.
+          allow: ['@lading/app-*'],
           depConstraints: [
             { sourceTag: 'type:domain', onlyDependOnLibsWithTags: [], bannedExternalImports: ['@nestjs/*', 'typeorm', 'kafkajs', 'minio', 'pg', '@electric-sql/*', 'fs', 'node:fs', 'node:fs/promises', 'fs/promises', 'node:http', 'http'] },
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:domain'], bannedExternalImports: ['@nestjs/*', 'typeorm', 'kafkajs', 'minio', 'pg'] },
@@ -30,5 +31,11 @@ export default [
         },
       ],
     },
+  },
+  {
+    // Only the lading app (embedded composition and CLI) may import other apps.
+    files: ['apps/**/*.ts', 'libs/**/*.ts'],
+    ignores: ['apps/lading/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['@lading/app-*'] }] },
   },
 ];

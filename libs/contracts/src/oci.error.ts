@@ -22,6 +22,7 @@ export type OciErrorCode =
   | 'UNSUPPORTED'
   | 'TOOMANYREQUESTS'
   | 'RANGE_INVALID'
+  | 'PAGINATION_NUMBER_INVALID'
   | 'UNAVAILABLE'
   | 'UNKNOWN';
 
@@ -43,6 +44,7 @@ export const OCI_ERROR_STATUS: Readonly<Record<OciErrorCode, number>> = {
   UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
   RANGE_INVALID: 416,
+  PAGINATION_NUMBER_INVALID: 400,
   UNAVAILABLE: 503,
   UNKNOWN: 500,
 };
@@ -196,4 +198,11 @@ export function ociErrorBody(e: OciCoded): { errors: { code: string; message: st
 /** The status for an OCI-coded error: its own override, else the table, else 500. */
 export function ociErrorStatus(e: OciCoded): number {
   return e.httpStatus ?? OCI_ERROR_STATUS[e.ociCode as OciErrorCode] ?? 500;
+}
+
+/** The `n` of a paginated listing is not a non-negative integer. */
+export class PaginationNumberInvalidError extends RegistryError {
+  constructor(n: string) {
+    super('PAGINATION_NUMBER_INVALID', 'invalid number of results requested', { n });
+  }
 }

@@ -1,1 +1,10 @@
-export {};
+export * from './config/lading.config';
+export * from './config/duration';
+export * from './errors/oci-exception.filter';
+export * from './http/v2-exchange';
+export * from './http/internal-auth';
+export * from './http/bootstrap';
+export * from './core/tokens';
+export * from './core/core.module';
+export * from './health/health.controller';
+export * from './http/v2-service.controller';

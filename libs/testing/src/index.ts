@@ -1,1 +1,2 @@
-export {};
+export * from './images';
+export * from './registry-client';

@@ -1,0 +1,74 @@
+import type { Readable } from 'node:stream';
+import { Inject, Injectable } from '@nestjs/common';
+import { BlobUnknownError, RangeInvalidError, UnsupportedError, type RequestContext } from '@lading/contracts';
+import { parseDigest } from '@lading/manifest';
+import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
+import { BlobNotFoundError, type BlobStorage } from '@lading/storage';
+import { BlobRepository, type LinkedBlob } from './blob.repository';
+
+/** An open blob read: what it is, which bytes, and the stream of them. */
+export interface BlobRead {
+  blob: LinkedBlob;
+  range?: { start: number; end: number };
+  stream: Readable;
+}
+
+/** Blobs as a repository sees them: reachable only through a repository they are linked to. */
+@Injectable()
+export class BlobService {
+  constructor(
+    private readonly blobs: BlobRepository,
+    @Inject(BLOB_STORAGE) private readonly storage: BlobStorage,
+    @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+  ) {}
+
+  /** The blob if linked to `name`, else BLOB_UNKNOWN (whether or not it exists elsewhere). */
+  async statBlob(name: string, digest: string): Promise<LinkedBlob> {
+    const d = parseDigest(digest).toString();
+    const blob = await this.blobs.findLinked(name, d);
+    if (!blob) throw new BlobUnknownError(d);
+    return blob;
+  }
+
+  /** Opens the blob's bytes, the whole or an HTTP `Range: bytes=a-b` of them. */
+  async openBlob(name: string, digest: string, rangeHeader?: string): Promise<BlobRead> {
+    const blob = await this.statBlob(name, digest);
+    const range = rangeHeader ? parseByteRange(rangeHeader, blob.size) : undefined;
+    try {
+      const stream = await this.storage.readBlob(blob.digest, range);
+      return { blob, range, stream };
+    } catch (e) {
+      if (e instanceof BlobNotFoundError) throw new BlobUnknownError(blob.digest);
+      throw e;
+    }
+  }
+
+  /** Unlinks the blob from `name` (202); its bytes go when garbage collection finds them unused. */
+  async deleteBlob(name: string, digest: string, request: RequestContext, url: string): Promise<void> {
+    if (!this.config.storage.delete.enabled) throw new UnsupportedError('deletes are disabled on this registry');
+    const d = parseDigest(digest).toString();
+    if (!(await this.blobs.unlinkBlob(name, d, request, url))) throw new BlobUnknownError(d);
+  }
+}
+
+/**
+ * Parses one `bytes=` range against `size` (suffix and open-ended forms too). Multiple ranges are
+ * answered with the first; an unsatisfiable range is RANGE_INVALID (416).
+ */
+export function parseByteRange(header: string, size: number): { start: number; end: number } | undefined {
+  const m = /^bytes=(\d*)-(\d*)(?:,.*)?$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined; // not a form we understand: whole body
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) throw new RangeInvalidError(size, { range: header, size });
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || end < start) throw new RangeInvalidError(size, { range: header, size });
+  return { start, end };
+}

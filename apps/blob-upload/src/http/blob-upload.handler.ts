@@ -1,0 +1,166 @@
+import { pipeline } from 'node:stream/promises';
+import { Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { BlobUploadInvalidError, RangeInvalidError, UnsupportedError, v2Paths, type V2Route } from '@lading/contracts';
+import { assertRepositoryName } from '@lading/reference';
+import { externalUrl, reply, type V2Exchange, type V2Handler } from '@lading/nest-common';
+import { BlobService } from '../blobs/blob.service';
+import { UploadService, type ChunkInput } from '../uploads/upload.service';
+
+type BlobRoute = Extract<V2Route, { kind: 'blob' | 'upload-start' | 'upload' }>;
+
+/**
+ * Translates the blob and upload endpoints of /v2 into service calls and back. The gateway calls
+ * it in process (embedded) and the blob-upload app's controller calls it for forwarded requests.
+ */
+@Injectable()
+export class BlobUploadHandler implements V2Handler {
+  constructor(
+    private readonly uploads: UploadService,
+    private readonly blobs: BlobService,
+  ) {}
+
+  async handle(x: V2Exchange): Promise<void> {
+    const route = x.route as BlobRoute;
+    assertRepositoryName(route.name);
+    const method = x.req.method;
+    switch (route.kind) {
+      case 'upload-start':
+        if (method === 'POST') return this.postUpload(x, route.name);
+        break;
+      case 'upload':
+        if (method === 'GET') return this.uploadStatus(x, route.name, route.uploadId);
+        if (method === 'PATCH') return this.patchUpload(x, route.name, route.uploadId);
+        if (method === 'PUT') return this.putUpload(x, route.name, route.uploadId);
+        if (method === 'DELETE') return this.deleteUpload(x, route.name, route.uploadId);
+        break;
+      case 'blob':
+        if (method === 'GET' || method === 'HEAD') return this.getBlob(x, route.name, route.digest);
+        if (method === 'DELETE') return this.deleteBlob(x, route.name, route.digest);
+        break;
+    }
+    throw new UnsupportedError(`${method} is not supported here`);
+  }
+
+  private async postUpload(x: V2Exchange, name: string): Promise<void> {
+    const mount = x.query.get('mount');
+    const from = x.query.get('from');
+    if (mount && from && isRepositoryName(from)) {
+      const url = blobUrl(x, name, mount);
+      if (await this.uploads.mountBlob(name, from, mount, x.ctx, url)) {
+        return reply(x.res, 201, { Location: v2Paths.blob(name, mount), 'Docker-Content-Digest': mount });
+      }
+    }
+    const digest = x.query.get('digest');
+    if (digest) {
+      const blob = await this.uploads.pushMonolithic(name, digest, chunkOf(x.req, false), x.ctx, (d) => blobUrl(x, name, d));
+      return reply(x.res, 201, { Location: v2Paths.blob(name, blob.digest), 'Docker-Content-Digest': blob.digest });
+    }
+    await drainEmpty(x.req);
+    const session = await this.uploads.startUpload(name);
+    return this.sessionReply(x, name, session.id, 0, 202);
+  }
+
+  private async uploadStatus(x: V2Exchange, name: string, id: string): Promise<void> {
+    const session = await this.uploads.getUpload(name, id);
+    return this.sessionReply(x, name, id, session.size, 204);
+  }
+
+  private async patchUpload(x: V2Exchange, name: string, id: string): Promise<void> {
+    const session = await this.uploads.appendChunk(name, id, chunkOf(x.req, true));
+    return this.sessionReply(x, name, id, session.size, 202);
+  }
+
+  private async putUpload(x: V2Exchange, name: string, id: string): Promise<void> {
+    const digest = x.query.get('digest');
+    if (!digest) throw new BlobUploadInvalidError('the digest query parameter is required');
+    const chunk = hasBody(x.req) ? chunkOf(x.req, true) : undefined;
+    const blob = await this.uploads.completeUpload(name, id, digest, chunk, x.ctx, (d) => blobUrl(x, name, d));
+    return reply(x.res, 201, { Location: v2Paths.blob(name, blob.digest), 'Docker-Content-Digest': blob.digest });
+  }
+
+  private async deleteUpload(x: V2Exchange, name: string, id: string): Promise<void> {
+    await this.uploads.cancelUpload(name, id);
+    return reply(x.res, 204);
+  }
+
+  private async getBlob(x: V2Exchange, name: string, digest: string): Promise<void> {
+    if (x.req.method === 'HEAD') {
+      const blob = await this.blobs.statBlob(name, digest);
+      return reply(x.res, 200, blobHeaders(blob.digest, blob.size));
+    }
+    const read = await this.blobs.openBlob(name, digest, x.req.headers.range);
+    const { blob, range } = read;
+    const headers = blobHeaders(blob.digest, range ? range.end - range.start + 1 : blob.size);
+    if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${blob.size}`;
+    x.res.writeHead(range ? 206 : 200, headers);
+    await pipeline(read.stream, x.res);
+  }
+
+  private async deleteBlob(x: V2Exchange, name: string, digest: string): Promise<void> {
+    await this.blobs.deleteBlob(name, digest, x.ctx, blobUrl(x, name, digest));
+    return reply(x.res, 202);
+  }
+
+  private sessionReply(x: V2Exchange, name: string, id: string, size: number, status: number): void {
+    reply(x.res, status, {
+      Location: v2Paths.upload(name, id),
+      Range: `0-${size > 0 ? size - 1 : 0}`,
+      'Docker-Upload-UUID': id,
+    });
+  }
+}
+
+function blobHeaders(digest: string, length: number): Record<string, string | number> {
+  return {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': length,
+    'Docker-Content-Digest': digest,
+    'Accept-Ranges': 'bytes',
+    ETag: `"${digest}"`,
+    'Cache-Control': 'max-age=31536000',
+  };
+}
+
+/** The body of `req` as a chunk, with its declared length and Content-Range. */
+function chunkOf(req: Request, allowRange: boolean): ChunkInput {
+  const cl = req.headers['content-length'];
+  const length = cl === undefined ? undefined : Number(cl);
+  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
+    throw new BlobUploadInvalidError('invalid Content-Length');
+  }
+  const cr = req.headers['content-range'];
+  let range: ChunkInput['range'];
+  if (allowRange && cr !== undefined) {
+    const m = /^(?:bytes[= ])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(cr.trim());
+    if (!m) throw new RangeInvalidError(0, { reason: 'malformed Content-Range', contentRange: cr });
+    range = { start: Number(m[1]), end: Number(m[2]) };
+    if (range.end < range.start) throw new RangeInvalidError(0, { reason: 'Content-Range ends before it starts' });
+  }
+  return { body: req.iterator({ destroyOnReturn: false }), length, range };
+}
+
+function hasBody(req: Request): boolean {
+  const cl = req.headers['content-length'];
+  if (cl !== undefined) return Number(cl) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+async function drainEmpty(req: Request): Promise<void> {
+  for await (const _chunk of req) {
+    // A session-opening POST carries no body worth keeping; read it so the connection stays usable.
+  }
+}
+
+function isRepositoryName(s: string): boolean {
+  try {
+    assertRepositoryName(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function blobUrl(x: V2Exchange, name: string, digest: string): string {
+  return externalUrl(x, v2Paths.blob(name, digest));
+}

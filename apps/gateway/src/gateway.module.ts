@@ -1,0 +1,38 @@
+import { DynamicModule, Module, type Type } from '@nestjs/common';
+import { HealthController, type LadingConfig } from '@lading/nest-common';
+import { GatewayController } from './routing/gateway.controller';
+import { HttpUpstream } from './upstream/http.upstream';
+import { BLOB_UPLOAD_UPSTREAM, MANIFESTS_UPSTREAM } from './upstream/upstream.port';
+
+/** The gateway, wired either to in-process handlers (embedded) or to services over HTTP (split). */
+@Module({})
+export class GatewayModule {
+  /** In one process: the services' handlers are called directly. */
+  static embedded(options: { imports: Type<unknown>[]; blobUpload: Type<unknown>; manifests: Type<unknown> }): DynamicModule {
+    return {
+      module: GatewayModule,
+      imports: options.imports,
+      controllers: [HealthController, GatewayController],
+      providers: [
+        { provide: BLOB_UPLOAD_UPSTREAM, useExisting: options.blobUpload },
+        { provide: MANIFESTS_UPSTREAM, useExisting: options.manifests },
+      ],
+    };
+  }
+
+  /** Split: requests go to `services.blobupload.url` and `services.manifests.url`. */
+  static split(config: LadingConfig): DynamicModule {
+    const { blobupload, manifests } = config.services;
+    if (!blobupload.url || !manifests.url) {
+      throw new Error('split mode needs services.blobupload.url and services.manifests.url (LADING_SERVICES_BLOBUPLOAD_URL, LADING_SERVICES_MANIFESTS_URL)');
+    }
+    return {
+      module: GatewayModule,
+      controllers: [HealthController, GatewayController],
+      providers: [
+        { provide: BLOB_UPLOAD_UPSTREAM, useValue: new HttpUpstream(blobupload.url, config.http.secret) },
+        { provide: MANIFESTS_UPSTREAM, useValue: new HttpUpstream(manifests.url, config.http.secret) },
+      ],
+    };
+  }
+}

@@ -1,0 +1,2 @@
+export { GatewayModule } from './gateway.module';
+export { main as startGateway } from './main';

@@ -1,0 +1,24 @@
+import 'reflect-metadata';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { loadConfig, startHttpApp, type LadingConfig } from '@lading/nest-common';
+import { GatewayModule } from './gateway.module';
+
+@Module({})
+class GatewayAppModule {
+  static forRoot(config: LadingConfig): DynamicModule {
+    return { module: GatewayAppModule, imports: [GatewayModule.split(config)] };
+  }
+}
+
+/** Starts the gateway on its own (split mode) on `http.addr`. */
+export async function main(): Promise<void> {
+  const config = loadConfig();
+  await startHttpApp(GatewayAppModule.forRoot(config), { addr: config.http.addr, logLevel: config.log.level });
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

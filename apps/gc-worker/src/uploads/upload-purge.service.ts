@@ -1,0 +1,78 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { runSql } from '@lading/metadata-db';
+import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
+import type { BlobStorage } from '@lading/storage';
+
+/** What one purge pass removed. */
+export interface PurgeReport {
+  sessions: number;
+  orphans: number;
+}
+
+/**
+ * Purges upload sessions untouched for longer than `storage.maintenance.uploadpurging.age`, with
+ * their bytes, and upload bytes that have no session at all (a crash between creating the bytes
+ * and the row, or a single-request upload cut off), on `…uploadpurging.interval`.
+ */
+@Injectable()
+export class UploadPurgeService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(UploadPurgeService.name);
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(BLOB_STORAGE) private readonly storage: BlobStorage,
+    @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const p = this.config.storage.maintenance.uploadpurging;
+    if (!p.enabled) return;
+    this.timer = setInterval(() => {
+      this.purge().catch((e) => this.logger.error(`upload purge failed: ${(e as Error).message}`));
+    }, p.interval);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** One pass; `now` and `age` are injectable for tests. */
+  async purge(now = new Date(), age = this.config.storage.maintenance.uploadpurging.age): Promise<PurgeReport> {
+    const dryRun = this.config.storage.maintenance.uploadpurging.dryrun;
+    const cutoff = new Date(now.getTime() - age);
+    const report: PurgeReport = { sessions: 0, orphans: 0 };
+    for (;;) {
+      const { rows } = await runSql<{ id: string }>(
+        this.ds.manager,
+        'SELECT id FROM upload_sessions WHERE updated_at < $1 ORDER BY updated_at LIMIT 500',
+        [cutoff],
+      );
+      if (rows.length === 0 || dryRun) {
+        report.sessions += dryRun ? rows.length : 0;
+        break;
+      }
+      for (const { id } of rows) {
+        // Delete the row only if it is still stale, so an upload resumed meanwhile survives.
+        const { affected } = await runSql(this.ds.manager, 'DELETE FROM upload_sessions WHERE id = $1 AND updated_at < $2', [id, cutoff]);
+        if (affected === 1) {
+          await this.storage.deleteUpload(id);
+          report.sessions++;
+        }
+      }
+    }
+    for await (const upload of this.storage.listUploads()) {
+      if (upload.modifiedAt >= cutoff) continue;
+      const { rows } = await runSql(this.ds.manager, 'SELECT 1 FROM upload_sessions WHERE id = $1', [upload.id]);
+      if (rows.length > 0) continue;
+      if (!dryRun) await this.storage.deleteUpload(upload.id);
+      report.orphans++;
+    }
+    if (report.sessions + report.orphans > 0) {
+      this.logger.log(`${dryRun ? 'would purge' : 'purged'} ${report.sessions} stale upload sessions and ${report.orphans} orphaned uploads`);
+    }
+    return report;
+  }
+}

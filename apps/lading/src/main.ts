@@ -1,0 +1,105 @@
+import 'reflect-metadata';
+import { join } from 'node:path';
+import { NestFactory } from '@nestjs/core';
+import { startBlobUpload } from '@lading/app-blob-upload';
+import { startGateway } from '@lading/app-gateway';
+import { UploadPurgeService, startGcWorker } from '@lading/app-gc-worker';
+import { startManifests } from '@lading/app-manifests';
+import { startNotifications } from '@lading/app-notifications';
+import { openMetadataDb } from '@lading/metadata-db';
+import { ConfigInvalidError, LadingCoreModule, loadConfig, startHttpApp } from '@lading/nest-common';
+import { GcWorkerModule } from '@lading/app-gc-worker';
+import { Module } from '@nestjs/common';
+import { EmbeddedRegistryModule } from './embedded.module';
+
+const APPS: Record<string, () => Promise<void>> = {
+  gateway: startGateway,
+  'blob-upload': startBlobUpload,
+  manifests: startManifests,
+  notifications: startNotifications,
+  'gc-worker': startGcWorker,
+};
+
+const USAGE = `usage: lading <command>
+
+  serve                 run the whole registry in one process (embedded default)
+  serve <app>           run one app of the split deployment: ${Object.keys(APPS).join(', ')}
+  migrate               bring the metadata database schema up to date
+  config check          validate the configuration and print it
+  gc uploads [--dry-run]  purge stale upload sessions and orphaned upload bytes now
+
+Configuration: LADING_CONFIG names a YAML file; LADING_* variables override it
+(LADING_HTTP_ADDR, LADING_DATA_DIR, LADING_DATABASE_URL, LADING_STORAGE_DELETE_ENABLED, ...).`;
+
+/** Runs the `lading` command line. */
+export async function run(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest[0]);
+    case 'migrate': {
+      const config = loadConfig();
+      const ds = await openMetadataDb({ url: config.database.url, pgliteDir: join(config.datadir, 'db') });
+      const { rows } = { rows: await ds.query('SELECT name FROM schema_migrations ORDER BY id') };
+      console.log(`schema up to date: ${rows.map((r: { name: string }) => r.name).join(', ')}`);
+      await ds.destroy();
+      return;
+    }
+    case 'config':
+      if (rest[0] === 'check') {
+        console.log(JSON.stringify(redact(loadConfig()), null, 2));
+        console.error('configuration is valid');
+        return;
+      }
+      break;
+    case 'gc':
+      if (rest[0] === 'uploads') return gcUploads(rest.includes('--dry-run'));
+      break;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return;
+  }
+  console.error(USAGE);
+  process.exitCode = 2;
+}
+
+async function serve(app: string | undefined): Promise<void> {
+  if (app) {
+    const start = APPS[app];
+    if (!start) throw new Error(`unknown app "${app}"; one of: ${Object.keys(APPS).join(', ')}`);
+    return start();
+  }
+  const config = loadConfig();
+  await startHttpApp(EmbeddedRegistryModule.forRoot(config), { addr: config.http.addr, logLevel: config.log.level });
+}
+
+async function gcUploads(dryRun: boolean): Promise<void> {
+  const config = loadConfig();
+  if (dryRun) config.storage.maintenance.uploadpurging.dryrun = true;
+  config.storage.maintenance.uploadpurging.enabled = false; // one pass now, no timer
+  @Module({ imports: [LadingCoreModule.forRoot(config), GcWorkerModule] })
+  class GcOnceModule {}
+  const ctx = await NestFactory.createApplicationContext(GcOnceModule, { logger: ['error', 'warn', 'log'] });
+  try {
+    const report = await ctx.get(UploadPurgeService).purge();
+    console.log(`${dryRun ? 'would purge' : 'purged'}: ${report.sessions} stale sessions, ${report.orphans} orphaned uploads`);
+  } finally {
+    await ctx.close();
+  }
+}
+
+function redact(config: ReturnType<typeof loadConfig>): unknown {
+  return JSON.parse(
+    JSON.stringify(config, (k, v) => (k === 'secret' ? '***' : k === 'url' && typeof v === 'string' ? v.replace(/\/\/[^@/]*@/, '//***@') : v)),
+  );
+}
+
+if (require.main === module) {
+  run(process.argv.slice(2)).catch((e) => {
+    console.error(e instanceof ConfigInvalidError ? e.message : e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exit(1);
+  });
+}

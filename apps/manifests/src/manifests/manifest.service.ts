@@ -1,0 +1,102 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  DigestInvalidError,
+  ManifestUnknownError,
+  UnsupportedError,
+  type RequestContext,
+} from '@lading/contracts';
+import { digestOf, isDigest, parseDigest, parseManifest, OCI_INDEX_MEDIA_TYPE, type DigestAlgorithm } from '@lading/manifest';
+import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
+import { isValidTag, assertTag } from '@lading/reference';
+import { ManifestRepository, type StoredManifest } from './manifest.repository';
+
+/** The outcome of a manifest PUT. */
+export interface PutManifestResult {
+  digest: string;
+  subject?: string;
+}
+
+/** Manifests and tags: put, get, delete, referrers. */
+@Injectable()
+export class ManifestService {
+  constructor(
+    private readonly manifests: ManifestRepository,
+    @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+  ) {}
+
+  /** The size limit of one manifest, in bytes. */
+  get maxManifestSize(): number {
+    return this.config.validation.manifests.maxsize;
+  }
+
+  /**
+   * Validates and stores `payload` under `reference` (a tag, or the digest it must hash to).
+   * Throws MANIFEST_INVALID, SIZE_INVALID (413), DIGEST_INVALID, TAG_INVALID or MANIFEST_BLOB_UNKNOWN.
+   */
+  async putManifest(
+    name: string,
+    reference: string,
+    payload: Buffer,
+    contentType: string | undefined,
+    request: RequestContext,
+    url: (digest: string) => string,
+  ): Promise<PutManifestResult> {
+    const byDigest = reference.includes(':');
+    const algorithm: DigestAlgorithm = byDigest ? parseDigest(reference).algorithm : 'sha256';
+    if (!byDigest) assertTag(reference);
+    const parsed = parseManifest(payload, contentType, { maxSize: this.maxManifestSize });
+    const digest = digestOf(payload, algorithm);
+    if (byDigest && digest !== reference) {
+      throw new DigestInvalidError('manifest digest did not match the reference', { expected: reference, actual: digest });
+    }
+    await this.manifests.putManifest({
+      name,
+      digest,
+      payload,
+      parsed,
+      tag: byDigest ? undefined : reference,
+      request,
+      url: url(digest),
+    });
+    return { digest, subject: parsed.subject?.digest };
+  }
+
+  /** The manifest by tag or digest; MANIFEST_UNKNOWN for anything else, malformed references included. */
+  async getManifest(name: string, reference: string): Promise<StoredManifest> {
+    const found = isDigest(reference)
+      ? await this.manifests.findManifest(name, { digest: reference })
+      : isValidTag(reference)
+        ? await this.manifests.findManifest(name, { tag: reference })
+        : undefined;
+    if (!found) throw new ManifestUnknownError(reference);
+    return found;
+  }
+
+  /** Deletes by digest (with its tags) or a single tag. */
+  async deleteManifest(name: string, reference: string, request: RequestContext, url: string): Promise<void> {
+    if (!this.config.storage.delete.enabled) throw new UnsupportedError('deletes are disabled on this registry');
+    const deleted = isDigest(reference)
+      ? await this.manifests.deleteManifest(name, reference, request, url)
+      : isValidTag(reference)
+        ? await this.manifests.deleteTag(name, reference, request)
+        : false;
+    if (!deleted) throw new ManifestUnknownError(reference);
+  }
+
+  /** The referrers index of `digest` in `name`, optionally filtered by artifact type. */
+  async listReferrers(name: string, digest: string, artifactType?: string): Promise<object> {
+    const d = parseDigest(digest).toString();
+    const rows = await this.manifests.findReferrers(name, d, artifactType);
+    return {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX_MEDIA_TYPE,
+      manifests: rows.map((r) => ({
+        mediaType: r.mediaType,
+        digest: r.digest,
+        size: r.size,
+        ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+        ...(r.annotations ? { annotations: r.annotations } : {}),
+      })),
+    };
+  }
+}

@@ -1,0 +1,27 @@
+import 'reflect-metadata';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { HealthController, LadingCoreModule, loadConfig, startHttpApp, type LadingConfig } from '@lading/nest-common';
+import { NotificationsModule } from './notifications.module';
+
+@Module({})
+class NotificationsAppModule {
+  static forRoot(config: LadingConfig): DynamicModule {
+    return { module: NotificationsAppModule, imports: [LadingCoreModule.forRoot(config), NotificationsModule], controllers: [HealthController] };
+  }
+}
+
+/** Starts notifications on its own; it listens for health checks (`services.notifications.addr`). */
+export async function main(): Promise<void> {
+  const config = loadConfig();
+  await startHttpApp(NotificationsAppModule.forRoot(config), {
+    addr: config.services.notifications.addr ?? '127.0.0.1:5003',
+    logLevel: config.log.level,
+  });
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,57 @@
+import { Logger, type INestApplication, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NextFunction, Request, Response } from 'express';
+import { API_VERSION } from '@lading/contracts';
+import { OciExceptionFilter } from '../errors/oci-exception.filter';
+
+/** How an app process listens. */
+export interface HttpAppOptions {
+  /** `host:port`; port 0 picks a free one. */
+  addr: string;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+const LEVELS: Record<string, LogLevel[]> = {
+  debug: ['debug', 'log', 'warn', 'error', 'fatal'],
+  info: ['log', 'warn', 'error', 'fatal'],
+  warn: ['warn', 'error', 'fatal'],
+  error: ['error', 'fatal'],
+  silent: [],
+};
+
+/**
+ * Creates and starts a Nest app on Express with what every Lading process needs: request bodies
+ * left as streams (no body parser: blobs stream through), the OCI error filter, the API version
+ * header on every response, and graceful shutdown hooks.
+ */
+export async function startHttpApp(module: unknown, options: HttpAppOptions): Promise<INestApplication> {
+  const app = await NestFactory.create(module as never, {
+    bodyParser: false,
+    abortOnError: false,
+    logger: LEVELS[options.logLevel ?? 'info'],
+  });
+  const express = app.getHttpAdapter().getInstance();
+  express.disable('x-powered-by');
+  express.set('etag', false);
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Docker-Distribution-API-Version', API_VERSION);
+    next();
+  });
+  app.useGlobalFilters(new OciExceptionFilter());
+  app.enableShutdownHooks();
+  const { host, port } = splitAddr(options.addr);
+  await app.listen(port, host);
+  const server = app.getHttpServer();
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 0; // large blob uploads may take long; idle sockets still time out
+  Logger.log(`listening on ${await app.getUrl()}`, 'Lading');
+  return app;
+}
+
+/** Splits `host:port` (IPv6 in brackets). */
+export function splitAddr(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  const host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return { host, port: Number(addr.slice(i + 1)) };
+}
