@@ -15,13 +15,13 @@ export async function serveForwarded(
   req: Request,
   res: Response,
 ): Promise<void> {
-  const path = req.originalUrl.split('?')[0];
-  const route = parseV2Path(path);
-  if (!route || serviceOf(route) !== service) throw new RouteNotFoundError(path);
   if (secret) {
     const principal = (req.headers['x-lading-principal'] as string | undefined) ?? '';
     const ok = verifyInternalRequest(secret, req.headers[Headers.internalAuth] as string | undefined, req.method, req.originalUrl, principal);
     if (!ok) throw new UnauthorizedError('requests must come through the gateway');
   }
+  const path = req.originalUrl.split('?')[0];
+  const route = parseV2Path(path);
+  if (!route || serviceOf(route) !== service) throw new RouteNotFoundError(path);
   await handler.handle(toExchange(route, req, res));
 }

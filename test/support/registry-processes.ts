@@ -1,0 +1,165 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+
+const ROOT = resolve(__dirname, '../..');
+const LADING = join(ROOT, 'scripts/lading.js');
+
+/** A Lading process started by a test. */
+export interface LadingProcess {
+  app: string;
+  url: string;
+  proc: ChildProcess;
+  /** Output so far, for failure messages. */
+  log(): string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<void>;
+  /** SIGKILL (no shutdown hooks) and wait for exit. */
+  kill9(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** Starts `lading serve [app]` with `env` and waits until its health endpoint says ready. */
+export async function startLading(app: string | undefined, env: Record<string, string>, port: number): Promise<LadingProcess> {
+  const proc = spawn(process.execPath, [LADING, 'serve', ...(app ? [app] : [])], {
+    cwd: ROOT,
+    env: { ...process.env, LADING_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<void>((ok) => proc.once('exit', () => ok()));
+  const url = `http://127.0.0.1:${port}`;
+  const p: LadingProcess = {
+    app: app ?? 'embedded',
+    url,
+    proc,
+    log: () => output,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+    async kill9() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`lading ${p.app} exited with ${proc.exitCode}:\n${output}`);
+    try {
+      const r = await fetch(`${url}/healthz/ready`);
+      if (r.status === 200) return p;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await p.kill9();
+      throw new Error(`lading ${p.app} not ready in 60s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The embedded registry as its own process, data in a new temp folder unless given. */
+export async function startEmbedded(env: Record<string, string> = {}, dataDir?: string): Promise<LadingProcess & { dataDir: string }> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'lading-embedded-'));
+  const port = await freePort();
+  const p = await startLading(undefined, { LADING_DATA_DIR: dir, LADING_HTTP_ADDR: `127.0.0.1:${port}`, ...env }, port);
+  return { ...p, dataDir: dir };
+}
+
+/** A fresh, empty PostgreSQL database on the test server; dropped by the returned function. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const base = process.env.LADING_TEST_PG_URL;
+  if (!base) throw new Error('LADING_TEST_PG_URL is not set: run `eval "$(scripts/services env)"` after `scripts/services start`');
+  const name = `lading_t_${randomBytes(6).toString('hex')}`;
+  const admin = new Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const c = new Client({ connectionString: base });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** The split deployment: gateway, blob-upload and manifests (plus notifications and gc-worker) as processes on PostgreSQL. */
+export interface SplitStack {
+  url: string;
+  dataDir: string;
+  databaseUrl: string;
+  env: Record<string, string>;
+  apps: Record<string, LadingProcess>;
+  /** Starts another process of `app` sharing the stack's database, storage and secret. */
+  startExtra(app: string, extraEnv?: Record<string, string>): Promise<LadingProcess>;
+  stop(): Promise<void>;
+}
+
+/** Starts the five apps as separate processes against a new database on the test PostgreSQL. */
+export async function startSplit(options: { env?: Record<string, string>; withWorkers?: boolean } = {}): Promise<SplitStack> {
+  const db = await createTestDatabase();
+  const dataDir = mkdtempSync(join(tmpdir(), 'lading-split-'));
+  const [gw, bu, mf, nt, gc] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const env: Record<string, string> = {
+    LADING_DATABASE_URL: db.url,
+    LADING_DATA_DIR: dataDir,
+    LADING_HTTP_SECRET: randomBytes(24).toString('hex'),
+    LADING_SERVICES_BLOBUPLOAD_URL: `http://127.0.0.1:${bu}`,
+    LADING_SERVICES_MANIFESTS_URL: `http://127.0.0.1:${mf}`,
+    ...options.env,
+  };
+  const apps: Record<string, LadingProcess> = {};
+  // Services first (the first one migrates the schema), then the gateway.
+  apps['blob-upload'] = await startLading('blob-upload', { ...env, LADING_SERVICES_BLOBUPLOAD_ADDR: `127.0.0.1:${bu}` }, bu);
+  apps['manifests'] = await startLading('manifests', { ...env, LADING_SERVICES_MANIFESTS_ADDR: `127.0.0.1:${mf}` }, mf);
+  apps['gateway'] = await startLading('gateway', { ...env, LADING_HTTP_ADDR: `127.0.0.1:${gw}` }, gw);
+  if (options.withWorkers !== false) {
+    apps['notifications'] = await startLading('notifications', { ...env, LADING_SERVICES_NOTIFICATIONS_ADDR: `127.0.0.1:${nt}` }, nt);
+    apps['gc-worker'] = await startLading('gc-worker', { ...env, LADING_SERVICES_GCWORKER_ADDR: `127.0.0.1:${gc}` }, gc);
+  }
+  const extras: LadingProcess[] = [];
+  return {
+    url: apps['gateway'].url,
+    dataDir,
+    databaseUrl: db.url,
+    env,
+    apps,
+    async startExtra(app, extraEnv = {}) {
+      const port = await freePort();
+      const addrKey =
+        app === 'gateway' ? 'LADING_HTTP_ADDR' : `LADING_SERVICES_${app.replace('-', '').toUpperCase()}_ADDR`;
+      const p = await startLading(app, { ...env, [addrKey]: `127.0.0.1:${port}`, ...extraEnv }, port);
+      extras.push(p);
+      return p;
+    },
+    async stop() {
+      await Promise.all([...extras, ...Object.values(apps)].map((p) => p.stop()));
+      await db.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
