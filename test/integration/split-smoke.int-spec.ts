@@ -17,7 +17,7 @@ describe('split mode on PostgreSQL: smoke', () => {
       const ready = await fetch(`${p.url}/healthz/ready`);
       expect(ready.status).toBe(200);
       // The gateway keeps no database; every other app checks its own.
-      if (p.app !== 'gateway') expect((await ready.json()).checks.database).toBe('ok');
+      if (p.app !== 'gateway') expect(((await ready.json()) as any).checks.database).toBe('ok');
     }
   });
 
@@ -38,7 +38,7 @@ describe('split mode on PostgreSQL: smoke', () => {
     for (const app of ['blob-upload', 'manifests']) {
       const r = await fetch(`${stack.apps[app].url}/v2/split/app/tags/list`);
       expect(r.status).toBe(401);
-      expect((await r.json()).errors[0].code).toBe('UNAUTHORIZED');
+      expect(((await r.json()) as any).errors[0].code).toBe('UNAUTHORIZED');
     }
   });
 });
