@@ -1,0 +1,159 @@
+/**
+ * Running real registry clients (skopeo, crane, oras) and the conformance binary from tests:
+ * binaries come from the environment (`eval "$(scripts/services env)"`), every run uses an
+ * argument array (no shell), a private HOME so no auth or config file leaks in or out, and a
+ * timeout; and the two stacks (embedded, split) behind one factory type for `describe.each`.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbedded, startSplit } from './registry-processes';
+
+/** The path of a tool named by environment variable `name`; throws a message saying how to get it. */
+export function toolPath(name: 'SKOPEO' | 'CRANE' | 'ORAS' | 'OCI_CONFORMANCE_BIN'): string {
+  const path = process.env[name];
+  if (!path) {
+    throw new Error(
+      `${name} is not set: run \`bash scripts/services install clients conformance\` and then ` +
+        '`eval "$(bash scripts/services env)"` before the integration tests',
+    );
+  }
+  return path;
+}
+
+/** What a finished tool run returned. */
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A private home for client runs: config, auth and caches stay inside and go away with it. */
+export interface ClientSandbox {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  /** Runs `bin args…`; with `check` (the default) a non-zero exit throws with the output. */
+  run(
+    bin: string,
+    args: string[],
+    options?: { check?: boolean; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string },
+  ): Promise<ToolResult>;
+  remove(): void;
+}
+
+/** Makes a {@link ClientSandbox} in a new temp folder. */
+export function clientSandbox(prefix = 'lading-clients-'): ClientSandbox {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const home = join(dir, 'home');
+  const runtime = join(dir, 'run');
+  mkdirSync(home);
+  mkdirSync(runtime, { mode: 0o700 });
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_RUNTIME_DIR: runtime,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_CACHE_HOME: join(home, '.cache'),
+    DOCKER_CONFIG: join(home, '.docker'),
+    REGISTRY_AUTH_FILE: join(home, 'auth.json'),
+    TMPDIR: dir,
+    // Keep proxies configured on the machine away from loopback traffic.
+    NO_PROXY: '127.0.0.1,localhost',
+    no_proxy: '127.0.0.1,localhost',
+  };
+  return {
+    dir,
+    env,
+    run: (bin, args, options = {}) => runTool(bin, args, { ...options, env: { ...env, ...options.env } }),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Runs `bin args…` without a shell; resolves with exit code and output, or rejects when `check` and it failed. */
+export function runTool(
+  bin: string,
+  args: string[],
+  options: { check?: boolean; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<ToolResult> {
+  const { check = true, timeoutMs = 180_000 } = options;
+  return new Promise((ok, fail) => {
+    execFile(
+      bin,
+      args,
+      {
+        env: options.env,
+        cwd: options.cwd,
+        timeout: timeoutMs,
+        killSignal: 'SIGKILL',
+        maxBuffer: 64 * 1024 * 1024,
+        encoding: 'utf8',
+      },
+      (error, stdout, stderr) => {
+        const spawnFailed = error && typeof (error as NodeJS.ErrnoException).code === 'string';
+        if (spawnFailed) return fail(new Error(`${bin}: ${error.message}`));
+        const code = error ? ((error as { code?: number }).code ?? -1) : 0;
+        const killed = error && (error as { killed?: boolean }).killed;
+        const result = { code: killed ? -1 : code, stdout, stderr };
+        if (check && result.code !== 0) {
+          const why = killed ? `timed out after ${timeoutMs} ms` : `exited with ${code}`;
+          return fail(new Error(`${bin} ${args.join(' ')} ${why}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
+        }
+        ok(result);
+      },
+    );
+  });
+}
+
+/** A running registry as the client tests see it. */
+export interface ClientStack {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** `127.0.0.1:<port>`, the registry part of an image reference. */
+  host: string;
+  /** The registry's own output, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts one kind of stack. */
+export type StackFactory = () => Promise<ClientStack>;
+
+/** The embedded registry (one process, PGlite and a filesystem under a temp folder). */
+export const embeddedStack: StackFactory = async () => {
+  const p = await startEmbedded();
+  return {
+    url: p.url,
+    host: new URL(p.url).host,
+    log: p.log,
+    async stop() {
+      await p.stop();
+      rmSync(p.dataDir, { recursive: true, force: true });
+    },
+  };
+};
+
+/** Split mode: gateway, blob-upload, manifests and the workers as processes on PostgreSQL. */
+export const splitStack: StackFactory = async () => {
+  const s = await startSplit();
+  return {
+    url: s.url,
+    host: new URL(s.url).host,
+    log: () =>
+      Object.values(s.apps)
+        .map((p) => `--- ${p.app}\n${p.log()}`)
+        .join('\n'),
+    stop: () => s.stop(),
+  };
+};
+
+/** Both stacks, as `describe.each` rows. */
+export const STACKS: [string, StackFactory][] = [
+  ['embedded', embeddedStack],
+  ['split', splitStack],
+];
+
+/** A repository name nobody else uses: `<prefix>/<random>`. */
+export function uniqueRepo(prefix: string): string {
+  return `${prefix}/r${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+}
