@@ -1,5 +1,7 @@
 import 'reflect-metadata';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { startBlobUpload } from '@lading/app-blob-upload';
 import { startGateway } from '@lading/app-gateway';
@@ -73,7 +75,19 @@ async function serve(app: string | undefined): Promise<void> {
     return start();
   }
   const config = loadConfig();
+  if (!config.database.url && !existsSync(join(config.datadir, 'db'))) createEmbeddedDatabase();
   await startHttpApp(EmbeddedRegistryModule.forRoot(config), { addr: config.http.addr, logLevel: config.log.level });
+}
+
+/**
+ * Creating a PGlite database runs initdb in WebAssembly, whose memory (about 800 MB) the process
+ * keeps for good; so a first start creates it in a short-lived child and then opens it here.
+ */
+function createEmbeddedDatabase(): void {
+  const script = process.argv[1];
+  if (!script || basename(script) !== 'lading.js') return;
+  const r = spawnSync(process.execPath, [script, 'migrate'], { stdio: ['ignore', 'ignore', 'inherit'], env: process.env });
+  if (r.status !== 0) throw new Error(`creating the embedded database failed (exit ${r.status})`);
 }
 
 async function gcUploads(dryRun: boolean): Promise<void> {

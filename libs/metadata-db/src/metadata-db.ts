@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DataSource, type EntityManager } from 'typeorm';
 import { METADATA_ENTITIES } from './entities/registry.entity';
@@ -40,13 +40,83 @@ export async function openMetadataDb(options: MetadataDbOptions): Promise<DataSo
   } else {
     const { PGlite } = await import('@electric-sql/pglite');
     const dir = options.pgliteDir ?? 'memory://';
-    if (!dir.startsWith('memory://')) mkdirSync(dirname(dir), { recursive: true });
-    const db = await PGlite.create(dir, { parsers: { [INT8_OID]: (v: string) => Number(v) } });
+    let unlock = () => undefined as void;
+    if (!dir.startsWith('memory://')) {
+      mkdirSync(dirname(dir), { recursive: true });
+      unlock = lockDataDir(`${dir}.lock`);
+    }
+    const db = await PGlite.create(dir, {
+      parsers: { [INT8_OID]: (v: string) => Number(v) },
+      // PGlite keeps shared buffers in WebAssembly memory, which counts in full towards RSS;
+      // the OS page cache does the caching instead (297 MB -> 175 MB resident, measured).
+      postgresqlconf: ['shared_buffers=8MB'],
+    }).catch((e: unknown) => {
+      unlock();
+      throw e;
+    });
+    const closeDb = db.close.bind(db);
+    db.close = async () => {
+      try {
+        await closeDb();
+      } finally {
+        unlock();
+      }
+    };
     ds = new DataSource({ ...base, driver: createPgliteDriver(db), database: 'postgres' });
   }
   await ds.initialize();
   if (options.migrate !== false) await migrate(ds, Boolean(options.url));
   return ds;
+}
+
+/** Raised when another live process holds the embedded database. */
+export class DataDirLockedError extends Error {
+  constructor(lockFile: string, pid: number) {
+    super(`the embedded database is in use by process ${pid} (${lockFile}); PGlite allows one process per data folder — use PostgreSQL (database.url) to run several`);
+    this.name = 'DataDirLockedError';
+  }
+}
+
+/**
+ * PGlite is a single-process database: a second process opening the same folder would corrupt it.
+ * A lock file with our pid guards it; a lock left by a dead process is taken over.
+ */
+const heldLocks = new Set<string>();
+
+function lockDataDir(lockFile: string): () => void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockFile, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      heldLocks.add(lockFile);
+      return () => {
+        heldLocks.delete(lockFile);
+        try {
+          unlinkSync(lockFile);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(lockFile, 'utf8'));
+      // Our own pid in a lock we do not hold is a previous incarnation (pid 1 in a container).
+      const live = pid === process.pid ? heldLocks.has(lockFile) : pid > 0 && isAlive(pid);
+      if (live) throw new DataDirLockedError(lockFile, pid);
+      unlinkSync(lockFile);
+    }
+  }
+  throw new Error(`could not lock ${lockFile}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function migrate(ds: DataSource, shared: boolean): Promise<void> {

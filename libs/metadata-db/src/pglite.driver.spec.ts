@@ -41,3 +41,21 @@ describe('PGlite metadata database', () => {
     expect(rows[0].size).toBe(5);
   });
 });
+
+describe('PGlite data folder lock', () => {
+  it('refuses a second open of the same folder while the first is open, and allows it after close', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'lading-lock-'));
+    try {
+      const first = await openMetadataDb({ pgliteDir: join(dir, 'db') });
+      await expect(openMetadataDb({ pgliteDir: join(dir, 'db') })).rejects.toThrow(/in use by process/);
+      await first.destroy();
+      const again = await openMetadataDb({ pgliteDir: join(dir, 'db') });
+      await again.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -8,6 +8,7 @@ import {
 import { digestOf, isDigest, parseDigest, parseManifest, OCI_INDEX_MEDIA_TYPE, type DigestAlgorithm } from '@lading/manifest';
 import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { isValidTag, assertTag } from '@lading/reference';
+import { ManifestCache } from './manifest.cache';
 import { ManifestRepository, type StoredManifest } from './manifest.repository';
 
 /** The outcome of a manifest PUT. */
@@ -21,6 +22,7 @@ export interface PutManifestResult {
 export class ManifestService {
   constructor(
     private readonly manifests: ManifestRepository,
+    private readonly cache: ManifestCache,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
   ) {}
 
@@ -49,37 +51,54 @@ export class ManifestService {
     if (byDigest && digest !== reference) {
       throw new DigestInvalidError('manifest digest did not match the reference', { expected: reference, actual: digest });
     }
-    await this.manifests.putManifest({
-      name,
-      digest,
-      payload,
-      parsed,
-      tag: byDigest ? undefined : reference,
-      request,
-      url: url(digest),
-    });
+    // Invalidate before (reads racing the write are not cached) and after (nor are reads that
+    // started between the first bump and the commit).
+    this.cache.invalidate(name);
+    try {
+      await this.manifests.putManifest({
+        name,
+        digest,
+        payload,
+        parsed,
+        tag: byDigest ? undefined : reference,
+        request,
+        url: url(digest),
+      });
+    } finally {
+      this.cache.invalidate(name);
+    }
     return { digest, subject: parsed.subject?.digest };
   }
 
   /** The manifest by tag or digest; MANIFEST_UNKNOWN for anything else, malformed references included. */
   async getManifest(name: string, reference: string): Promise<StoredManifest> {
+    const cached = this.cache.get(name, reference);
+    if (cached) return cached;
+    const generation = this.cache.generation(name);
     const found = isDigest(reference)
       ? await this.manifests.findManifest(name, { digest: reference })
       : isValidTag(reference)
         ? await this.manifests.findManifest(name, { tag: reference })
         : undefined;
     if (!found) throw new ManifestUnknownError(reference);
+    this.cache.set(name, reference, found, generation);
     return found;
   }
 
   /** Deletes by digest (with its tags) or a single tag. */
   async deleteManifest(name: string, reference: string, request: RequestContext, url: string): Promise<void> {
     if (!this.config.storage.delete.enabled) throw new UnsupportedError('deletes are disabled on this registry');
-    const deleted = isDigest(reference)
-      ? await this.manifests.deleteManifest(name, reference, request, url)
-      : isValidTag(reference)
-        ? await this.manifests.deleteTag(name, reference, request)
-        : false;
+    this.cache.invalidate(name);
+    let deleted: boolean;
+    try {
+      deleted = isDigest(reference)
+        ? await this.manifests.deleteManifest(name, reference, request, url)
+        : isValidTag(reference)
+          ? await this.manifests.deleteTag(name, reference, request)
+          : false;
+    } finally {
+      this.cache.invalidate(name);
+    }
     if (!deleted) throw new ManifestUnknownError(reference);
   }
 
