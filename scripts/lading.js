@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// The `lading` command: runs the TypeScript sources through SWC (decorator metadata on, the
-// workspace's path aliases resolved), so `npm start` needs no build step.
+// The `lading` command. It runs the compiled JavaScript in dist/, rebuilding it first (in a
+// short-lived child, so SWC's native compiler never stays resident) whenever a source is newer.
 const path = require('node:path');
-process.env.SWC_NODE_PROJECT ??= path.join(__dirname, '..', 'tsconfig.base.json');
-require('@swc-node/register');
-const { ConfigInvalidError } = require('../libs/nest-common/src/index.ts');
-require('../apps/lading/src/main.ts')
+const { spawnSync } = require('node:child_process');
+const { isStale } = require('./build.js');
+
+if (isStale()) {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'build.js')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+const { ConfigInvalidError } = require('../dist/libs/nest-common/src/index.js');
+require('../dist/apps/lading/src/main.js')
   .run(process.argv.slice(2))
   .catch((e) => {
     console.error(e instanceof ConfigInvalidError ? e.message : e instanceof Error ? e.stack || e.message : e);
