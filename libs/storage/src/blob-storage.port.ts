@@ -25,6 +25,12 @@ export interface AppendOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `BlobIngester.truncateUpload`. */
+export interface TruncateOptions {
+  /** Cut only if the upload's bytes have not changed for at least this many milliseconds. */
+  unchangedFor?: number;
+}
+
 /** An upload in progress, as listed for purging stale uploads. */
 export interface UploadInfo {
   /** The upload id (a lowercase uuid). */
@@ -83,8 +89,8 @@ export interface BlobIngester {
   createUpload(id: string): Promise<void>;
 
   /**
-   * Bytes stored in the upload, or `null` when it does not exist. This is the truth to resume
-   * from: after a crash it may count bytes of an append that never resolved.
+   * Bytes stored in the upload, or `null` when it does not exist. After a crash it may count
+   * bytes of an append that never resolved (see `truncateUpload`).
    * @throws InvalidStorageKeyError when `id` is not a lowercase uuid.
    */
   uploadSize(id: string): Promise<number | null>;
@@ -107,6 +113,25 @@ export interface BlobIngester {
     source: AsyncIterable<Buffer | Uint8Array>,
     options?: AppendOptions,
   ): Promise<number>;
+
+  /**
+   * Cuts the upload back to its first `size` bytes, durably, and resolves with the upload's size
+   * afterwards. For bytes past what the caller committed: an append that a crash or `kill -9`
+   * interrupted never truncated them away, so the upload may hold a tail nobody verified.
+   *
+   * A tail may also belong to an append still running in another process, and cutting under a
+   * live append lets its later writes land in the bytes that follow. So with
+   * `options.unchangedFor` (ms) the cut happens only if the upload's bytes have not changed for
+   * at least that long; otherwise nothing changes and it resolves with the current, larger size.
+   * That is safe when every append is abandoned (and truncated back) after stalling for less
+   * than `unchangedFor`: a tail that old has no live writer. Cutting to the current size is a
+   * no-op.
+   * @throws UploadNotFoundError when the upload does not exist.
+   * @throws UploadOffsetMismatchError when the upload holds fewer than `size` bytes (nothing changed).
+   * @throws RangeError when `size` is not a non-negative integer.
+   * @throws InvalidStorageKeyError when `id` is not a lowercase uuid.
+   */
+  truncateUpload(id: string, size: number, options?: TruncateOptions): Promise<number>;
 
   /**
    * Streams the upload's bytes (or the inclusive `range` of them) as they are when called, e.g.

@@ -291,6 +291,70 @@ export function describeBlobStorageDriver(name: string, factory: () => Promise<B
       });
     });
 
+    describe('truncating an upload', () => {
+      it('cuts a tail back to the given size, after which appends continue there', async () => {
+        const id = await uploadOf(Buffer.from('committed+stray tail'));
+        expect(await storage.truncateUpload(id, 9)).toBe(9);
+        expect(await storage.uploadSize(id)).toBe(9);
+        expect((await readAll(await storage.readUpload(id))).toString()).toBe('committed');
+        expect(await storage.appendUpload(id, 9, chunksOf(Buffer.from('!more'), 2))).toBe(14);
+        expect((await readAll(await storage.readUpload(id))).toString()).toBe('committed!more');
+      });
+
+      it('cuts inside an appended chunk and back to empty', async () => {
+        const id = randomUUID();
+        await storage.createUpload(id);
+        await storage.appendUpload(id, 0, chunksOf(Buffer.from('abcdefgh'), 3));
+        await storage.truncateUpload(id, 4);
+        expect((await readAll(await storage.readUpload(id))).toString()).toBe('abcd');
+        await storage.truncateUpload(id, 0);
+        expect(await storage.uploadSize(id)).toBe(0);
+        expect(await storage.appendUpload(id, 0, chunksOf(Buffer.from('xy')))).toBe(2);
+      });
+
+      it('does not disturb a reader of the kept bytes that opened the upload before the cut', async () => {
+        const id = await uploadOf(Buffer.from('0123456789'));
+        const before = await storage.readUpload(id, { start: 0, end: 3 });
+        await storage.truncateUpload(id, 6);
+        expect((await readAll(before)).toString()).toBe('0123');
+      });
+
+      it('is a no-op at the current size and refuses to grow the upload', async () => {
+        const id = await uploadOf(Buffer.from('12345'));
+        expect(await storage.truncateUpload(id, 5)).toBe(5);
+        const error = await storage.truncateUpload(id, 6).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UploadOffsetMismatchError);
+        expect(error).toMatchObject({ uploadId: id, offset: 6, currentSize: 5 });
+        expect(await storage.uploadSize(id)).toBe(5);
+        await expect(storage.truncateUpload(id, -1)).rejects.toBeInstanceOf(RangeError);
+        await expect(storage.truncateUpload(id, 1.5)).rejects.toBeInstanceOf(RangeError);
+        expect(await storage.uploadSize(id)).toBe(5);
+      });
+
+      it('with unchangedFor, leaves a tail written more recently than that alone', async () => {
+        const id = await uploadOf(Buffer.from('kept+tail'));
+        expect(await storage.truncateUpload(id, 4, { unchangedFor: 60_000 })).toBe(9);
+        expect((await readAll(await storage.readUpload(id))).toString()).toBe('kept+tail');
+      });
+
+      it('with unchangedFor, cuts a tail that has not changed for that long', async () => {
+        const id = await uploadOf(Buffer.from('kept+tail'));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(await storage.truncateUpload(id, 4, { unchangedFor: 20 })).toBe(4);
+        expect((await readAll(await storage.readUpload(id))).toString()).toBe('kept');
+        // A new append is a change: right after it, its tail is left alone again.
+        await storage.appendUpload(id, 4, chunksOf(Buffer.from('+more')));
+        expect(await storage.truncateUpload(id, 4, { unchangedFor: 60_000 })).toBe(9);
+      });
+
+      it('reports an unknown or committed upload as not found', async () => {
+        await expect(storage.truncateUpload(randomUUID(), 0)).rejects.toBeInstanceOf(UploadNotFoundError);
+        const id = await uploadOf(Buffer.from('once'));
+        await storage.commitUpload(id, sha256(Buffer.from('once')));
+        await expect(storage.truncateUpload(id, 0)).rejects.toBeInstanceOf(UploadNotFoundError);
+      });
+    });
+
     describe('commits', () => {
       it('discards the upload when the blob exists already, keeping the blob', async () => {
         const content = Buffer.from('same bytes');
@@ -446,6 +510,7 @@ export function describeBlobStorageDriver(name: string, factory: () => Promise<B
           InvalidStorageKeyError,
         );
         await expect(storage.readUpload(bad)).rejects.toBeInstanceOf(InvalidStorageKeyError);
+        await expect(storage.truncateUpload(bad, 0)).rejects.toBeInstanceOf(InvalidStorageKeyError);
         await expect(storage.commitUpload(bad, validDigest)).rejects.toBeInstanceOf(InvalidStorageKeyError);
         const error = await storage.deleteUpload(bad).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(InvalidStorageKeyError);

@@ -26,7 +26,7 @@ import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, opendir, readFile, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import type { AppendOptions, BlobStat, BlobStorage, ByteRange, UploadInfo } from './blob-storage.port';
+import type { AppendOptions, BlobStat, BlobStorage, ByteRange, TruncateOptions, UploadInfo } from './blob-storage.port';
 import {
   KeyedSerializer,
   checkUploadId,
@@ -176,6 +176,33 @@ export class FilesystemBlobStorage implements BlobStorage {
           }
           throw error;
         }
+      });
+    });
+  }
+
+  /** {@inheritDoc BlobIngester.truncateUpload} */
+  async truncateUpload(id: string, size: number, options: TruncateOptions = {}): Promise<number> {
+    const path = this.uploadDataPath(id);
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new RangeError(`cannot truncate upload ${id} to ${size} bytes`);
+    }
+    return this.uploadLocks.run(id, async () => {
+      const handle = await openOrNull(path, 'r+');
+      if (!handle) {
+        throw new UploadNotFoundError(id);
+      }
+      return withHandle(handle, async () => {
+        const stats = await handle.stat();
+        if (stats.size < size) {
+          throw new UploadOffsetMismatchError(id, size, stats.size);
+        }
+        // mtime moves with every write of a running append, in any process sharing the root.
+        if (stats.size === size || Date.now() - stats.mtimeMs < (options.unchangedFor ?? 0)) {
+          return stats.size;
+        }
+        await handle.truncate(size);
+        await handle.datasync();
+        return size;
       });
     });
   }

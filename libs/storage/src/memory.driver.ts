@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { AppendOptions, BlobStat, BlobStorage, ByteRange, UploadInfo } from './blob-storage.port';
+import type { AppendOptions, BlobStat, BlobStorage, ByteRange, TruncateOptions, UploadInfo } from './blob-storage.port';
 import {
   KeyedSerializer,
   checkUploadId,
@@ -110,6 +110,36 @@ export class MemoryBlobStorage implements BlobStorage {
         options.onData?.(copy);
       }
       upload.chunks.push(...appended);
+      upload.size = size;
+      upload.modifiedAt = this.now();
+      return size;
+    });
+  }
+
+  /** {@inheritDoc BlobIngester.truncateUpload} */
+  async truncateUpload(id: string, size: number, options: TruncateOptions = {}): Promise<number> {
+    checkUploadId(id);
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new RangeError(`cannot truncate upload ${id} to ${size} bytes`);
+    }
+    return this.uploadLocks.run(id, async () => {
+      const upload = this.requireUpload(id);
+      if (upload.size < size) {
+        throw new UploadOffsetMismatchError(id, size, upload.size);
+      }
+      if (upload.size === size || this.now().getTime() - upload.modifiedAt.getTime() < (options.unchangedFor ?? 0)) {
+        return upload.size;
+      }
+      // Stored chunks are shared with readers, so the cut one is sliced, not changed in place.
+      const kept: Buffer[] = [];
+      let keptSize = 0;
+      for (const chunk of upload.chunks) {
+        if (keptSize >= size) break;
+        const piece = chunk.subarray(0, Math.min(chunk.length, size - keptSize));
+        kept.push(piece);
+        keptSize += piece.length;
+      }
+      upload.chunks = kept;
       upload.size = size;
       upload.modifiedAt = this.now();
       return size;

@@ -14,6 +14,23 @@ import { BlobRepository } from '../blobs/blob.repository';
 import { HashStateCache, type HashState } from './hash-state.cache';
 import { UploadRepository, type UploadSession } from './upload.repository';
 
+/**
+ * How long an append waits for the next bytes of its body before it gives up (400, its bytes
+ * truncated away). Besides freeing the session from a client that went silent (the HTTP server
+ * has no body timeout, so large uploads can take long), it bounds how long a live append leaves
+ * its bytes unchanged, which is what tells another process a dead append's leftovers apart.
+ */
+export const APPEND_IDLE_TIMEOUT_MS = 30_000;
+
+/**
+ * Bytes past a session's committed size that have not changed for this long were left by an
+ * append whose process died (a live one would have written or given up by now); younger ones
+ * may belong to an append still running in another process, and are left alone. The margin
+ * over the idle timeout covers a last write still in flight and clock skew between hosts that
+ * share the storage.
+ */
+export const STRAY_TAIL_AGE_MS = APPEND_IDLE_TIMEOUT_MS + 15_000;
+
 /** A chunk of request body on its way into an upload. */
 export interface ChunkInput {
   body: AsyncIterable<Buffer>;
@@ -82,7 +99,7 @@ export class UploadService {
     return this.locks.run(id, async () => {
       const session = await this.getUpload(name, id);
       if (chunk) session.size = await this.appendLocked(session, chunk);
-      const stored = await this.storage.uploadSize(id);
+      const stored = await this.dropStrayTail(session);
       if (stored === null) {
         // A previous attempt committed the bytes but died before the database knew: finish it.
         const blob = await this.storage.statBlob(wanted);
@@ -157,6 +174,7 @@ export class UploadService {
 
   private async appendLocked(session: UploadSession, chunk: ChunkInput): Promise<number> {
     if (chunk.range && chunk.range.start !== session.size) throw new RangeInvalidError(session.size);
+    await this.dropStrayTail(session);
     const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session));
     const size = await this.writeChunk(session.id, session.size, chunk, state).catch(async (e) => {
       if (e instanceof UploadOffsetMismatchError) throw new RangeInvalidError(session.size);
@@ -171,15 +189,44 @@ export class UploadService {
     return size;
   }
 
+  /**
+   * Makes the stored upload hold exactly the session's committed bytes and returns its size
+   * (null when the bytes are gone: a commit that the database never heard of). Bytes past the
+   * committed size come from an append that has not advanced the session: either it died (a
+   * crash, kill -9) before it could truncate them away, and then they are cut here once they
+   * are STRAY_TAIL_AGE_MS old, or it is still running in another process (a client sending two
+   * requests to one session at once), and then they must not be touched, because the running
+   * append would go on writing into whatever follows: RANGE_INVALID, try again later. Left in
+   * place, a dead append's bytes would make every resumed PATCH fail and be committed along
+   * with the blob.
+   */
+  private async dropStrayTail(session: UploadSession): Promise<number | null> {
+    const stored = await this.storage.uploadSize(session.id);
+    if (stored === null || stored === session.size) return stored;
+    if (stored < session.size) {
+      // Appends sync before the size advances, so this is lost data, not bad input.
+      throw new Error(`upload ${session.id} holds ${stored} bytes but ${session.size} are committed`);
+    }
+    const size = await this.storage.truncateUpload(session.id, session.size, { unchangedFor: STRAY_TAIL_AGE_MS }).catch((e) => {
+      throw e instanceof UploadNotFoundError ? new BlobUploadUnknownError(session.id) : e;
+    });
+    if (size !== session.size) {
+      throw new RangeInvalidError(session.size, {
+        size: session.size,
+        reason: `bytes past the committed size are still being written, or were written less than ${STRAY_TAIL_AGE_MS / 1000} s ago by a request that died; retry later`,
+      });
+    }
+    return size;
+  }
+
   /** Streams `chunk` into upload `id` at `offset`, hashing as it goes; checks the declared lengths. */
   private async writeChunk(id: string, offset: number, chunk: ChunkInput, state: HashState): Promise<number> {
     const expected = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
     if (chunk.range && chunk.length !== undefined && chunk.length !== expected) {
       throw new RangeInvalidError(offset, { reason: 'Content-Range does not match Content-Length' });
     }
-    const size = await this.storage.appendUpload(id, offset, countBytes(chunk.body, expected), {
-      onData: (c) => state.hash.update(c),
-    });
+    const body = withIdleTimeout(countBytes(chunk.body, expected), APPEND_IDLE_TIMEOUT_MS);
+    const size = await this.storage.appendUpload(id, offset, body, { onData: (c) => state.hash.update(c) });
     state.offset = size;
     return size;
   }
@@ -225,6 +272,37 @@ async function* countBytes(body: AsyncIterable<Buffer>, expected: number | undef
   }
   if (expected !== undefined && n !== expected) {
     throw new BlobUploadInvalidError('the request body is shorter than declared', { expected, received: n });
+  }
+}
+
+/**
+ * Passes bytes through, failing (so storage rolls the append back) when the next chunk takes
+ * longer than `ms` to arrive. Each wait races its own timer: racing one long-lived promise
+ * instead would keep every chunk reachable until the append ends.
+ */
+async function* withIdleTimeout(body: AsyncIterable<Buffer>, ms: number): AsyncIterable<Buffer> {
+  const iterator = body[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new BlobUploadInvalidError(`no bytes of the body arrived for ${ms / 1000} s`)), ms);
+      });
+      try {
+        const next = await Promise.race([iterator.next(), idle]);
+        if (next.done) {
+          finished = true;
+          return;
+        }
+        yield next.value;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  } finally {
+    // A stalled source cannot finish a return() before its pending next() settles: do not wait.
+    if (!finished) void Promise.resolve(iterator.return?.()).catch(() => undefined);
   }
 }
 
