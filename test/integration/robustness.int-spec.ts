@@ -583,24 +583,13 @@ describe('split mode robustness: restarts, kills, concurrency and bad input', ()
 
     /*
      * Answers given before the request body was read. Run against a gateway, blob-upload and
-     * manifests of their own, because the known bugs below leave keep-alive connections unusable
+     * manifests of their own, because a regression here leaves keep-alive connections unusable
      * and would stall the other tests.
      *
-     * KNOWN BUG 1 (gateway, apps/gateway/src/upstream/http.upstream.ts): when a service answers
-     * before it read the whole body (an error found in the headers or the first bytes), undici
-     * stops forwarding the rest, and the gateway neither drains the client's remaining body nor
-     * closes the connection: it answers with keep-alive, the unread bytes block the connection,
-     * and the client's next request on it hangs until the server's headers timeout, then gets
-     * ECONNRESET.
-     *
-     * KNOWN BUG 2 (manifests, readBody in apps/manifests/src/http/manifests.handler.ts): an
-     * oversized manifest sent with chunked encoding is refused by throwing inside
-     * `for await (const c of req)`, which destroys the request stream instead of draining it; the
-     * 413 goes out with keep-alive, and the gateway's pooled connection to manifests is left
-     * unusable: the next manifest request forwarded on it, from any client, hangs about a minute
-     * and answers 503.
-     *
-     * Both are marked `failing`: each flips to a failure, to be made a plain test, once fixed.
+     * These were bugs: the gateway answered with keep-alive while the client's unread body
+     * blocked the connection (the next request hung), and the manifests service destroyed a
+     * refused streamed body, poisoning the gateway's pooled connection. Errors found before
+     * the body was read now drain it (up to a bound; past it the answer closes the connection).
      */
     describe('answers given before the body was read', () => {
       let isolated: LadingProcess[] = [];
@@ -621,7 +610,7 @@ describe('split mode robustness: restarts, kills, concurrency and bad input', ()
         await Promise.all(isolated.map((p) => p.stop()));
       });
 
-      it.failing.each([
+      it.each([
         ['404 to a PATCH of an unknown upload', 404, () => ({ method: 'PATCH', path: `/v2/${name}/blobs/uploads/${randomUUID()}`, body: big })],
         [
           '416 to a PATCH at the wrong offset',
@@ -630,7 +619,7 @@ describe('split mode robustness: restarts, kills, concurrency and bad input', ()
         ],
         ['413 to an oversized manifest', 413, () => ({ method: 'PUT', path: `/v2/${name}/manifests/big`, body: big })],
         ['400 to a monolithic upload with an unsupported digest', 400, () => ({ method: 'POST', path: `/v2/${name}/blobs/uploads/?digest=md5:0123`, body: big })],
-      ])('KNOWN BUG 1: after the %s, sent before its 8 MiB body was read, the same connection serves the next request', async (_label, status, request) => {
+      ])('after the %s, sent before its 8 MiB body was read, the same connection serves the next request', async (_label, status, request) => {
         const { first, next } = await reuseAfter(url, { headers: { 'content-type': 'application/octet-stream' }, ...request() });
         expect({ first, next }).toEqual({ first: status, next: 200 });
       });
@@ -650,7 +639,7 @@ describe('split mode robustness: restarts, kills, concurrency and bad input', ()
       });
 
       // Runs after the streamed 413 above, on the gateway connection to manifests that it left behind.
-      it.failing('KNOWN BUG 2: after a streamed oversized manifest was refused, the next manifest request is answered at once', async () => {
+      it('after a streamed oversized manifest was refused, the next manifest request is answered at once', async () => {
         const res = await fetch(`${url}/v2/${name}/manifests/huge`, { signal: AbortSignal.timeout(10_000) }).then(
           (r) => r.status,
           (e: Error) => e.name,

@@ -52,10 +52,14 @@ export class HttpUpstream implements V2Handler {
         body: hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req : undefined,
       });
     } catch (e) {
+      if (req.destroyed || res.destroyed) return; // the client went away; nothing to answer
       this.logger.warn(`upstream ${this.origin} failed: ${(e as Error).message}`);
       throw new UnavailableError('upstream service unavailable', { upstream: this.origin });
     }
     res.status(upstream.statusCode);
+    // The service answered before it read the whole body (an error found early): the client's
+    // unread bytes are still on its connection, so close that after this answer.
+    if (!req.complete && hasBody) res.setHeader('Connection', 'close');
     for (const [k, v] of Object.entries(upstream.headers)) {
       if (v !== undefined && !HOP_BY_HOP.has(k)) res.setHeader(k, v);
     }

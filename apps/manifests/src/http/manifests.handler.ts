@@ -91,18 +91,13 @@ async function readBody(req: Request, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   const tooLarge = (size: number) =>
     new SizeInvalidError(`manifest too large: ${size} bytes exceed the limit of ${limit}`, { size, limit }, 413);
-  if (declared > limit) {
-    req.resume();
-    throw tooLarge(declared);
-  }
+  if (declared > limit) throw tooLarge(declared);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const c of req) {
+  // Stopping early must not destroy the request: the 413 still has to go out on its socket.
+  for await (const c of req.iterator({ destroyOnReturn: false })) {
     size += (c as Buffer).length;
-    if (size > limit) {
-      req.resume();
-      throw tooLarge(size);
-    }
+    if (size > limit) throw tooLarge(size);
     chunks.push(c as Buffer);
   }
   if (Number.isFinite(declared) && declared !== size) {

@@ -27,11 +27,54 @@ export function writeOciError(res: Response, exception: unknown, logger?: Logger
     return;
   }
   const body = JSON.stringify(ociErrorBody(coded));
-  res.status(status);
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Docker-Distribution-API-Version', API_VERSION);
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(res.req?.method === 'HEAD' ? undefined : body);
+  const send = (close: boolean) => {
+    if (res.headersSent || res.destroyed) return;
+    if (close) res.setHeader('Connection', 'close');
+    res.status(status);
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Docker-Distribution-API-Version', API_VERSION);
+    res.setHeader('Content-Length', Buffer.byteLength(body));
+    res.end(res.req?.method === 'HEAD' ? undefined : body);
+  };
+  const req = res.req;
+  if (req && !req.complete && !req.destroyed) drainRequest(req).then(send, () => send(true));
+  else send(false);
+}
+
+const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
+const DRAIN_TIMEOUT_MS = 15_000;
+
+/**
+ * An error found before the request body was read leaves the client's bytes on the connection.
+ * Reading and dropping them (up to a bound) keeps the connection usable — for clients, and for
+ * the gateway's pooled connections to the services; past the bound the answer closes it instead.
+ * Resolves with whether the connection may be kept.
+ */
+function drainRequest(req: NonNullable<Response['req']>): Promise<boolean> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const finish = (keep: boolean) => {
+      clearTimeout(timer);
+      req.removeListener('data', onData);
+      req.removeListener('end', onEnd);
+      req.removeListener('error', onError);
+      if (!keep) req.pause();
+      resolve(keep);
+    };
+    const onData = (c: Buffer) => {
+      seen += c.length;
+      if (seen > DRAIN_LIMIT_BYTES) finish(false);
+    };
+    const onEnd = () => finish(true);
+    const onError = () => finish(false);
+    const timer = setTimeout(() => finish(false), DRAIN_TIMEOUT_MS);
+    // An abandoned async iterator keeps the stream in paused mode through its 'readable' listener.
+    req.removeAllListeners('readable');
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+    req.resume();
+  });
 }
 
 function toOciCoded(e: unknown): OciCoded {
