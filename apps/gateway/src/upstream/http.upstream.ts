@@ -52,7 +52,7 @@ export class HttpUpstream implements V2Handler {
         body: hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req : undefined,
       });
     } catch (e) {
-      if (req.destroyed || res.destroyed) return; // the client went away; nothing to answer
+      if (res.destroyed) return; // the client went away; nothing to answer
       this.logger.warn(`upstream ${this.origin} failed: ${(e as Error).message}`);
       throw new UnavailableError('upstream service unavailable', { upstream: this.origin });
     }

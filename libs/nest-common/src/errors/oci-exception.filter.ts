@@ -37,8 +37,9 @@ export function writeOciError(res: Response, exception: unknown, logger?: Logger
     res.end(res.req?.method === 'HEAD' ? undefined : body);
   };
   const req = res.req;
-  if (req && !req.complete && !req.destroyed) drainRequest(req).then(send, () => send(true));
-  else send(false);
+  if (!req || req.complete) send(false);
+  else if (req.destroyed) send(true); // its reader gave up on it: unread bytes may follow
+  else drainRequest(req).then((keep) => send(!keep), () => send(true));
 }
 
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
