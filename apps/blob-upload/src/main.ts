@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { loadConfig, startHttpApp } from '@lading/nest-common';
+import { loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { BlobUploadAppModule } from './app.module';
 
 /** Starts blob-upload on its own (split mode): `services.blobupload.addr`, else `http.addr`. */
@@ -11,9 +11,4 @@ export async function main(): Promise<void> {
   });
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+runIfEntryPoint(module, main);

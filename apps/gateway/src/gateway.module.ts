@@ -1,5 +1,5 @@
 import { DynamicModule, Module, type Type } from '@nestjs/common';
-import { HealthController, type LadingConfig } from '@lading/nest-common';
+import { ConfigInvalidError, HealthController, type LadingConfig } from '@lading/nest-common';
 import { GatewayController } from './routing/gateway.controller';
 import { HttpUpstream } from './upstream/http.upstream';
 import { BLOB_UPLOAD_UPSTREAM, MANIFESTS_UPSTREAM } from './upstream/upstream.port';
@@ -24,7 +24,10 @@ export class GatewayModule {
   static split(config: LadingConfig): DynamicModule {
     const { blobupload, manifests } = config.services;
     if (!blobupload.url || !manifests.url) {
-      throw new Error('split mode needs services.blobupload.url and services.manifests.url (LADING_SERVICES_BLOBUPLOAD_URL, LADING_SERVICES_MANIFESTS_URL)');
+      throw new ConfigInvalidError([
+        ...(blobupload.url ? [] : ['services.blobupload.url: the gateway needs it in split mode (LADING_SERVICES_BLOBUPLOAD_URL)']),
+        ...(manifests.url ? [] : ['services.manifests.url: the gateway needs it in split mode (LADING_SERVICES_MANIFESTS_URL)']),
+      ]);
     }
     return {
       module: GatewayModule,

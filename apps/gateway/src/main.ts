@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { loadConfig, startHttpApp, type LadingConfig } from '@lading/nest-common';
+import { type LadingConfig, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { GatewayModule } from './gateway.module';
 
 @Module({})
@@ -16,9 +16,4 @@ export async function main(): Promise<void> {
   await startHttpApp(GatewayAppModule.forRoot(config), { addr: config.http.addr, logLevel: config.log.level });
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+runIfEntryPoint(module, main);

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { HealthController, LadingCoreModule, loadConfig, startHttpApp, type LadingConfig } from '@lading/nest-common';
+import { HealthController, type LadingConfig, LadingCoreModule, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { GcWorkerModule } from './gc-worker.module';
 
 @Module({})
@@ -19,9 +19,4 @@ export async function main(): Promise<void> {
   });
 }
 
-if (require.main === module) {
-  main().catch((e) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+runIfEntryPoint(module, main);

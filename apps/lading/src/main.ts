@@ -5,12 +5,11 @@ import { basename, join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { startBlobUpload } from '@lading/app-blob-upload';
 import { startGateway } from '@lading/app-gateway';
-import { UploadPurgeService, startGcWorker } from '@lading/app-gc-worker';
+import { GcWorkerModule, UploadPurgeService, startGcWorker } from '@lading/app-gc-worker';
 import { startManifests } from '@lading/app-manifests';
 import { startNotifications } from '@lading/app-notifications';
 import { openMetadataDb } from '@lading/metadata-db';
-import { ConfigInvalidError, LadingCoreModule, loadConfig, startHttpApp } from '@lading/nest-common';
-import { GcWorkerModule } from '@lading/app-gc-worker';
+import { LadingCoreModule, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { Module } from '@nestjs/common';
 import { EmbeddedRegistryModule } from './embedded.module';
 
@@ -111,9 +110,4 @@ function redact(config: ReturnType<typeof loadConfig>): unknown {
   );
 }
 
-if (require.main === module) {
-  run(process.argv.slice(2)).catch((e) => {
-    console.error(e instanceof ConfigInvalidError ? e.message : e instanceof Error ? (e.stack ?? e.message) : e);
-    process.exit(1);
-  });
-}
+runIfEntryPoint(module, () => run(process.argv.slice(2)));

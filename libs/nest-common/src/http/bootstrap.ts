@@ -55,3 +55,15 @@ export function splitAddr(addr: string): { host: string; port: number } {
   const host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
   return { host, port: Number(addr.slice(i + 1)) };
 }
+
+/**
+ * Runs an app's `main` when its file is the process's entry point (`node main.js`), printing the
+ * error and exiting 1 if it fails; does nothing when the file is imported (the lading CLI).
+ */
+export function runIfEntryPoint(entry: NodeJS.Module, main: () => Promise<void>): void {
+  if (require.main !== entry) return;
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}
