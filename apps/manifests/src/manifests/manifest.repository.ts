@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { ManifestBlobUnknownError, type RequestContext } from '@lading/contracts';
 import type { ParsedManifest } from '@lading/manifest';
 import { appendOutboxEvent, asBuffer, ensureRepository, findRepositoryId, runSql } from '@lading/metadata-db';
@@ -47,24 +47,8 @@ export class ManifestRepository {
       const repositoryId = await ensureRepository(m, w.name);
       const blobDigests = w.parsed.blobReferences.map((d) => d.digest);
       const childDigests = w.parsed.childReferences.map((d) => d.digest);
-      if (blobDigests.length > 0) {
-        const { rows } = await runSql<{ digest: string }>(
-          m,
-          'SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2::text[])',
-          [repositoryId, blobDigests],
-        );
-        const missing = firstMissing(blobDigests, rows);
-        if (missing) throw new ManifestBlobUnknownError(missing);
-      }
-      if (childDigests.length > 0) {
-        const { rows } = await runSql<{ digest: string }>(
-          m,
-          'SELECT digest FROM manifests WHERE repository_id = $1 AND digest = ANY($2::text[])',
-          [repositoryId, childDigests],
-        );
-        const missing = firstMissing(childDigests, rows);
-        if (missing) throw new ManifestBlobUnknownError(missing);
-      }
+      await assertAllPresent(m, 'repository_blobs', repositoryId, blobDigests);
+      await assertAllPresent(m, 'manifests', repositoryId, childDigests);
       const inserted = await runSql<{ id: number }>(
         m,
         `INSERT INTO manifests (repository_id, digest, media_type, payload, size, config_digest, subject_digest, artifact_type, annotations)
@@ -205,7 +189,20 @@ export class ManifestRepository {
   }
 }
 
-function firstMissing(wanted: string[], found: { digest: string }[]): string | undefined {
-  const have = new Set(found.map((r) => r.digest));
-  return wanted.find((d) => !have.has(d));
+/** Throws MANIFEST_BLOB_UNKNOWN for the first of `digests` that `table` lacks in the repository. */
+async function assertAllPresent(
+  m: EntityManager,
+  table: 'repository_blobs' | 'manifests',
+  repositoryId: number,
+  digests: string[],
+): Promise<void> {
+  if (digests.length === 0) return;
+  const { rows } = await runSql<{ digest: string }>(
+    m,
+    `SELECT digest FROM ${table} WHERE repository_id = $1 AND digest = ANY($2::text[])`,
+    [repositoryId, digests],
+  );
+  const have = new Set(rows.map((r) => r.digest));
+  const missing = digests.find((d) => !have.has(d));
+  if (missing) throw new ManifestBlobUnknownError(missing);
 }
