@@ -27,7 +27,10 @@ export interface AppendOptions {
 
 /** Options of `BlobIngester.truncateUpload`. */
 export interface TruncateOptions {
-  /** Cut only if the upload's bytes have not changed for at least this many milliseconds. */
+  /**
+   * Cut only if the upload's bytes have not changed for at least this many milliseconds, as the
+   * storage's own clock tells (never the process clock, which storage timestamps do not follow).
+   */
   unchangedFor?: number;
 }
 
@@ -37,10 +40,11 @@ export interface UploadInfo {
   id: string;
   /** Bytes stored so far. */
   size: number;
-  /** When the upload was created. */
+  /**
+   * When the upload was created, by the creating process's clock (recorded, not a file time, so
+   * it compares with another process's clock without a filesystem's timestamps in between).
+   */
   startedAt: Date;
-  /** When its bytes last changed (its creation, if never appended to). */
-  modifiedAt: Date;
 }
 
 /** Reads committed blobs. */

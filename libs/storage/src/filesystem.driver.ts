@@ -50,6 +50,8 @@ export interface FilesystemBlobStorageOptions {
 const DIGEST_ALGORITHMS = ['sha256', 'sha512'] as const;
 const DATA = 'data';
 const STARTED_AT = 'startedat';
+/** A short-lived file whose mtime tells the filesystem's clock (see `truncateUpload`). */
+const CLOCK_PROBE = 'clock';
 /** How often a commit retries when a concurrent `deleteBlob` removes the directory it made. */
 const COMMIT_ATTEMPTS = 5;
 /** Read size for serving blobs: the 64 KiB default costs a syscall and a trip through JavaScript per 64 KiB. */
@@ -66,6 +68,7 @@ export class FilesystemBlobStorage implements BlobStorage {
   readonly driverName = 'filesystem';
   private readonly root: string;
   private readonly uploadLocks = new KeyedSerializer();
+  private probeCount = 0;
 
   /** Uses `options.rootDirectory`; touches nothing until the first call. */
   constructor(options: FilesystemBlobStorageOptions) {
@@ -198,8 +201,14 @@ export class FilesystemBlobStorage implements BlobStorage {
         if (stats.size < size) {
           throw new UploadOffsetMismatchError(id, size, stats.size);
         }
-        // mtime moves with every write of a running append, in any process sharing the root.
-        if (stats.size === size || Date.now() - stats.mtimeMs < (options.unchangedFor ?? 0)) {
+        if (stats.size === size) {
+          return stats.size;
+        }
+        // mtime moves with every write of a running append, in any process sharing the root. Its
+        // age is measured against the filesystem's own clock (a file touched now), never the
+        // process clock: the two disagree, and a file's mtime is often ahead of Date.now().
+        const unchangedFor = options.unchangedFor ?? 0;
+        if (unchangedFor > 0 && (await this.filesystemNow(id)) - stats.mtimeMs < unchangedFor) {
           return stats.size;
         }
         await handle.truncate(size);
@@ -266,7 +275,6 @@ export class FilesystemBlobStorage implements BlobStorage {
         id,
         size: dataStats?.size ?? 0,
         startedAt: startedAt ?? new Date(dirStats.mtimeMs),
-        modifiedAt: new Date((dataStats ?? dirStats).mtimeMs),
       };
     }
   }
@@ -295,6 +303,19 @@ export class FilesystemBlobStorage implements BlobStorage {
   private blobDataPath(digest: string): string {
     const { algorithm, hex } = parseBlobDigest(digest);
     return join(this.root, 'blobs', algorithm, hex.slice(0, 2), hex, DATA);
+  }
+
+  /** The filesystem's clock, in ms: the mtime of a probe file written now beside the upload. */
+  private async filesystemNow(id: string): Promise<number> {
+    const probe = join(this.uploadDir(id), `${CLOCK_PROBE}.${process.pid}.${++this.probeCount}`);
+    const handle = await open(probe, 'w');
+    try {
+      await handle.write(Buffer.from('t'));
+      return (await handle.stat()).mtimeMs;
+    } finally {
+      await handle.close();
+      await ignoreMissing(unlink(probe));
+    }
   }
 
   private uploadDir(id: string): string {

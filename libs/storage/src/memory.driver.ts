@@ -175,7 +175,7 @@ export class MemoryBlobStorage implements BlobStorage {
   /** {@inheritDoc StorageEnumerator.listUploads} */
   async *listUploads(): AsyncIterable<UploadInfo> {
     for (const [id, upload] of [...this.uploads]) {
-      yield { id, size: upload.size, startedAt: upload.startedAt, modifiedAt: upload.modifiedAt };
+      yield { id, size: upload.size, startedAt: upload.startedAt };
     }
   }
 

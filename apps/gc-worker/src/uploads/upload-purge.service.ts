@@ -64,7 +64,8 @@ export class UploadPurgeService implements OnApplicationBootstrap, OnApplication
       }
     }
     for await (const upload of this.storage.listUploads()) {
-      if (upload.modifiedAt >= cutoff) continue;
+      // Creation time as recorded by the creating process, not a file time (see UploadInfo).
+      if (upload.startedAt >= cutoff) continue;
       const { rows } = await runSql(this.ds.manager, 'SELECT 1 FROM upload_sessions WHERE id = $1', [upload.id]);
       if (rows.length > 0) continue;
       if (!dryRun) await this.storage.deleteUpload(upload.id);
