@@ -1,9 +1,7 @@
 import { Module } from '@nestjs/common';
-import { BlobRepository } from './blobs/blob.repository';
 import { BlobService } from './blobs/blob.service';
 import { BlobUploadHandler } from './http/blob-upload.handler';
 import { HashStateCache } from './uploads/hash-state.cache';
-import { UploadRepository } from './uploads/upload.repository';
 import { UploadService } from './uploads/upload.service';
 
 /**
@@ -12,7 +10,7 @@ import { UploadService } from './uploads/upload.service';
  * gateway. Needs LadingCoreModule (config, database, storage) in the app.
  */
 @Module({
-  providers: [UploadRepository, BlobRepository, HashStateCache, UploadService, BlobService, BlobUploadHandler],
-  exports: [BlobUploadHandler, UploadService, UploadRepository],
+  providers: [HashStateCache, UploadService, BlobService, BlobUploadHandler],
+  exports: [BlobUploadHandler, UploadService],
 })
 export class BlobUploadModule {}

@@ -2,5 +2,4 @@ export { BlobUploadModule } from './blob-upload.module';
 export { BlobUploadAppModule } from './app.module';
 export { BlobUploadHandler } from './http/blob-upload.handler';
 export { UploadService } from './uploads/upload.service';
-export { UploadRepository } from './uploads/upload.repository';
 export { main as startBlobUpload } from './main';

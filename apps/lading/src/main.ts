@@ -8,7 +8,7 @@ import { startGateway } from '@lading/app-gateway';
 import { GcWorkerModule, UploadPurgeService, startGcWorker } from '@lading/app-gc-worker';
 import { startManifests } from '@lading/app-manifests';
 import { startNotifications } from '@lading/app-notifications';
-import { openMetadataDb } from '@lading/metadata-db';
+import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
 import { LadingCoreModule, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { Module } from '@nestjs/common';
 import { EmbeddedRegistryModule } from './embedded.module';
@@ -40,10 +40,9 @@ export async function run(argv: string[]): Promise<void> {
       return serve(rest[0]);
     case 'migrate': {
       const config = loadConfig();
-      const ds = await openMetadataDb({ url: config.database.url, pgliteDir: join(config.datadir, 'db') });
-      const { rows } = { rows: await ds.query('SELECT name FROM schema_migrations ORDER BY id') };
-      console.log(`schema up to date: ${rows.map((r: { name: string }) => r.name).join(', ')}`);
-      await ds.destroy();
+      const db = new MetadataDb(await openMetadataDb({ url: config.database.url, pgliteDir: join(config.datadir, 'db') }));
+      console.log(`schema up to date: ${(await db.appliedMigrations()).join(', ')}`);
+      await db.close();
       return;
     }
     case 'config':

@@ -152,11 +152,19 @@ describe('embedded registry: the OCI distribution API', () => {
 
     it('refuses a Content-Range that does not match Content-Length, keeping the upload as it was', async () => {
       const loc = (await c.call('POST', '/v2/crange/blobs/uploads/')).headers.location;
+      // Malformed or inconsistent is bad input (400); 416 is only for a range that does not continue the upload.
       const r = await c.call('PATCH', loc, { headers: { 'content-range': '0-99', 'content-length': '10' }, body: Buffer.alloc(10) });
-      expect(r.status).toBe(416);
+      expectOciError(r, 400, 'BLOB_UPLOAD_INVALID');
       expect((await c.call('GET', loc)).headers.range).toBe('0-0');
       const m = await c.call('PATCH', loc, { headers: { 'content-range': 'garbage', 'content-length': '1' }, body: 'x' });
-      expect(m.status).toBe(416);
+      expectOciError(m, 400, 'BLOB_UPLOAD_INVALID');
+      const backwards = await c.call('PATCH', loc, { headers: { 'content-range': '5-2', 'content-length': '4' }, body: 'abcd' });
+      expectOciError(backwards, 400, 'BLOB_UPLOAD_INVALID');
+      const huge = await c.call('PATCH', loc, { headers: { 'content-range': '0-99999999999999999999', 'content-length': '1' }, body: 'x' });
+      expectOciError(huge, 400, 'BLOB_UPLOAD_INVALID');
+      expect((await c.call('GET', loc)).headers.range).toBe('0-0');
+      const gap = await c.call('PATCH', loc, { headers: { 'content-range': '3-3', 'content-length': '1' }, body: 'x' });
+      expectOciError(gap, 416, 'RANGE_INVALID');
     });
   });
 

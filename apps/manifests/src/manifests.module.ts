@@ -1,9 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ManifestsHandler } from './http/manifests.handler';
 import { ManifestCache } from './manifests/manifest.cache';
-import { ManifestRepository } from './manifests/manifest.repository';
 import { ManifestService } from './manifests/manifest.service';
-import { TagRepository } from './tags/tag.repository';
 import { TagService } from './tags/tag.service';
 
 /**
@@ -11,7 +9,7 @@ import { TagService } from './tags/tag.service';
  * without an HTTP listener. Needs LadingCoreModule in the app.
  */
 @Module({
-  providers: [ManifestCache, ManifestRepository, ManifestService, TagRepository, TagService, ManifestsHandler],
+  providers: [ManifestCache, ManifestService, TagService, ManifestsHandler],
   exports: [ManifestsHandler],
 })
 export class ManifestsModule {}

@@ -31,13 +31,3 @@ export interface RegistryEvent {
   actor: { name?: string };
   source: { addr?: string; instanceID?: string };
 }
-
-/** Who asked, as far as the HTTP layer knows; carried into events. */
-export interface RequestContext {
-  id?: string;
-  addr?: string;
-  host?: string;
-  method?: string;
-  useragent?: string;
-  actor?: string;
-}

@@ -2,3 +2,5 @@ export * from './oci.error';
 export * from './v2-route';
 export * from './headers';
 export * from './events';
+export * from './operations';
+export * from './request-scope';

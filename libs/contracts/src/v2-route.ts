@@ -72,4 +72,5 @@ export const v2Paths = {
   manifest: (name: string, reference: string) => `/v2/${name}/manifests/${reference}`,
   tags: (name: string) => `/v2/${name}/tags/list`,
   catalog: () => `/v2/_catalog`,
+  referrers: (name: string, digest: string) => `/v2/${name}/referrers/${digest}`,
 } as const;

@@ -1,12 +1,13 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { METADATA_ENTITIES } from './entities/registry.entity';
 import { METADATA_MIGRATIONS } from './migrations';
 import { createPgliteDriver } from './pglite.driver';
+import { markSoleWriter } from './unit-of-work';
 
 /** Where the metadata lives: a PostgreSQL server (`url`) or embedded PGlite (`pgliteDir`). */
-export interface MetadataDbOptions {
+export interface OpenMetadataDbOptions {
   /** `postgres://user:pass@host:port/db`; when set, PostgreSQL is used. */
   url?: string;
   /** A folder for embedded PGlite, or `memory://` for a throwaway database. */
@@ -24,7 +25,7 @@ const INT8_OID = 20;
  * Opens the metadata database and, unless told not to, brings its schema up to date.
  * Throws when the database cannot be reached or a migration fails.
  */
-export async function openMetadataDb(options: MetadataDbOptions): Promise<DataSource> {
+export async function openMetadataDb(options: OpenMetadataDbOptions): Promise<DataSource> {
   const base = {
     type: 'postgres' as const,
     entities: METADATA_ENTITIES,
@@ -63,6 +64,7 @@ export async function openMetadataDb(options: MetadataDbOptions): Promise<DataSo
       }
     };
     ds = new DataSource({ ...base, driver: createPgliteDriver(db), database: 'postgres' });
+    markSoleWriter(ds);
   }
   await ds.initialize();
   if (options.migrate !== false) await migrate(ds, Boolean(options.url));
@@ -133,49 +135,4 @@ async function migrate(ds: DataSource, shared: boolean): Promise<void> {
     await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     await runner.release();
   }
-}
-
-/** Rows and affected-row count of one statement. */
-export interface SqlResult<T> {
-  rows: T[];
-  affected: number;
-}
-
-/**
- * Runs one parameterised statement through `manager` (its transaction, if it has one).
- * Registry hot paths use SQL directly: it is explicit and skips the ORM's per-row work.
- */
-export async function runSql<T = Record<string, unknown>>(
-  manager: EntityManager,
-  text: string,
-  params: unknown[] = [],
-): Promise<SqlResult<T>> {
-  const own = manager.queryRunner ? undefined : manager.connection.createQueryRunner();
-  const runner = manager.queryRunner ?? own!;
-  try {
-    const r = await runner.query(text, params, true);
-    return { rows: (r.records ?? []) as T[], affected: r.affected ?? 0 };
-  } finally {
-    if (own) await own.release();
-  }
-}
-
-/** PostgreSQL's unique_violation, whichever driver raised it. */
-export function isUniqueViolation(e: unknown): boolean {
-  return pgCode(e) === '23505';
-}
-
-/** PostgreSQL's foreign_key_violation, whichever driver raised it. */
-export function isForeignKeyViolation(e: unknown): boolean {
-  return pgCode(e) === '23503';
-}
-
-function pgCode(e: unknown): string | undefined {
-  const err = e as { code?: string; driverError?: { code?: string } } | null;
-  return err?.code ?? err?.driverError?.code;
-}
-
-/** bytea comes back as a Buffer from pg and a Uint8Array from PGlite; callers get a Buffer. */
-export function asBuffer(v: Uint8Array | Buffer): Buffer {
-  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }

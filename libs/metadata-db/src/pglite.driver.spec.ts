@@ -1,5 +1,10 @@
 import type { DataSource } from 'typeorm';
-import { openMetadataDb, runSql } from './metadata-db';
+import type { EntityManager } from 'typeorm';
+import { openMetadataDb } from './metadata-db';
+import { managerQueryer } from './queryer';
+
+const runSql = <T = Record<string, unknown>>(m: EntityManager, text: string, params: unknown[] = []) =>
+  managerQueryer(m).query<T>(text, params);
 
 describe('PGlite metadata database', () => {
   let ds: DataSource;
@@ -12,7 +17,7 @@ describe('PGlite metadata database', () => {
 
   it('runs the migrations', async () => {
     const { rows } = await runSql<{ n: number }>(ds.manager, 'SELECT count(*)::int AS n FROM schema_migrations');
-    expect(rows[0].n).toBe(1);
+    expect(rows[0].n).toBe(2);
   });
 
   it('keeps a rolled-back transaction invisible to concurrent work', async () => {

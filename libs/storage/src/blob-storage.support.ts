@@ -105,19 +105,10 @@ export async function* readAppendSource(
 ): AsyncGenerator<Buffer, void, undefined> {
   signal?.throwIfAborted();
   const iterator = source[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const aborted =
-    signal &&
-    new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  aborted?.catch(() => undefined);
   let exhausted = false;
   try {
     for (;;) {
-      const next = iterator.next();
-      const result = aborted ? await Promise.race([next, aborted]) : await next;
+      const result = signal ? await nextOrAbort(iterator, signal) : await iterator.next();
       if (result.done) {
         exhausted = true;
         return;
@@ -125,15 +116,35 @@ export async function* readAppendSource(
       yield toBuffer(result.value);
     }
   } finally {
-    if (onAbort) {
-      signal?.removeEventListener('abort', onAbort);
-    }
     if (!exhausted && iterator.return) {
       Promise.resolve()
         .then(() => iterator.return?.())
         .catch(() => undefined);
     }
   }
+}
+
+/**
+ * The iterator's next result, or a rejection with `signal.reason` as soon as it aborts. Each wait
+ * races a promise of its own: racing one long-lived abort promise instead would attach a reaction
+ * per chunk to it and keep every chunk reachable until the append ends.
+ */
+function nextOrAbort<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    iterator.next().then(
+      (r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 function toBuffer(chunk: unknown): Buffer {

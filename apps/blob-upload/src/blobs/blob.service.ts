@@ -1,10 +1,11 @@
 import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
-import { BlobUnknownError, RangeInvalidError, UnsupportedError, type RequestContext } from '@lading/contracts';
+import { BlobUnknownError, RangeInvalidError, UnsupportedError, type RequestScope } from '@lading/contracts';
 import { parseDigest } from '@lading/manifest';
+import { MetadataDb, type LinkedBlob } from '@lading/metadata-db';
 import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { BlobNotFoundError, type BlobStorage } from '@lading/storage';
-import { BlobRepository, type LinkedBlob } from './blob.repository';
+import { repositoryOf } from '../scope';
 
 /** An open blob read: what it is, which bytes, and the stream of them. */
 export interface BlobRead {
@@ -17,22 +18,22 @@ export interface BlobRead {
 @Injectable()
 export class BlobService {
   constructor(
-    private readonly blobs: BlobRepository,
+    @Inject(MetadataDb) private readonly db: MetadataDb,
     @Inject(BLOB_STORAGE) private readonly storage: BlobStorage,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
   ) {}
 
-  /** The blob if linked to `name`, else BLOB_UNKNOWN (whether or not it exists elsewhere). */
-  async statBlob(name: string, digest: string): Promise<LinkedBlob> {
+  /** The blob if linked to the scope's repository, else BLOB_UNKNOWN (whether or not it exists elsewhere). */
+  async statBlob(scope: RequestScope, digest: string): Promise<LinkedBlob> {
     const d = parseDigest(digest).toString();
-    const blob = await this.blobs.findLinked(name, d);
+    const blob = await this.db.read.blobs.findLinked(repositoryOf(scope), d);
     if (!blob) throw new BlobUnknownError(d);
     return blob;
   }
 
   /** Opens the blob's bytes, the whole or an HTTP `Range: bytes=a-b` of them. */
-  async openBlob(name: string, digest: string, rangeHeader?: string): Promise<BlobRead> {
-    const blob = await this.statBlob(name, digest);
+  async openBlob(scope: RequestScope, digest: string, rangeHeader?: string): Promise<BlobRead> {
+    const blob = await this.statBlob(scope, digest);
     const range = rangeHeader ? parseByteRange(rangeHeader, blob.size) : undefined;
     try {
       const stream = await this.storage.readBlob(blob.digest, range);
@@ -43,11 +44,22 @@ export class BlobService {
     }
   }
 
-  /** Unlinks the blob from `name` (202); its bytes go when garbage collection finds them unused. */
-  async deleteBlob(name: string, digest: string, request: RequestContext, url: string): Promise<void> {
+  /** Unlinks the blob from the scope's repository (202); its bytes go when garbage collection finds them unused. */
+  async deleteBlob(scope: RequestScope, digest: string, url: string): Promise<void> {
     if (!this.config.storage.delete.enabled) throw new UnsupportedError('deletes are disabled on this registry');
     const d = parseDigest(digest).toString();
-    if (!(await this.blobs.unlinkBlob(name, d, request, url))) throw new BlobUnknownError(d);
+    const repository = repositoryOf(scope);
+    const deleted = await this.db.transaction(async (tx) => {
+      const blob = await tx.blobs.unlinkBlob(repository, d);
+      if (!blob) return false;
+      await tx.outbox.append(scope, {
+        action: 'delete',
+        repository,
+        target: { digest: d, size: blob.size, length: blob.size, mediaType: 'application/octet-stream', url },
+      });
+      return true;
+    });
+    if (!deleted) throw new BlobUnknownError(d);
   }
 }
 
@@ -69,6 +81,6 @@ export function parseByteRange(header: string, size: number): { start: number; e
     start = Number(m[1]);
     end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
-  if (start >= size || end < start) throw new RangeInvalidError(size, { range: header, size });
+  if (!Number.isSafeInteger(start) || start >= size || end < start) throw new RangeInvalidError(size, { range: header, size });
   return { start, end };
 }

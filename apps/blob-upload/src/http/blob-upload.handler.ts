@@ -1,95 +1,100 @@
 import { pipeline } from 'node:stream/promises';
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { BlobUploadInvalidError, RangeInvalidError, UnsupportedError, v2Paths, type V2Route } from '@lading/contracts';
+import { BlobUploadInvalidError, UnsupportedError, v2Paths, type V2OperationName, type V2Route } from '@lading/contracts';
+import { isDigest } from '@lading/manifest';
 import { assertRepositoryName } from '@lading/reference';
+import { repositoryOf } from '../scope';
 import { externalUrl, reply, type V2Exchange, type V2Handler } from '@lading/nest-common';
 import { BlobService } from '../blobs/blob.service';
 import { UploadService, type ChunkInput } from '../uploads/upload.service';
 
 type BlobRoute = Extract<V2Route, { kind: 'blob' | 'upload-start' | 'upload' }>;
+type BlobOperation = Extract<
+  V2OperationName,
+  'blob.get' | 'blob.head' | 'blob.delete' | 'upload.start' | 'upload.status' | 'upload.append' | 'upload.complete' | 'upload.cancel'
+>;
 
 /**
- * Translates the blob and upload endpoints of /v2 into service calls and back. The gateway calls
- * it in process (embedded) and the blob-upload app's controller calls it for forwarded requests.
+ * Translates the blob and upload endpoints of /v2 into service calls and back, dispatching on the
+ * operation the gateway resolved from the operation table. The gateway calls it in process
+ * (embedded) and the blob-upload app's controller calls it for forwarded requests.
  */
 @Injectable()
 export class BlobUploadHandler implements V2Handler {
+  private readonly operations: Record<BlobOperation, (x: V2Exchange, route: BlobRoute) => Promise<void>> = {
+    'upload.start': (x) => this.postUpload(x),
+    'upload.status': (x, r) => this.uploadStatus(x, uploadIdOf(r)),
+    'upload.append': (x, r) => this.patchUpload(x, uploadIdOf(r)),
+    'upload.complete': (x, r) => this.putUpload(x, uploadIdOf(r)),
+    'upload.cancel': (x, r) => this.deleteUpload(x, uploadIdOf(r)),
+    'blob.get': (x, r) => this.getBlob(x, digestOf(r)),
+    'blob.head': (x, r) => this.headBlob(x, digestOf(r)),
+    'blob.delete': (x, r) => this.deleteBlob(x, digestOf(r)),
+  };
+
   constructor(
     private readonly uploads: UploadService,
     private readonly blobs: BlobService,
   ) {}
 
   async handle(x: V2Exchange): Promise<void> {
-    const route = x.route as BlobRoute;
-    assertRepositoryName(route.name);
-    const method = x.req.method;
-    switch (route.kind) {
-      case 'upload-start':
-        if (method === 'POST') return this.postUpload(x, route.name);
-        break;
-      case 'upload':
-        if (method === 'GET') return this.uploadStatus(x, route.name, route.uploadId);
-        if (method === 'PATCH') return this.patchUpload(x, route.name, route.uploadId);
-        if (method === 'PUT') return this.putUpload(x, route.name, route.uploadId);
-        if (method === 'DELETE') return this.deleteUpload(x, route.name, route.uploadId);
-        break;
-      case 'blob':
-        if (method === 'GET' || method === 'HEAD') return this.getBlob(x, route.name, route.digest);
-        if (method === 'DELETE') return this.deleteBlob(x, route.name, route.digest);
-        break;
-    }
-    throw new UnsupportedError(`${method} is not supported here`);
+    const serve = this.operations[x.operation.name as BlobOperation];
+    if (!serve) throw new UnsupportedError(`${x.req.method} is not supported here`);
+    return serve(x, x.route as BlobRoute);
   }
 
-  private async postUpload(x: V2Exchange, name: string): Promise<void> {
+  private async postUpload(x: V2Exchange): Promise<void> {
+    const name = repositoryOf(x.scope);
     const mount = x.query.get('mount');
     const from = x.query.get('from');
-    if (mount && from && isRepositoryName(from)) {
+    if (mount && from && isRepositoryName(from) && isDigest(mount)) {
       const url = blobUrl(x, name, mount);
-      if (await this.uploads.mountBlob(name, from, mount, x.ctx, url)) {
+      if (await this.uploads.mountBlob(x.scope, from, mount, url)) {
         return reply(x.res, 201, { Location: v2Paths.blob(name, mount), 'Docker-Content-Digest': mount });
       }
     }
     const digest = x.query.get('digest');
     if (digest) {
-      const blob = await this.uploads.pushMonolithic(name, digest, chunkOf(x.req, false), x.ctx, (d) => blobUrl(x, name, d));
+      const blob = await this.uploads.pushMonolithic(x.scope, digest, chunkOf(x.req, false), (d) => blobUrl(x, name, d));
       return reply(x.res, 201, { Location: v2Paths.blob(name, blob.digest), 'Docker-Content-Digest': blob.digest });
     }
     await drainEmpty(x.req);
-    const session = await this.uploads.startUpload(name);
-    return this.sessionReply(x, name, session.id, 0, 202);
+    const session = await this.uploads.startUpload(x.scope);
+    return this.sessionReply(x, session.id, 0, 202);
   }
 
-  private async uploadStatus(x: V2Exchange, name: string, id: string): Promise<void> {
-    const session = await this.uploads.getUpload(name, id);
-    return this.sessionReply(x, name, id, session.size, 204);
+  private async uploadStatus(x: V2Exchange, id: string): Promise<void> {
+    const session = await this.uploads.getUpload(x.scope, id);
+    return this.sessionReply(x, id, session.size, 204);
   }
 
-  private async patchUpload(x: V2Exchange, name: string, id: string): Promise<void> {
-    const session = await this.uploads.appendChunk(name, id, chunkOf(x.req, true));
-    return this.sessionReply(x, name, id, session.size, 202);
+  private async patchUpload(x: V2Exchange, id: string): Promise<void> {
+    const session = await this.uploads.appendChunk(x.scope, id, chunkOf(x.req, true));
+    return this.sessionReply(x, id, session.size, 202);
   }
 
-  private async putUpload(x: V2Exchange, name: string, id: string): Promise<void> {
+  private async putUpload(x: V2Exchange, id: string): Promise<void> {
+    const name = repositoryOf(x.scope);
     const digest = x.query.get('digest');
     if (!digest) throw new BlobUploadInvalidError('the digest query parameter is required');
     const chunk = hasBody(x.req) ? chunkOf(x.req, true) : undefined;
-    const blob = await this.uploads.completeUpload(name, id, digest, chunk, x.ctx, (d) => blobUrl(x, name, d));
+    const blob = await this.uploads.completeUpload(x.scope, id, digest, chunk, (d) => blobUrl(x, name, d));
     return reply(x.res, 201, { Location: v2Paths.blob(name, blob.digest), 'Docker-Content-Digest': blob.digest });
   }
 
-  private async deleteUpload(x: V2Exchange, name: string, id: string): Promise<void> {
-    await this.uploads.cancelUpload(name, id);
+  private async deleteUpload(x: V2Exchange, id: string): Promise<void> {
+    await this.uploads.cancelUpload(x.scope, id);
     return reply(x.res, 204);
   }
 
-  private async getBlob(x: V2Exchange, name: string, digest: string): Promise<void> {
-    if (x.req.method === 'HEAD') {
-      const blob = await this.blobs.statBlob(name, digest);
-      return reply(x.res, 200, blobHeaders(blob.digest, blob.size));
-    }
-    const read = await this.blobs.openBlob(name, digest, x.req.headers.range);
+  private async headBlob(x: V2Exchange, digest: string): Promise<void> {
+    const blob = await this.blobs.statBlob(x.scope, digest);
+    return reply(x.res, 200, blobHeaders(blob.digest, blob.size));
+  }
+
+  private async getBlob(x: V2Exchange, digest: string): Promise<void> {
+    const read = await this.blobs.openBlob(x.scope, digest, x.req.headers.range);
     const { blob, range } = read;
     const headers = blobHeaders(blob.digest, range ? range.end - range.start + 1 : blob.size);
     if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${blob.size}`;
@@ -97,18 +102,26 @@ export class BlobUploadHandler implements V2Handler {
     await pipeline(read.stream, x.res);
   }
 
-  private async deleteBlob(x: V2Exchange, name: string, digest: string): Promise<void> {
-    await this.blobs.deleteBlob(name, digest, x.ctx, blobUrl(x, name, digest));
+  private async deleteBlob(x: V2Exchange, digest: string): Promise<void> {
+    await this.blobs.deleteBlob(x.scope, digest, blobUrl(x, repositoryOf(x.scope), digest));
     return reply(x.res, 202);
   }
 
-  private sessionReply(x: V2Exchange, name: string, id: string, size: number, status: number): void {
+  private sessionReply(x: V2Exchange, id: string, size: number, status: number): void {
     reply(x.res, status, {
-      Location: v2Paths.upload(name, id),
+      Location: v2Paths.upload(repositoryOf(x.scope), id),
       Range: `0-${size > 0 ? size - 1 : 0}`,
       'Docker-Upload-UUID': id,
     });
   }
+}
+
+function uploadIdOf(route: BlobRoute): string {
+  return route.kind === 'upload' ? route.uploadId : '';
+}
+
+function digestOf(route: BlobRoute): string {
+  return route.kind === 'blob' ? route.digest : '';
 }
 
 function blobHeaders(digest: string, length: number): Record<string, string | number> {
@@ -132,10 +145,11 @@ function chunkOf(req: Request, allowRange: boolean): ChunkInput {
   const cr = req.headers['content-range'];
   let range: ChunkInput['range'];
   if (allowRange && cr !== undefined) {
-    const m = /^(?:bytes[= ])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(cr.trim());
-    if (!m) throw new RangeInvalidError(0, { reason: 'malformed Content-Range', contentRange: cr });
+    // A malformed range is bad input (400); only a well-formed one that does not continue the upload is 416.
+    const m = /^(?:bytes[= ])?(\d{1,15})-(\d{1,15})(?:\/(?:\d+|\*))?$/.exec(cr.trim());
+    if (!m) throw new BlobUploadInvalidError('malformed Content-Range', { contentRange: cr });
     range = { start: Number(m[1]), end: Number(m[2]) };
-    if (range.end < range.start) throw new RangeInvalidError(0, { reason: 'Content-Range ends before it starts' });
+    if (range.end < range.start) throw new BlobUploadInvalidError('Content-Range ends before it starts', { contentRange: cr });
   }
   return { body: readAhead(req.iterator({ destroyOnReturn: false }), WRITE_BATCH_BYTES), length, range };
 }

@@ -5,31 +5,30 @@ import {
   BlobUploadUnknownError,
   DigestInvalidError,
   RangeInvalidError,
-  type RequestContext,
+  type RequestScope,
 } from '@lading/contracts';
 import { parseDigest } from '@lading/manifest';
+import { MetadataDb, type UploadSession } from '@lading/metadata-db';
 import { BLOB_STORAGE } from '@lading/nest-common';
 import { KeyedSerializer, UploadNotFoundError, UploadOffsetMismatchError, type BlobStorage } from '@lading/storage';
-import { BlobRepository } from '../blobs/blob.repository';
+import { repositoryOf } from '../scope';
 import { HashStateCache, type HashState } from './hash-state.cache';
-import { UploadRepository, type UploadSession } from './upload.repository';
 
 /**
  * How long an append waits for the next bytes of its body before it gives up (400, its bytes
- * truncated away). Besides freeing the session from a client that went silent (the HTTP server
- * has no body timeout, so large uploads can take long), it bounds how long a live append leaves
- * its bytes unchanged, which is what tells another process a dead append's leftovers apart.
+ * truncated away): the HTTP server has no body timeout, so large uploads can take long, and a
+ * client that went silent must not hold the session (and its lease) for ever.
  */
 export const APPEND_IDLE_TIMEOUT_MS = 30_000;
 
 /**
- * Bytes past a session's committed size that have not changed for this long were left by an
- * append whose process died (a live one would have written or given up by now); younger ones
- * may belong to an append still running in another process, and are left alone. The margin
- * over the idle timeout covers a last write still in flight and clock skew between hosts that
- * share the storage.
+ * How long a writer's lease on a session lasts without renewal. An append renews it every third
+ * of that while its bytes stream, so a live append never loses it; one whose process died stops
+ * renewing, and after this long (by the database's clock) the session is free again: its bytes
+ * past the committed size are then known to be dead and are cut by the next writer. Longer than
+ * the idle timeout, so an append abandons its body before its lease could lapse.
  */
-export const STRAY_TAIL_AGE_MS = APPEND_IDLE_TIMEOUT_MS + 15_000;
+export const UPLOAD_LEASE_MS = 60_000;
 
 /** A chunk of request body on its way into an upload. */
 export interface ChunkInput {
@@ -46,77 +45,89 @@ export interface CompletedBlob {
   size: number;
 }
 
+/** A writer's hold on a session: its lease token, and the signal that fires if it loses the lease. */
+interface Writer {
+  owner: string;
+  signal: AbortSignal;
+}
+
 /**
  * Upload sessions: start, append (chunked or streamed), status, complete, cancel, and
  * cross-repository mount. Bytes are hashed while they stream into storage; a blob becomes visible
- * in the repository only after its digest is verified and its bytes are committed.
+ * in the repository only after its digest is verified and its bytes are committed. Every method
+ * takes the request scope first; the repository is the scope's.
  */
 @Injectable()
 export class UploadService {
   private readonly locks = new KeyedSerializer();
 
   constructor(
-    private readonly uploads: UploadRepository,
-    private readonly blobs: BlobRepository,
+    @Inject(MetadataDb) private readonly db: MetadataDb,
     private readonly hashes: HashStateCache,
     @Inject(BLOB_STORAGE) private readonly storage: BlobStorage,
   ) {}
 
-  /** Opens a session in repository `name`. */
-  async startUpload(name: string): Promise<UploadSession> {
+  /** Opens a session in the scope's repository (no repository row is created until a blob lands). */
+  async startUpload(scope: RequestScope): Promise<UploadSession> {
     const id = randomUUID();
+    const repository = repositoryOf(scope);
     await this.storage.createUpload(id);
-    await this.uploads.insertSession(id, name);
-    return { id, repository: name, size: 0, createdAt: new Date(), updatedAt: new Date() };
+    await this.db.read.uploads.createSession(id, repository);
+    return { id, repository, size: 0, leased: false };
   }
 
   /** The session, or BLOB_UPLOAD_UNKNOWN. */
-  async getUpload(name: string, id: string): Promise<UploadSession> {
-    const session = isUuid(id) ? await this.uploads.findSession(name, id) : undefined;
+  async getUpload(scope: RequestScope, id: string): Promise<UploadSession> {
+    const session = isUuid(id) ? await this.db.read.uploads.findSession(repositoryOf(scope), id) : undefined;
     if (!session) throw new BlobUploadUnknownError(id);
     return session;
   }
 
   /** Appends a chunk at the session's end; a chunk that starts elsewhere is RANGE_INVALID (416). */
-  async appendChunk(name: string, id: string, chunk: ChunkInput): Promise<UploadSession> {
+  async appendChunk(scope: RequestScope, id: string, chunk: ChunkInput): Promise<UploadSession> {
     return this.locks.run(id, async () => {
-      const session = await this.getUpload(name, id);
-      session.size = await this.appendLocked(session, chunk);
+      const session = await this.getUpload(scope, id);
+      if (chunk.range && chunk.range.start !== session.size) throw new RangeInvalidError(session.size);
+      await this.withLease(session, async (writer) => {
+        await this.dropStrayTail(session);
+        session.size = await this.appendAsWriter(session, chunk, writer);
+      });
       return session;
     });
   }
 
-  /** Appends an optional last chunk, verifies `digest` and makes the blob visible in `name`. */
+  /** Appends an optional last chunk, verifies `digest` and makes the blob visible in the scope's repository. */
   async completeUpload(
-    name: string,
+    scope: RequestScope,
     id: string,
     digest: string,
     chunk: ChunkInput | undefined,
-    request: RequestContext,
     url: (digest: string) => string,
   ): Promise<CompletedBlob> {
     const wanted = parseDigest(digest).toString();
+    const repository = repositoryOf(scope);
     return this.locks.run(id, async () => {
-      const session = await this.getUpload(name, id);
-      if (chunk) session.size = await this.appendLocked(session, chunk);
-      const stored = await this.dropStrayTail(session);
-      if (stored === null) {
-        // A previous attempt committed the bytes but died before the database knew: finish it.
-        const blob = await this.storage.statBlob(wanted);
-        if (!blob || blob.size !== session.size) throw new BlobUploadUnknownError(id);
-      } else {
-        const actual = await this.digestOf(session, wanted.slice(0, wanted.indexOf(':')));
-        if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
-        await this.storage.commitUpload(id, wanted).catch((e) => {
-          throw e instanceof UploadNotFoundError ? new BlobUploadUnknownError(id) : e;
-        });
-      }
-      await this.blobs.linkBlob(name, { digest: wanted, size: session.size }, request, {
-        action: 'push',
-        url: url(wanted),
-        extra: async (m) => {
-          await this.uploads.deleteSession(id, m);
-        },
+      const session = await this.getUpload(scope, id);
+      if (chunk?.range && chunk.range.start !== session.size) throw new RangeInvalidError(session.size);
+      await this.withLease(session, async (writer) => {
+        const stored = await this.dropStrayTail(session);
+        if (chunk) session.size = await this.appendAsWriter(session, chunk, writer);
+        if (stored === null) {
+          // A previous attempt committed the bytes but died before the database knew: finish it.
+          const blob = await this.storage.statBlob(wanted);
+          if (!blob || blob.size !== session.size) throw new BlobUploadUnknownError(id);
+        } else {
+          const actual = await this.digestOf(session, wanted.slice(0, wanted.indexOf(':')));
+          if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
+          await this.storage.commitUpload(id, wanted).catch((e) => {
+            throw e instanceof UploadNotFoundError ? new BlobUploadUnknownError(id) : e;
+          });
+        }
+      });
+      await this.db.transaction(async (tx) => {
+        await tx.blobs.linkBlob(repository, { digest: wanted, size: session.size });
+        await tx.uploads.deleteSession(id);
+        await tx.outbox.append(scope, blobEvent('push', repository, wanted, session.size, url(wanted)));
       });
       this.hashes.drop(id);
       return { digest: wanted, size: session.size };
@@ -127,14 +138,9 @@ export class UploadService {
    * The single-request upload (`POST ?digest=` with the body): no session row is written, the
    * bytes go to a private upload area and are committed once verified.
    */
-  async pushMonolithic(
-    name: string,
-    digest: string,
-    chunk: ChunkInput,
-    request: RequestContext,
-    url: (digest: string) => string,
-  ): Promise<CompletedBlob> {
+  async pushMonolithic(scope: RequestScope, digest: string, chunk: ChunkInput, url: (digest: string) => string): Promise<CompletedBlob> {
     const wanted = parseDigest(digest).toString();
+    const repository = repositoryOf(scope);
     const id = randomUUID();
     await this.storage.createUpload(id);
     try {
@@ -144,61 +150,95 @@ export class UploadService {
         wanted.startsWith('sha256:') ? `sha256:${state.hash.digest('hex')}` : await this.rehash(id, size, 'sha512');
       if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
       await this.storage.commitUpload(id, wanted);
-      await this.blobs.linkBlob(name, { digest: wanted, size }, request, { action: 'push', url: url(wanted) });
+      await this.db.transaction(async (tx) => {
+        await tx.blobs.linkBlob(repository, { digest: wanted, size });
+        await tx.outbox.append(scope, blobEvent('push', repository, wanted, size, url(wanted)));
+      });
       return { digest: wanted, size };
     } finally {
       await this.storage.deleteUpload(id).catch(() => undefined);
     }
   }
 
-  /** Abandons the session and its bytes. */
-  async cancelUpload(name: string, id: string): Promise<void> {
+  /** Abandons the session and its bytes (an append still running elsewhere then fails). */
+  async cancelUpload(scope: RequestScope, id: string): Promise<void> {
     await this.locks.run(id, async () => {
-      await this.getUpload(name, id);
-      await this.uploads.deleteSession(id);
+      await this.getUpload(scope, id);
+      await this.db.read.uploads.deleteSession(id);
       this.hashes.drop(id);
       await this.storage.deleteUpload(id);
     });
   }
 
   /**
-   * Links blob `digest` of repository `from` into `name` without moving bytes. False (and no
-   * change) when `from` does not have it, so the caller falls back to a normal upload.
+   * Links blob `digest` of repository `from` into the scope's repository without moving bytes.
+   * False (and no change) when `from` does not have it, so the caller falls back to a normal upload.
    */
-  async mountBlob(name: string, from: string, digest: string, request: RequestContext, url: string): Promise<boolean> {
-    const blob = await this.blobs.findLinked(from, digest);
+  async mountBlob(scope: RequestScope, from: string, digest: string, url: string): Promise<boolean> {
+    const repository = repositoryOf(scope);
+    const blob = await this.db.read.blobs.findLinked(from, digest);
     if (!blob) return false;
-    await this.blobs.linkBlob(name, blob, request, { action: 'mount', fromRepository: from, url });
+    await this.db.transaction(async (tx) => {
+      await tx.blobs.linkBlob(repository, blob);
+      await tx.outbox.append(scope, blobEvent('mount', repository, blob.digest, blob.size, url, from));
+    });
     return true;
   }
 
-  private async appendLocked(session: UploadSession, chunk: ChunkInput): Promise<number> {
-    if (chunk.range && chunk.range.start !== session.size) throw new RangeInvalidError(session.size);
-    await this.dropStrayTail(session);
+  /**
+   * Runs `work` holding the session's writer lease: one writer at a time across every process.
+   * The lease is renewed while `work` runs; if a renewal finds it lost, the writer's signal aborts
+   * its append. A session another writer holds is RANGE_INVALID (416): the client retries.
+   */
+  private async withLease(session: UploadSession, work: (writer: Writer) => Promise<void>): Promise<void> {
+    const owner = randomUUID();
+    const uploads = this.db.read.uploads;
+    if (!(await uploads.acquireLease(session.id, session.size, owner, UPLOAD_LEASE_MS))) {
+      throw new RangeInvalidError(session.size, {
+        size: session.size,
+        reason: 'another request is writing to this upload, or just did; get its status and retry',
+      });
+    }
+    const aborter = new AbortController();
+    const renew = setInterval(() => {
+      uploads.renewLease(session.id, owner, UPLOAD_LEASE_MS).then(
+        (held) => {
+          if (!held) aborter.abort(new BlobUploadUnknownError(session.id));
+        },
+        () => undefined, // a failed renewal is retried at the next tick; the lease outlasts two misses
+      );
+    }, UPLOAD_LEASE_MS / 3);
+    renew.unref();
+    try {
+      await work({ owner, signal: aborter.signal });
+    } finally {
+      clearInterval(renew);
+      await uploads.releaseLease(session.id, owner).catch(() => undefined);
+    }
+  }
+
+  /** Streams a chunk in as `writer` and advances the committed size; returns the new size. */
+  private async appendAsWriter(session: UploadSession, chunk: ChunkInput, writer: Writer): Promise<number> {
     const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session));
-    const size = await this.writeChunk(session.id, session.size, chunk, state).catch(async (e) => {
+    const size = await this.writeChunk(session.id, session.size, chunk, state, writer.signal).catch(async (e) => {
       if (e instanceof UploadOffsetMismatchError) throw new RangeInvalidError(session.size);
       if (e instanceof UploadNotFoundError) throw new BlobUploadUnknownError(session.id);
       throw e;
     });
-    if (!(await this.uploads.advanceSize(session.id, session.size, size))) {
-      // Another process appended meanwhile: our bytes lost the race and the client must resync.
-      throw new RangeInvalidError(session.size);
+    if (!(await this.db.read.uploads.advanceSize(session.id, writer.owner, session.size, size))) {
+      // The session was cancelled or purged meanwhile (or the lease lost): these bytes are not its.
+      throw new BlobUploadUnknownError(session.id);
     }
     this.hashes.put(session.id, state);
     return size;
   }
 
   /**
-   * Makes the stored upload hold exactly the session's committed bytes and returns its size
-   * (null when the bytes are gone: a commit that the database never heard of). Bytes past the
-   * committed size come from an append that has not advanced the session: either it died (a
-   * crash, kill -9) before it could truncate them away, and then they are cut here once they
-   * are STRAY_TAIL_AGE_MS old, or it is still running in another process (a client sending two
-   * requests to one session at once), and then they must not be touched, because the running
-   * append would go on writing into whatever follows: RANGE_INVALID, try again later. Left in
-   * place, a dead append's bytes would make every resumed PATCH fail and be committed along
-   * with the blob.
+   * Makes the stored upload hold exactly the session's committed bytes and returns its size (null
+   * when the bytes are gone: a commit the database never heard of). Call holding the lease: bytes
+   * past the committed size were then left by an append whose process died (a crash, kill -9)
+   * before it could roll them back — no live writer can own them — and are cut. Left in place they
+   * would make every resumed PATCH fail and be committed along with the blob.
    */
   private async dropStrayTail(session: UploadSession): Promise<number | null> {
     const stored = await this.storage.uploadSize(session.id);
@@ -207,26 +247,19 @@ export class UploadService {
       // Appends sync before the size advances, so this is lost data, not bad input.
       throw new Error(`upload ${session.id} holds ${stored} bytes but ${session.size} are committed`);
     }
-    const size = await this.storage.truncateUpload(session.id, session.size, { unchangedFor: STRAY_TAIL_AGE_MS }).catch((e) => {
+    return this.storage.truncateUpload(session.id, session.size).catch((e) => {
       throw e instanceof UploadNotFoundError ? new BlobUploadUnknownError(session.id) : e;
     });
-    if (size !== session.size) {
-      throw new RangeInvalidError(session.size, {
-        size: session.size,
-        reason: `bytes past the committed size are still being written, or were written less than ${STRAY_TAIL_AGE_MS / 1000} s ago by a request that died; retry later`,
-      });
-    }
-    return size;
   }
 
   /** Streams `chunk` into upload `id` at `offset`, hashing as it goes; checks the declared lengths. */
-  private async writeChunk(id: string, offset: number, chunk: ChunkInput, state: HashState): Promise<number> {
+  private async writeChunk(id: string, offset: number, chunk: ChunkInput, state: HashState, signal?: AbortSignal): Promise<number> {
     const expected = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
     if (chunk.range && chunk.length !== undefined && chunk.length !== expected) {
-      throw new RangeInvalidError(offset, { reason: 'Content-Range does not match Content-Length' });
+      throw new BlobUploadInvalidError('Content-Range does not match Content-Length', { contentLength: chunk.length, expected });
     }
     const body = withIdleTimeout(countBytes(chunk.body, expected), APPEND_IDLE_TIMEOUT_MS);
-    const size = await this.storage.appendUpload(id, offset, body, { onData: (c) => state.hash.update(c) });
+    const size = await this.storage.appendUpload(id, offset, body, { onData: (c) => state.hash.update(c), signal });
     state.offset = size;
     return size;
   }
@@ -255,6 +288,12 @@ export class UploadService {
     if (size > 0) for await (const c of await this.storage.readUpload(id, { start: 0, end: size - 1 })) hash.update(c as Buffer);
     return `${algorithm}:${hash.digest('hex')}`;
   }
+}
+
+/** The event of a blob push, mount or delete. */
+function blobEvent(action: 'push' | 'mount', repository: string, digest: string, size: number, url: string, fromRepository?: string) {
+  const target = { mediaType: 'application/octet-stream', digest, size, length: size, url };
+  return { action, repository, target: fromRepository ? { ...target, fromRepository } : target };
 }
 
 /** Passes bytes through, failing (so storage rolls the append back) when the count is not `expected`. */

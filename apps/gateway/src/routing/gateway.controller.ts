@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { All, Controller, Inject, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { RouteNotFoundError, parseV2Path, serviceOf } from '@lading/contracts';
-import { replyJson, toExchange, type V2Handler } from '@lading/nest-common';
-import { assertRepositoryName } from '@lading/reference';
+import { Headers, RouteNotFoundError, UnsupportedError, parseV2Path, resolveOperation } from '@lading/contracts';
+import { buildRequestScope, replyJson, toExchange, type V2Handler } from '@lading/nest-common';
 import { BLOB_UPLOAD_UPSTREAM, MANIFESTS_UPSTREAM } from '../upstream/upstream.port';
 
 /**
- * The public /v2 surface: resolves the route, applies policy (names today; auth, tenancy and
- * limits as they arrive) and hands the request to the service that owns it.
+ * The public /v2 surface: resolves the route and its operation from the one table, builds the
+ * request scope (once per request; policy — auth, tenancy, limits — joins here as it arrives) and
+ * hands the request to the service that owns it.
  */
 @Controller()
 export class GatewayController {
@@ -19,17 +18,20 @@ export class GatewayController {
 
   @All(['v2', 'v2/*path'])
   async serve(@Req() req: Request, @Res() res: Response): Promise<void> {
-    if (typeof req.headers['x-request-id'] !== 'string') req.headers['x-request-id'] = randomUUID();
-    res.setHeader('X-Request-Id', req.headers['x-request-id'] as string);
+    // Internal headers are the gateway's to write: a client's are dropped before anything reads them.
+    for (const name of Object.keys(req.headers)) if (name.startsWith(Headers.internalPrefix)) delete req.headers[name];
     const path = req.originalUrl.split('?')[0];
     const route = parseV2Path(path);
     if (!route) throw new RouteNotFoundError(path);
-    if (route.kind === 'base') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new RouteNotFoundError(path);
-      return replyJson(res, 200, {});
+    const operation = resolveOperation(route, req.method);
+    if (!operation) {
+      if (route.kind === 'base') throw new RouteNotFoundError(path);
+      throw new UnsupportedError(`${req.method} is not supported here`);
     }
-    if ('name' in route) assertRepositoryName(route.name);
-    const upstream = serviceOf(route) === 'blob-upload' ? this.blobUpload : this.manifests;
-    await upstream.handle(toExchange(route, req, res));
+    const scope = buildRequestScope(route, operation, req);
+    res.setHeader('X-Request-Id', scope.requestId);
+    if (operation.service === 'gateway') return replyJson(res, 200, {});
+    const upstream = operation.service === 'blob-upload' ? this.blobUpload : this.manifests;
+    await upstream.handle(toExchange(route, operation, scope, req, res));
   }
 }

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Logger } from '@nestjs/common';
 import { Agent, type Dispatcher } from 'undici';
-import { Headers, UnavailableError } from '@lading/contracts';
+import { Headers, UnavailableError, encodeRequestScope } from '@lading/contracts';
 import { signInternalRequest, type V2Exchange, type V2Handler } from '@lading/nest-common';
 
 const HOP_BY_HOP = new Set([
@@ -36,11 +36,15 @@ export class HttpUpstream implements V2Handler {
     const { req, res } = x;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || HOP_BY_HOP.has(k) || k.startsWith(Headers.internalPrefix)) continue;
       headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
     if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
-    if (this.secret) headers[Headers.internalAuth as string] = signInternalRequest(this.secret, req.method, req.originalUrl);
+    const scope = encodeRequestScope(x.scope);
+    headers[Headers.internalScope] = scope;
+    if (this.secret) {
+      headers[Headers.internalAuth] = signInternalRequest(this.secret, { method: req.method, url: req.originalUrl, scope });
+    }
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     let upstream: Dispatcher.ResponseData;
     try {

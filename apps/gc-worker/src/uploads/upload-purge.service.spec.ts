@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
-import { ensureRepository, openMetadataDb, runSql } from '@lading/metadata-db';
+import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
 import { loadConfig } from '@lading/nest-common';
 import { MemoryBlobStorage } from '@lading/storage';
 import { UploadPurgeService } from './upload-purge.service';
@@ -11,49 +10,60 @@ async function* bytes(n: number): AsyncIterable<Buffer> {
   yield Buffer.alloc(n, 1);
 }
 
+/**
+ * Session ages are the database's: rows are aged by running the purge with an age shorter than
+ * the time since they were written (the database clock only moves forward), never by writing
+ * timestamps from this process's clock.
+ */
 describe('UploadPurgeService', () => {
-  let ds: DataSource;
+  let db: MetadataDb;
   let storage: MemoryBlobStorage;
   let now: Date;
 
   beforeAll(async () => {
-    ds = await openMetadataDb({ pgliteDir: 'memory://' });
+    db = new MetadataDb(await openMetadataDb({ pgliteDir: 'memory://' }));
   }, 60_000);
   afterAll(async () => {
-    await ds.destroy();
+    await db?.close();
   });
   beforeEach(async () => {
-    await runSql(ds.manager, 'DELETE FROM upload_sessions');
+    for (const id of await db.read.uploads.findStale(0, 10_000)) await db.read.uploads.deleteSession(id);
     now = new Date();
     storage = new MemoryBlobStorage({ now: () => now });
   });
 
-  async function session(updatedHoursAgo: number): Promise<string> {
+  async function session(): Promise<string> {
     const id = randomUUID();
-    const repo = await ensureRepository(ds.manager, 'purge/app');
     await storage.createUpload(id);
     await storage.appendUpload(id, 0, bytes(10));
-    await runSql(ds.manager, 'INSERT INTO upload_sessions (id, repository_id, size, updated_at) VALUES ($1, $2, 10, $3)', [
-      id,
-      repo,
-      new Date(now.getTime() - updatedHoursAgo * HOUR),
-    ]);
+    await db.read.uploads.createSession(id, 'purge/app');
     return id;
   }
 
   function service(env: Record<string, string> = {}): UploadPurgeService {
-    return new UploadPurgeService(ds, storage, loadConfig({ LADING_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: '24h', ...env }));
+    return new UploadPurgeService(db, storage, loadConfig({ LADING_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: '24h', ...env }));
   }
 
-  it('purges sessions older than the age with their bytes, and keeps fresh ones', async () => {
-    const stale = await session(48);
-    const fresh = await session(1);
-    const report = await service().purge(now, 24 * HOUR);
+  it('purges sessions older than the age with their bytes, and keeps younger ones', async () => {
+    const stale = await session();
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await service().purge(now, 24 * HOUR)).sessions).toBe(0);
+    const report = await service().purge(now, 1);
     expect(report.sessions).toBe(1);
     expect(await storage.uploadSize(stale)).toBeNull();
-    expect(await storage.uploadSize(fresh)).toBe(10);
-    const { rows } = await runSql<{ id: string }>(ds.manager, 'SELECT id FROM upload_sessions');
-    expect(rows.map((r) => r.id)).toEqual([fresh]);
+    expect(await db.read.uploads.exists(stale)).toBe(false);
+  });
+
+  it('never purges a session whose writer holds the lease, however old its last change', async () => {
+    const writing = await session();
+    const owner = randomUUID();
+    expect(await db.read.uploads.acquireLease(writing, 0, owner, 60_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await service().purge(now, 1)).sessions).toBe(0);
+    expect(await db.read.uploads.exists(writing)).toBe(true);
+    await db.read.uploads.releaseLease(writing, owner);
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await service().purge(now, 1)).sessions).toBe(1);
   });
 
   it('purges upload bytes that have no session once they are old, not before', async () => {
@@ -66,8 +76,9 @@ describe('UploadPurgeService', () => {
   });
 
   it('changes nothing in dry-run mode', async () => {
-    const stale = await session(48);
-    const report = await service({ LADING_STORAGE_MAINTENANCE_UPLOADPURGING_DRYRUN: 'true' }).purge(now, 24 * HOUR);
+    const stale = await session();
+    await new Promise((r) => setTimeout(r, 5));
+    const report = await service({ LADING_STORAGE_MAINTENANCE_UPLOADPURGING_DRYRUN: 'true' }).purge(now, 1);
     expect(report.sessions).toBe(1);
     expect(await storage.uploadSize(stale)).toBe(10);
   });

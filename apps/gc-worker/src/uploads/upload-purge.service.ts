@@ -1,6 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import { runSql } from '@lading/metadata-db';
+import { MetadataDb } from '@lading/metadata-db';
 import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import type { BlobStorage } from '@lading/storage';
 
@@ -13,7 +12,9 @@ export interface PurgeReport {
 /**
  * Purges upload sessions untouched for longer than `storage.maintenance.uploadpurging.age`, with
  * their bytes, and upload bytes that have no session at all (a crash between creating the bytes
- * and the row, or a single-request upload cut off), on `…uploadpurging.interval`.
+ * and the row, or a single-request upload cut off), on `…uploadpurging.interval`. A session's age
+ * is judged by the database's clock, and a session whose writer holds its lease (an append is
+ * streaming into it, however long it takes) is never stale.
  */
 @Injectable()
 export class UploadPurgeService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -21,7 +22,7 @@ export class UploadPurgeService implements OnApplicationBootstrap, OnApplication
   private timer?: NodeJS.Timeout;
 
   constructor(
-    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(MetadataDb) private readonly db: MetadataDb,
     @Inject(BLOB_STORAGE) private readonly storage: BlobStorage,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
   ) {}
@@ -39,25 +40,21 @@ export class UploadPurgeService implements OnApplicationBootstrap, OnApplication
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** One pass; `now` and `age` are injectable for tests. */
+  /** One pass. `now` (for orphaned bytes, whose start the storage recorded) and `age` are injectable for tests. */
   async purge(now = new Date(), age = this.config.storage.maintenance.uploadpurging.age): Promise<PurgeReport> {
     const dryRun = this.config.storage.maintenance.uploadpurging.dryrun;
     const cutoff = new Date(now.getTime() - age);
     const report: PurgeReport = { sessions: 0, orphans: 0 };
+    const uploads = this.db.read.uploads;
     for (;;) {
-      const { rows } = await runSql<{ id: string }>(
-        this.ds.manager,
-        'SELECT id FROM upload_sessions WHERE updated_at < $1 ORDER BY updated_at LIMIT 500',
-        [cutoff],
-      );
-      if (rows.length === 0 || dryRun) {
-        report.sessions += dryRun ? rows.length : 0;
+      const stale = await uploads.findStale(age, 500);
+      if (stale.length === 0 || dryRun) {
+        report.sessions += dryRun ? stale.length : 0;
         break;
       }
-      for (const { id } of rows) {
+      for (const id of stale) {
         // Delete the row only if it is still stale, so an upload resumed meanwhile survives.
-        const { affected } = await runSql(this.ds.manager, 'DELETE FROM upload_sessions WHERE id = $1 AND updated_at < $2', [id, cutoff]);
-        if (affected === 1) {
+        if (await uploads.deleteIfStale(id, age)) {
           await this.storage.deleteUpload(id);
           report.sessions++;
         }
@@ -66,8 +63,7 @@ export class UploadPurgeService implements OnApplicationBootstrap, OnApplication
     for await (const upload of this.storage.listUploads()) {
       // Creation time as recorded by the creating process, not a file time (see UploadInfo).
       if (upload.startedAt >= cutoff) continue;
-      const { rows } = await runSql(this.ds.manager, 'SELECT 1 FROM upload_sessions WHERE id = $1', [upload.id]);
-      if (rows.length > 0) continue;
+      if (await uploads.exists(upload.id)) continue;
       if (!dryRun) await this.storage.deleteUpload(upload.id);
       report.orphans++;
     }

@@ -1,56 +1,48 @@
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { SizeInvalidError, UnsupportedError, v2Paths, type V2Route } from '@lading/contracts';
+import { SizeInvalidError, UnsupportedError, v2Paths, type V2OperationName, type V2Route } from '@lading/contracts';
 import { OCI_INDEX_MEDIA_TYPE } from '@lading/manifest';
 import { externalUrl, reply, replyJson, type V2Exchange, type V2Handler } from '@lading/nest-common';
-import { assertRepositoryName } from '@lading/reference';
-import { ManifestService } from '../manifests/manifest.service';
-import { TagService, type Page } from '../tags/tag.service';
+import { MAX_REFERRERS_PAGE, ManifestService } from '../manifests/manifest.service';
+import { repositoryOf } from '../scope';
+import { TagService, parseN } from '../tags/tag.service';
 
 type ManifestsRoute = Extract<V2Route, { kind: 'manifest' | 'tags' | 'referrers' | 'catalog' }>;
+type ManifestsOperation = Extract<
+  V2OperationName,
+  'manifest.get' | 'manifest.head' | 'manifest.put' | 'manifest.delete' | 'tags.list' | 'catalog.list' | 'referrers.list'
+>;
 
 /**
  * Translates the manifest, tag, referrers and catalog endpoints of /v2 into service calls and
- * back; called in process by the embedded gateway, or by the manifests app's controller.
+ * back, dispatching on the operation the gateway resolved from the operation table; called in
+ * process by the embedded gateway, or by the manifests app's controller.
  */
 @Injectable()
 export class ManifestsHandler implements V2Handler {
+  private readonly operations: Record<ManifestsOperation, (x: V2Exchange, route: ManifestsRoute) => Promise<void>> = {
+    'manifest.get': (x, r) => this.getManifest(x, referenceOf(r)),
+    'manifest.head': (x, r) => this.getManifest(x, referenceOf(r)),
+    'manifest.put': (x, r) => this.putManifest(x, referenceOf(r)),
+    'manifest.delete': (x, r) => this.deleteManifest(x, referenceOf(r)),
+    'tags.list': (x) => this.listTags(x),
+    'catalog.list': (x) => this.listRepositories(x),
+    'referrers.list': (x, r) => this.getReferrers(x, r.kind === 'referrers' ? r.digest : ''),
+  };
+
   constructor(
     private readonly manifests: ManifestService,
     private readonly tags: TagService,
   ) {}
 
   async handle(x: V2Exchange): Promise<void> {
-    const route = x.route as ManifestsRoute;
-    const method = x.req.method;
-    if (route.kind !== 'catalog') assertRepositoryName(route.name);
-    switch (route.kind) {
-      case 'manifest':
-        if (method === 'GET' || method === 'HEAD') return this.getManifest(x, route.name, route.reference);
-        if (method === 'PUT') return this.putManifest(x, route.name, route.reference);
-        if (method === 'DELETE') return this.deleteManifest(x, route.name, route.reference);
-        break;
-      case 'tags':
-        if (method === 'GET' || method === 'HEAD') {
-          const page = await this.tags.listTags(route.name, x.query.get('n'), x.query.get('last'));
-          return replyJson(x.res, 200, { name: route.name, tags: page.items }, linkHeader(v2Paths.tags(route.name), page));
-        }
-        break;
-      case 'catalog':
-        if (method === 'GET' || method === 'HEAD') {
-          const page = await this.tags.listRepositories(x.query.get('n'), x.query.get('last'));
-          return replyJson(x.res, 200, { repositories: page.items }, linkHeader(v2Paths.catalog(), page));
-        }
-        break;
-      case 'referrers':
-        if (method === 'GET' || method === 'HEAD') return this.getReferrers(x, route.name, route.digest);
-        break;
-    }
-    throw new UnsupportedError(`${method} is not supported here`);
+    const serve = this.operations[x.operation.name as ManifestsOperation];
+    if (!serve) throw new UnsupportedError(`${x.req.method} is not supported here`);
+    return serve(x, x.route as ManifestsRoute);
   }
 
-  private async getManifest(x: V2Exchange, name: string, reference: string): Promise<void> {
-    const m = await this.manifests.getManifest(name, reference);
+  private async getManifest(x: V2Exchange, reference: string): Promise<void> {
+    const m = await this.manifests.getManifest(x.scope, reference);
     reply(
       x.res,
       200,
@@ -59,9 +51,10 @@ export class ManifestsHandler implements V2Handler {
     );
   }
 
-  private async putManifest(x: V2Exchange, name: string, reference: string): Promise<void> {
+  private async putManifest(x: V2Exchange, reference: string): Promise<void> {
+    const name = repositoryOf(x.scope);
     const body = await readBody(x.req, this.manifests.maxManifestSize);
-    const result = await this.manifests.putManifest(name, reference, body, x.req.headers['content-type'], x.ctx, (d) =>
+    const result = await this.manifests.putManifest(x.scope, reference, body, x.req.headers['content-type'], (d) =>
       externalUrl(x, v2Paths.manifest(name, d)),
     );
     const headers: Record<string, string> = {
@@ -72,18 +65,40 @@ export class ManifestsHandler implements V2Handler {
     reply(x.res, 201, headers);
   }
 
-  private async deleteManifest(x: V2Exchange, name: string, reference: string): Promise<void> {
-    await this.manifests.deleteManifest(name, reference, x.ctx, externalUrl(x, v2Paths.manifest(name, reference)));
+  private async deleteManifest(x: V2Exchange, reference: string): Promise<void> {
+    await this.manifests.deleteManifest(x.scope, reference, externalUrl(x, v2Paths.manifest(repositoryOf(x.scope), reference)));
     reply(x.res, 202);
   }
 
-  private async getReferrers(x: V2Exchange, name: string, digest: string): Promise<void> {
+  private async listTags(x: V2Exchange): Promise<void> {
+    const name = repositoryOf(x.scope);
+    const page = await this.tags.listTags(x.scope, x.query.get('n'), x.query.get('last'));
+    replyJson(x.res, 200, { name, tags: page.items }, linkHeader(v2Paths.tags(name), page.next));
+  }
+
+  private async listRepositories(x: V2Exchange): Promise<void> {
+    const page = await this.tags.listRepositories(x.scope, x.query.get('n'), x.query.get('last'));
+    replyJson(x.res, 200, { repositories: page.items }, linkHeader(v2Paths.catalog(), page.next));
+  }
+
+  private async getReferrers(x: V2Exchange, digest: string): Promise<void> {
     const artifactType = x.query.get('artifactType') ?? undefined;
-    const index = await this.manifests.listReferrers(name, digest, artifactType);
+    const n = x.query.get('n');
+    const page = await this.manifests.listReferrers(x.scope, digest, {
+      artifactType,
+      n: n === null || n === '' ? null : parseN(n, MAX_REFERRERS_PAGE),
+      last: x.query.get('last') ?? undefined,
+    });
     const headers: Record<string, string> = { 'Content-Type': OCI_INDEX_MEDIA_TYPE };
     if (artifactType !== undefined) headers['OCI-Filters-Applied'] = 'artifactType';
-    reply(x.res, 200, headers, JSON.stringify(index));
+    const extra = artifactType !== undefined ? { artifactType } : undefined;
+    Object.assign(headers, linkHeader(v2Paths.referrers(repositoryOf(x.scope), digest), page.next, extra));
+    reply(x.res, 200, headers, JSON.stringify(page.index));
   }
+}
+
+function referenceOf(route: ManifestsRoute): string {
+  return route.kind === 'manifest' ? route.reference : '';
 }
 
 /** Reads a manifest body, refusing (413, nothing stored) anything over `limit` bytes. */
@@ -106,8 +121,8 @@ async function readBody(req: Request, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks, size);
 }
 
-function linkHeader(path: string, page: Page): Record<string, string> {
-  if (!page.next) return {};
-  const q = new URLSearchParams({ last: page.next.last, n: String(page.next.n) });
+function linkHeader(path: string, next: { last: string; n: number } | undefined, extra?: Record<string, string>): Record<string, string> {
+  if (!next) return {};
+  const q = new URLSearchParams({ ...extra, last: next.last, n: String(next.n) });
   return { Link: `<${path}?${q.toString()}>; rel="next"` };
 }

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
-import type { StoredManifest } from './manifest.repository';
+import { MetadataDb, type StoredManifest } from '@lading/metadata-db';
 
 interface Entry {
   manifest: StoredManifest;
@@ -12,9 +11,10 @@ const MAX_BYTES = 64 * 1024 * 1024;
 
 /**
  * Keeps recently served manifests (by repository and tag or digest) in memory so the pull path
- * skips the database. It is exact only when this process is the registry's only writer — the
- * embedded default, where PGlite's lock guarantees one process — so it is enabled only then. Every
- * write to a repository bumps that repository's generation, which invalidates all its entries.
+ * skips the database. It is exact only when this process is the database's only writer
+ * (`MetadataDb.soleWriter`: the embedded PGlite, locked to this process), so it is enabled only
+ * then. Every manifest or tag write through any store bumps that repository's generation (the
+ * store layer reports it, before the write and after its commit), which invalidates all its entries.
  */
 @Injectable()
 export class ManifestCache {
@@ -23,8 +23,9 @@ export class ManifestCache {
   private readonly generations = new Map<string, number>();
   private bytes = 0;
 
-  constructor(@Inject(LADING_CONFIG) config: LadingConfig) {
-    this.enabled = config.database.url === undefined;
+  constructor(@Inject(MetadataDb) db: Pick<MetadataDb, 'soleWriter' | 'onManifestsChanged'>) {
+    this.enabled = db.soleWriter;
+    if (this.enabled) db.onManifestsChanged((repository) => this.invalidate(repository));
   }
 
   /** The cached manifest, if still valid. */
@@ -65,7 +66,7 @@ export class ManifestCache {
     return this.generations.get(name) ?? 0;
   }
 
-  /** Invalidates every entry of repository `name`; call on any manifest or tag write. */
+  /** Invalidates every entry of repository `name`. */
   invalidate(name: string): void {
     this.generations.set(name, (this.generations.get(name) ?? 0) + 1);
   }

@@ -1,15 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   DigestInvalidError,
+  ManifestBlobUnknownError,
+  ManifestInvalidError,
   ManifestUnknownError,
   UnsupportedError,
-  type RequestContext,
+  type RequestScope,
 } from '@lading/contracts';
 import { digestOf, isDigest, parseDigest, parseManifest, OCI_INDEX_MEDIA_TYPE, type DigestAlgorithm } from '@lading/manifest';
+import { MetadataDb, type ReferrerRow, type StoredManifest } from '@lading/metadata-db';
 import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { isValidTag, assertTag } from '@lading/reference';
+import { repositoryOf } from '../scope';
 import { ManifestCache } from './manifest.cache';
-import { ManifestRepository, type StoredManifest } from './manifest.repository';
 
 /** The outcome of a manifest PUT. */
 export interface PutManifestResult {
@@ -17,11 +20,22 @@ export interface PutManifestResult {
   subject?: string;
 }
 
-/** Manifests and tags: put, get, delete, referrers. */
+/** One page of a referrers listing, and where the next starts when more remain. */
+export interface ReferrersPage {
+  index: object;
+  next?: { last: string; n: number };
+}
+
+/** The most referrers one page lists, whatever `n` asks for. */
+export const MAX_REFERRERS_PAGE = 1000;
+/** A page stops early once its entries pass this many bytes of JSON (annotations can be large). */
+export const MAX_REFERRERS_PAGE_BYTES = 4 * 1024 * 1024;
+
+/** Manifests and tags: put, get, delete, referrers. Every method takes the request scope first. */
 @Injectable()
 export class ManifestService {
   constructor(
-    private readonly manifests: ManifestRepository,
+    @Inject(MetadataDb) private readonly db: MetadataDb,
     private readonly cache: ManifestCache,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
   ) {}
@@ -32,90 +46,143 @@ export class ManifestService {
   }
 
   /**
-   * Validates and stores `payload` under `reference` (a tag, or the digest it must hash to).
-   * Throws MANIFEST_INVALID, SIZE_INVALID (413), DIGEST_INVALID, TAG_INVALID or MANIFEST_BLOB_UNKNOWN.
+   * Validates and stores `payload` under `reference` (a tag, or the digest it must hash to) in the
+   * scope's repository, with its push event. Throws MANIFEST_INVALID, SIZE_INVALID (413),
+   * DIGEST_INVALID, TAG_INVALID or MANIFEST_BLOB_UNKNOWN, and then nothing is stored.
    */
   async putManifest(
-    name: string,
+    scope: RequestScope,
     reference: string,
     payload: Buffer,
     contentType: string | undefined,
-    request: RequestContext,
     url: (digest: string) => string,
   ): Promise<PutManifestResult> {
+    const repository = repositoryOf(scope);
     const byDigest = reference.includes(':');
     const algorithm: DigestAlgorithm = byDigest ? parseDigest(reference).algorithm : 'sha256';
     if (!byDigest) assertTag(reference);
+    if (contentType?.includes('\u0000')) throw new ManifestInvalidError('the Content-Type contains a NUL character');
     const parsed = parseManifest(payload, contentType, { maxSize: this.maxManifestSize });
     const digest = digestOf(payload, algorithm);
     if (byDigest && digest !== reference) {
       throw new DigestInvalidError('manifest digest did not match the reference', { expected: reference, actual: digest });
     }
-    // Invalidate before (reads racing the write are not cached) and after (nor are reads that
-    // started between the first bump and the commit).
-    this.cache.invalidate(name);
-    try {
-      await this.manifests.putManifest({
-        name,
+    const tag = byDigest ? undefined : reference;
+    await this.db.transaction(async (tx) => {
+      const refused = await tx.manifests.putManifest({
+        repository,
         digest,
+        mediaType: parsed.mediaType,
         payload,
-        parsed,
-        tag: byDigest ? undefined : reference,
-        request,
-        url: url(digest),
+        configDigest: parsed.config?.digest ?? null,
+        subjectDigest: parsed.subject?.digest ?? null,
+        artifactType: parsed.referrerArtifactType ?? null,
+        annotations: parsed.annotations ? { ...parsed.annotations } : null,
+        blobDigests: parsed.blobReferences.map((d) => d.digest),
+        childDigests: parsed.childReferences.map((d) => d.digest),
+        tag,
       });
-    } finally {
-      this.cache.invalidate(name);
-    }
+      if (refused) throw new ManifestBlobUnknownError(refused.missing);
+      await tx.outbox.append(scope, {
+        action: 'push',
+        repository,
+        target: {
+          mediaType: parsed.mediaType,
+          digest,
+          size: payload.length,
+          length: payload.length,
+          url: url(digest),
+          ...(tag !== undefined ? { tag } : {}),
+        },
+      });
+    });
     return { digest, subject: parsed.subject?.digest };
   }
 
   /** The manifest by tag or digest; MANIFEST_UNKNOWN for anything else, malformed references included. */
-  async getManifest(name: string, reference: string): Promise<StoredManifest> {
-    const cached = this.cache.get(name, reference);
+  async getManifest(scope: RequestScope, reference: string): Promise<StoredManifest> {
+    const repository = repositoryOf(scope);
+    const cached = this.cache.get(repository, reference);
     if (cached) return cached;
-    const generation = this.cache.generation(name);
+    const generation = this.cache.generation(repository);
     const found = isDigest(reference)
-      ? await this.manifests.findManifest(name, { digest: reference })
+      ? await this.db.read.manifests.findByDigest(repository, reference)
       : isValidTag(reference)
-        ? await this.manifests.findManifest(name, { tag: reference })
+        ? await this.db.read.manifests.findByTag(repository, reference)
         : undefined;
     if (!found) throw new ManifestUnknownError(reference);
-    this.cache.set(name, reference, found, generation);
+    this.cache.set(repository, reference, found, generation);
     return found;
   }
 
-  /** Deletes by digest (with its tags) or a single tag. */
-  async deleteManifest(name: string, reference: string, request: RequestContext, url: string): Promise<void> {
+  /** Deletes by digest (with its tags) or a single tag, with the delete event. */
+  async deleteManifest(scope: RequestScope, reference: string, url: string): Promise<void> {
     if (!this.config.storage.delete.enabled) throw new UnsupportedError('deletes are disabled on this registry');
-    this.cache.invalidate(name);
-    let deleted: boolean;
-    try {
-      deleted = isDigest(reference)
-        ? await this.manifests.deleteManifest(name, reference, request, url)
-        : isValidTag(reference)
-          ? await this.manifests.deleteTag(name, reference, request)
-          : false;
-    } finally {
-      this.cache.invalidate(name);
-    }
+    const repository = repositoryOf(scope);
+    const byDigest = isDigest(reference);
+    if (!byDigest && !isValidTag(reference)) throw new ManifestUnknownError(reference);
+    const deleted = await this.db.transaction(async (tx) => {
+      if (byDigest) {
+        const gone = await tx.manifests.deleteManifest(repository, reference);
+        if (!gone) return false;
+        await tx.outbox.append(scope, {
+          action: 'delete',
+          repository,
+          target: { digest: reference, mediaType: gone.mediaType, size: gone.size, length: gone.size, url },
+        });
+      } else {
+        const gone = await tx.tags.deleteTag(repository, reference);
+        if (!gone) return false;
+        await tx.outbox.append(scope, { action: 'delete', repository, target: { tag: reference, digest: gone.digest, mediaType: gone.mediaType } });
+      }
+      return true;
+    });
     if (!deleted) throw new ManifestUnknownError(reference);
   }
 
-  /** The referrers index of `digest` in `name`, optionally filtered by artifact type. */
-  async listReferrers(name: string, digest: string, artifactType?: string): Promise<object> {
+  /**
+   * One page of the referrers index of `digest` in the scope's repository, optionally filtered by
+   * artifact type: at most `n` (and MAX_REFERRERS_PAGE) entries after `last`, cut short once the
+   * page passes MAX_REFERRERS_PAGE_BYTES, so one response stays bounded however many referrers
+   * and annotations a subject has.
+   */
+  async listReferrers(
+    scope: RequestScope,
+    digest: string,
+    options: { artifactType?: string; n: number | null; last?: string },
+  ): Promise<ReferrersPage> {
     const d = parseDigest(digest).toString();
-    const rows = await this.manifests.findReferrers(name, d, artifactType);
-    return {
-      schemaVersion: 2,
-      mediaType: OCI_INDEX_MEDIA_TYPE,
-      manifests: rows.map((r) => ({
-        mediaType: r.mediaType,
-        digest: r.digest,
-        size: r.size,
-        ...(r.artifactType ? { artifactType: r.artifactType } : {}),
-        ...(r.annotations ? { annotations: r.annotations } : {}),
-      })),
-    };
+    if (options.artifactType?.includes('\u0000')) throw new ManifestInvalidError('artifactType contains a NUL character');
+    if (options.last !== undefined && !isDigest(options.last)) throw new DigestInvalidError('last is not a digest', { last: options.last });
+    const limit = Math.min(options.n ?? MAX_REFERRERS_PAGE, MAX_REFERRERS_PAGE);
+    const index = { schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests: [] as object[] };
+    if (limit === 0) return { index };
+    const rows = await this.db.read.manifests.listReferrers(repositoryOf(scope), d, {
+      artifactType: options.artifactType,
+      limit: limit + 1,
+      last: options.last,
+    });
+    let bytes = 0;
+    for (let i = 0; i < rows.length; i++) {
+      if (i === limit) return { index, next: { last: rows[i - 1].digest, n: limit } };
+      const entry = referrerEntry(rows[i]);
+      const size = JSON.stringify(entry).length;
+      if (index.manifests.length > 0 && bytes + size > MAX_REFERRERS_PAGE_BYTES) {
+        return { index, next: { last: rows[i - 1].digest, n: limit } };
+      }
+      bytes += size;
+      index.manifests.push(entry);
+    }
+    return { index };
   }
+}
+
+function referrerEntry(r: ReferrerRow): object {
+  return {
+    mediaType: r.mediaType,
+    digest: r.digest,
+    size: r.size,
+    ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+    ...(r.annotations ? { annotations: r.annotations } : {}),
+  };
 }

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
-import { NameUnknownError, PaginationNumberInvalidError } from '@lading/contracts';
-import { TagRepository } from './tag.repository';
+import { Inject, Injectable } from '@nestjs/common';
+import { NameInvalidError, NameUnknownError, PaginationNumberInvalidError, RegistryError, type RequestScope } from '@lading/contracts';
+import { MetadataDb } from '@lading/metadata-db';
+import { repositoryOf } from '../scope';
 
 /** One page of a listing and the `last` to continue from, when more remain. */
 export interface Page {
@@ -11,26 +12,30 @@ export interface Page {
 /** Hard cap on one page, whatever `n` asks for. */
 export const MAX_PAGE = 10_000;
 
-/** Tag and catalog listings with the spec's `n`/`last` pagination. */
+/** Tag and catalog listings with the spec's `n`/`last` pagination. Every method takes the request scope first. */
 @Injectable()
 export class TagService {
-  constructor(private readonly tags: TagRepository) {}
+  constructor(@Inject(MetadataDb) private readonly db: MetadataDb) {}
 
-  /** The tags of `name`; NAME_UNKNOWN when the repository does not exist. */
-  async listTags(name: string, n: string | null, last: string | null): Promise<Page> {
+  /** The tags of the scope's repository; NAME_UNKNOWN when it holds no manifest. */
+  async listTags(scope: RequestScope, n: string | null, last: string | null): Promise<Page> {
+    const repository = repositoryOf(scope);
     const limit = parseN(n, MAX_PAGE);
-    if (!(await this.tags.repositoryExists(name))) throw new NameUnknownError(name);
-    return paginate(limit, (l) => this.tags.listTags(name, l, last ?? undefined));
+    if (last?.includes('\u0000')) throw new RegistryError('TAG_INVALID', 'last is not a tag', { last });
+    if (!(await this.db.read.repositories.hasManifests(repository))) throw new NameUnknownError(repository);
+    return paginate(limit, (l) => this.db.read.tags.listTags(repository, l, last ?? undefined));
   }
 
   /** The repositories of the registry. */
-  async listRepositories(n: string | null, last: string | null): Promise<Page> {
+  async listRepositories(_scope: RequestScope, n: string | null, last: string | null): Promise<Page> {
     const limit = parseN(n, 1000);
-    return paginate(limit, (l) => this.tags.listRepositories(l, last ?? undefined));
+    if (last?.includes('\u0000')) throw new NameInvalidError(last, 'last is not a repository name');
+    return paginate(limit, (l) => this.db.read.repositories.listRepositories(l, last ?? undefined));
   }
 }
 
-function parseN(n: string | null, fallback: number): number {
+/** Parses `n`: absent is `fallback`; anything but a non-negative integer is PAGINATION_NUMBER_INVALID; capped at MAX_PAGE. */
+export function parseN(n: string | null, fallback: number): number {
   if (n === null || n === '') return fallback;
   if (!/^\d+$/.test(n)) throw new PaginationNumberInvalidError(n);
   return Math.min(Number(n), MAX_PAGE);

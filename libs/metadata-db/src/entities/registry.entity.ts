@@ -3,7 +3,10 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGenerate
 /*
  * The metadata schema. Blob bytes live in storage; everything else lives here, so that one
  * transaction can change blobs, manifests and the event outbox together. The schema itself is
- * created only by migrations (see ../migrations); these entities document it for TypeORM.
+ * created only by migrations (see ../migrations). The stores query with SQL, not through these
+ * entities; the entities are the typed description of the schema, and a spec
+ * (entities.spec.ts) checks every table and column of them against the migrated database, so
+ * they cannot drift from it.
  */
 
 /** A repository path (tenant prefix included once tenancy exists). */
@@ -70,8 +73,12 @@ export class TagEntity {
 @Entity('upload_sessions')
 export class UploadSessionEntity {
   @PrimaryColumn({ type: 'uuid' }) id!: string;
-  @Column({ name: 'repository_id', type: 'bigint' }) repositoryId!: number;
+  /** The repository by name: opening a session does not create the repository. */
+  @Column({ type: 'text', collation: 'C' }) repository!: string;
   @Column({ type: 'bigint' }) size!: number;
+  /** The writer holding the session's lease, and until when (by the database's clock). */
+  @Column({ name: 'lease_owner', type: 'uuid', nullable: true }) leaseOwner!: string | null;
+  @Column({ name: 'lease_until', type: 'timestamptz', nullable: true }) leaseUntil!: Date | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }
@@ -84,6 +91,10 @@ export class OutboxEventEntity {
   @Column({ type: 'text' }) repository!: string;
   @Column({ type: 'text' }) action!: string;
   @Column({ type: 'jsonb' }) payload!: unknown;
+  @Column({ name: 'envelope_version', type: 'integer' }) envelopeVersion!: number;
+  /** The W3C traceparent of the request that made the change, to continue its trace. */
+  @Column({ type: 'text', nullable: true }) traceparent!: string | null;
+  @Column({ type: 'text', nullable: true }) tenant!: string | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'sent_at', type: 'timestamptz', nullable: true }) sentAt!: Date | null;
 }

@@ -1,7 +1,8 @@
 import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { openMetadataDb } from '@lading/metadata-db';
+import { hostname } from 'node:os';
+import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
 import { FilesystemBlobStorage, MemoryBlobStorage, type BlobStorage } from '@lading/storage';
 import type { LadingConfig } from '../config/lading.config';
 import { BLOB_STORAGE, LADING_CONFIG } from './tokens';
@@ -9,9 +10,9 @@ import { BLOB_STORAGE, LADING_CONFIG } from './tokens';
 /** Closes the database when the app stops. */
 @Injectable()
 class MetadataDbCloser implements OnApplicationShutdown {
-  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+  constructor(@Inject(MetadataDb) private readonly db: MetadataDb) {}
   async onApplicationShutdown(): Promise<void> {
-    if (this.ds.isInitialized) await this.ds.destroy();
+    await this.db.close();
   }
 }
 
@@ -42,10 +43,21 @@ export class LadingCoreModule {
               poolSize: config.database.poolsize,
             }),
         },
+        {
+          provide: MetadataDb,
+          inject: [DataSource],
+          useFactory: (ds: DataSource) => new MetadataDb(ds, { source: { addr: eventSourceAddr(config) } }),
+        },
         { provide: BLOB_STORAGE, useFactory: () => createBlobStorage(config) },
         MetadataDbCloser,
       ],
-      exports: [LADING_CONFIG, DataSource, BLOB_STORAGE],
+      exports: [LADING_CONFIG, DataSource, MetadataDb, BLOB_STORAGE],
     };
   }
+}
+
+/** The `source.addr` of events: this host and the port it serves on, as the reference registry writes it. */
+function eventSourceAddr(config: LadingConfig): string {
+  const port = config.http.addr.slice(config.http.addr.lastIndexOf(':') + 1);
+  return `${hostname()}:${port}`;
 }

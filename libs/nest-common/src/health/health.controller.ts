@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Optional, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { DataSource } from 'typeorm';
+import { MetadataDb } from '@lading/metadata-db';
 
 /**
  * Liveness (`/healthz/live`: the process answers) and readiness (`/healthz/ready`: its
@@ -8,7 +8,7 @@ import { DataSource } from 'typeorm';
  */
 @Controller('healthz')
 export class HealthController {
-  constructor(@Optional() @Inject(DataSource) private readonly ds?: DataSource) {}
+  constructor(@Optional() @Inject(MetadataDb) private readonly db?: MetadataDb) {}
 
   @Get('live')
   live(): { status: string } {
@@ -19,9 +19,9 @@ export class HealthController {
   async ready(@Res() res: Response): Promise<void> {
     const checks: Record<string, string> = {};
     let ok = true;
-    if (this.ds) {
+    if (this.db) {
       try {
-        await this.ds.query('SELECT 1');
+        await this.db.ping();
         checks.database = 'ok';
       } catch (e) {
         ok = false;

@@ -1,14 +1,27 @@
+import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { RequestContext, V2Route } from '@lading/contracts';
+import {
+  ANONYMOUS,
+  Headers,
+  parseTraceparent,
+  repositoryOf,
+  type RequestScope,
+  type V2Operation,
+  type V2Route,
+} from '@lading/contracts';
+import { assertRepositoryName } from '@lading/reference';
 
-/** One /v2 request on its way through a handler: the parsed route and the raw streams. */
+/** One /v2 request on its way through a handler: the route, its operation, the scope and the raw streams. */
 export interface V2Exchange {
   route: V2Route;
+  /** The row of the operation table this request resolved to. */
+  operation: V2Operation;
+  /** Built once by the gateway; the first argument of every service call. */
+  scope: RequestScope;
   req: Request;
   res: Response;
   /** The query string, parsed. */
   query: URLSearchParams;
-  ctx: RequestContext;
 }
 
 /** Serves the /v2 routes a service owns. The gateway calls it in process, or over HTTP in split mode. */
@@ -16,24 +29,39 @@ export interface V2Handler {
   handle(exchange: V2Exchange): Promise<void>;
 }
 
-/** Builds the exchange for a request (the gateway and each service's own controller do the same). */
-export function toExchange(route: V2Route, req: Request, res: Response): V2Exchange {
-  const q = req.originalUrl.indexOf('?');
-  const query = new URLSearchParams(q >= 0 ? req.originalUrl.slice(q + 1) : '');
-  const requestId = req.headers['x-request-id'];
-  return {
-    route,
-    req,
-    res,
-    query,
-    ctx: {
-      id: typeof requestId === 'string' ? requestId : undefined,
-      addr: req.socket?.remoteAddress,
-      host: (req.headers['x-forwarded-host'] as string | undefined) ?? req.headers.host,
+/**
+ * Builds the request scope at the gateway, the one place that does: validates the repository name
+ * (NAME_INVALID) — the only validation of it in the request's life — and takes the request id
+ * (the client's `X-Request-Id` if it sent a sane one, else a new uuid) and the trace context.
+ */
+export function buildRequestScope(route: V2Route, operation: V2Operation, req: Request): RequestScope {
+  const repository = repositoryOf(route) ?? null;
+  if (repository !== null) assertRepositoryName(repository);
+  const sent = req.headers[Headers.requestId];
+  const requestId = typeof sent === 'string' && /^[\w.:-]{1,128}$/.test(sent) ? sent : randomUUID();
+  const traceparent = req.headers[Headers.traceparent];
+  return Object.freeze({
+    requestId,
+    principal: ANONYMOUS,
+    tenant: null,
+    repository,
+    operation: operation.name,
+    action: operation.action,
+    traceparent: parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined),
+    client: Object.freeze({
+      addr: req.socket?.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : undefined,
+      host: req.headers.host,
       method: req.method,
       useragent: req.headers['user-agent'],
-    },
-  };
+    }),
+  });
+}
+
+/** Builds the exchange for a request whose scope is known (the gateway's, or the verified one a service received). */
+export function toExchange(route: V2Route, operation: V2Operation, scope: RequestScope, req: Request, res: Response): V2Exchange {
+  const q = req.originalUrl.indexOf('?');
+  const query = new URLSearchParams(q >= 0 ? req.originalUrl.slice(q + 1) : '');
+  return { route, operation, scope, req, res, query };
 }
 
 /** Ends a response with optional headers and body (no body for HEAD). */
@@ -60,9 +88,9 @@ function lowerKeys(h: Record<string, unknown>): Record<string, true> {
   return out;
 }
 
-/** The absolute URL of `path` as the client sees the registry (the gateway passes its Host on). */
+/** The absolute URL of `path` as the client sees the registry (the Host it addressed, from the scope). */
 export function externalUrl(x: V2Exchange, path: string): string {
   const proto = (x.req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
-  const host = (x.req.headers['x-forwarded-host'] as string | undefined) ?? x.req.headers.host ?? 'localhost';
+  const host = x.scope.client.host ?? 'localhost';
   return `${proto}://${host}${path}`;
 }

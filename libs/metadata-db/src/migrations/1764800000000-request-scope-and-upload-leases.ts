@@ -1,0 +1,41 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * Outbox rows carry the envelope version, the request's W3C traceparent and the tenant. Upload
+ * sessions name their repository instead of pointing at a repository row (opening a session
+ * must not create a repository), and carry the writer lease that gives a session one writer at
+ * a time across processes, judged by the database's clock alone. Repository rows that only an
+ * upload session ever created are removed.
+ */
+export class RequestScopeAndUploadLeases1764800000000 implements MigrationInterface {
+  name = 'RequestScopeAndUploadLeases1764800000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      ALTER TABLE event_outbox
+        ADD COLUMN envelope_version integer NOT NULL DEFAULT 1,
+        ADD COLUMN traceparent text,
+        ADD COLUMN tenant text;
+      ALTER TABLE upload_sessions ADD COLUMN repository text COLLATE "C";
+      UPDATE upload_sessions s SET repository = r.name FROM repositories r WHERE r.id = s.repository_id;
+      DELETE FROM upload_sessions WHERE repository IS NULL;
+      ALTER TABLE upload_sessions ALTER COLUMN repository SET NOT NULL;
+      ALTER TABLE upload_sessions DROP COLUMN repository_id;
+      ALTER TABLE upload_sessions ADD COLUMN lease_owner uuid, ADD COLUMN lease_until timestamptz;
+      DELETE FROM repositories r
+       WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repository_id = r.id);
+    `);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`
+      ALTER TABLE upload_sessions DROP COLUMN lease_owner, DROP COLUMN lease_until;
+      ALTER TABLE upload_sessions ADD COLUMN repository_id bigint REFERENCES repositories(id) ON DELETE CASCADE;
+      INSERT INTO repositories (name) SELECT DISTINCT repository FROM upload_sessions ON CONFLICT (name) DO NOTHING;
+      UPDATE upload_sessions s SET repository_id = r.id FROM repositories r WHERE r.name = s.repository;
+      ALTER TABLE upload_sessions ALTER COLUMN repository_id SET NOT NULL, DROP COLUMN repository;
+      ALTER TABLE event_outbox DROP COLUMN envelope_version, DROP COLUMN traceparent, DROP COLUMN tenant;
+    `);
+  }
+}

@@ -1,0 +1,62 @@
+import type { Queryer } from '../queryer';
+import type { RepositoryStore } from './repository.store';
+
+/** A blob as a repository sees it. */
+export interface LinkedBlob {
+  digest: string;
+  size: number;
+}
+
+/** The blobs rows and their links to repositories (what makes a blob visible in one). */
+export class BlobStore {
+  constructor(
+    private readonly q: Queryer,
+    private readonly repositories: RepositoryStore,
+  ) {}
+
+  /** The blob if it is linked to repository `name`; undefined otherwise (it may exist elsewhere). */
+  async findLinked(name: string, digest: string): Promise<LinkedBlob | undefined> {
+    const { rows } = await this.q.query<LinkedBlob>(
+      `SELECT b.digest, b.size FROM repository_blobs rb
+         JOIN repositories r ON r.id = rb.repository_id
+         JOIN blobs b ON b.digest = rb.digest
+        WHERE r.name = $1 AND rb.digest = $2`,
+      [name, digest],
+    );
+    return rows[0];
+  }
+
+  /** Records a stored blob and links it to `name` (creating the repository); idempotent. */
+  async linkBlob(name: string, blob: LinkedBlob): Promise<void> {
+    const repositoryId = await this.repositories.ensure(name);
+    await this.q.query('INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING', [blob.digest, blob.size]);
+    await this.q.query('INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+      repositoryId,
+      blob.digest,
+    ]);
+  }
+
+  /** Removes the link of `digest` from `name`; the blob's size, or undefined when there was none. The bytes stay for GC. */
+  async unlinkBlob(name: string, digest: string): Promise<LinkedBlob | undefined> {
+    const { rows } = await this.q.query<{ size: number }>(
+      `DELETE FROM repository_blobs rb USING repositories r, blobs b
+        WHERE r.name = $1 AND rb.repository_id = r.id AND rb.digest = $2 AND b.digest = rb.digest RETURNING b.size`,
+      [name, digest],
+    );
+    return rows[0] ? { digest, size: rows[0].size } : undefined;
+  }
+
+  /**
+   * Which of `digests` are linked to repository `repositoryId`, locking those links (`FOR KEY
+   * SHARE`) until the transaction ends, so a concurrent unlink waits for it instead of leaving a
+   * manifest whose blob is gone. Call inside a transaction.
+   */
+  async lockLinked(repositoryId: number, digests: string[]): Promise<Set<string>> {
+    if (digests.length === 0) return new Set();
+    const { rows } = await this.q.query<{ digest: string }>(
+      'SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2::text[]) FOR KEY SHARE',
+      [repositoryId, digests],
+    );
+    return new Set(rows.map((r) => r.digest));
+  }
+}

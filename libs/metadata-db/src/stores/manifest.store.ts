@@ -1,0 +1,168 @@
+import { asBuffer, type Queryer } from '../queryer';
+import type { BlobStore } from './blob.store';
+import type { RepositoryStore } from './repository.store';
+
+/** A stored manifest, exact bytes included. */
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  payload: Buffer;
+  size: number;
+}
+
+/** A manifest that names another as its subject, as the referrers API lists it. */
+export interface ReferrerRow {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+}
+
+/** What a manifest PUT stores. */
+export interface ManifestRecord {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  payload: Buffer;
+  configDigest: string | null;
+  subjectDigest: string | null;
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+  /** Blobs it references (config, layers): must be linked to the repository. */
+  blobDigests: string[];
+  /** Manifests it references (an index's children): must be in the repository. */
+  childDigests: string[];
+  /** The tag to point at it, for a PUT by tag. */
+  tag?: string;
+}
+
+/** Why a manifest could not be stored: the first reference the repository does not have. */
+export interface MissingReference {
+  missing: string;
+}
+
+/** Told of every write that may change what a repository's manifests and tags resolve to. */
+export type ManifestsChanged = (repository: string) => void;
+
+/** The manifests, manifest_references and tags rows of each repository. */
+export class ManifestStore {
+  constructor(
+    private readonly q: Queryer,
+    private readonly repositories: RepositoryStore,
+    private readonly blobs: BlobStore,
+    private readonly changed: ManifestsChanged,
+  ) {}
+
+  /**
+   * Stores a manifest, its references and its tag. Call inside a transaction. Everything it
+   * references must be in the repository, checked with the rows locked (`FOR KEY SHARE`) so a
+   * concurrent blob or child delete cannot slip in between the check and the commit; the
+   * manifest row itself is upserted and so locked, so a concurrent DELETE of the same digest
+   * waits instead of pulling the row from under the tag. Returns the first missing reference
+   * (and writes nothing) when one is absent.
+   */
+  async putManifest(m: ManifestRecord): Promise<MissingReference | undefined> {
+    this.changed(m.repository);
+    const repositoryId = await this.repositories.ensure(m.repository);
+    const linked = await this.blobs.lockLinked(repositoryId, m.blobDigests);
+    const blobMissing = m.blobDigests.find((d) => !linked.has(d));
+    if (blobMissing) return { missing: blobMissing };
+    if (m.childDigests.length > 0) {
+      const { rows } = await this.q.query<{ digest: string }>(
+        'SELECT digest FROM manifests WHERE repository_id = $1 AND digest = ANY($2::text[]) FOR KEY SHARE',
+        [repositoryId, m.childDigests],
+      );
+      const have = new Set(rows.map((r) => r.digest));
+      const childMissing = m.childDigests.find((d) => !have.has(d));
+      if (childMissing) return { missing: childMissing };
+    }
+    const { rows } = await this.q.query<{ id: number; inserted: boolean }>(
+      `INSERT INTO manifests (repository_id, digest, media_type, payload, size, config_digest, subject_digest, artifact_type, annotations)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (repository_id, digest) DO UPDATE SET media_type = manifests.media_type
+       RETURNING id, (xmax = 0) AS inserted`,
+      [
+        repositoryId,
+        m.digest,
+        m.mediaType,
+        m.payload,
+        m.payload.length,
+        m.configDigest,
+        m.subjectDigest,
+        m.artifactType,
+        m.annotations ? JSON.stringify(m.annotations) : null,
+      ],
+    );
+    const { id: manifestId, inserted } = rows[0];
+    if (inserted && m.blobDigests.length + m.childDigests.length > 0) {
+      await this.q.query(
+        `INSERT INTO manifest_references (manifest_id, kind, digest)
+         SELECT $1::bigint, 'blob', unnest($2::text[]) UNION SELECT $1::bigint, 'manifest', unnest($3::text[])
+         ON CONFLICT DO NOTHING`,
+        [manifestId, m.blobDigests, m.childDigests],
+      );
+    }
+    if (m.tag !== undefined) {
+      await this.q.query(
+        `INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, now())
+         ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = EXCLUDED.manifest_id, updated_at = now()`,
+        [repositoryId, m.tag, manifestId],
+      );
+    }
+    return undefined;
+  }
+
+  /** The manifest `digest` of repository `name`, or undefined. */
+  async findByDigest(name: string, digest: string): Promise<StoredManifest | undefined> {
+    const { rows } = await this.q.query<StoredManifest>(
+      `SELECT m.digest, m.media_type AS "mediaType", m.payload, m.size FROM manifests m
+         JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2`,
+      [name, digest],
+    );
+    return withBuffer(rows[0]);
+  }
+
+  /** The manifest tag `tag` of repository `name` points at, or undefined. */
+  async findByTag(name: string, tag: string): Promise<StoredManifest | undefined> {
+    const { rows } = await this.q.query<StoredManifest>(
+      `SELECT m.digest, m.media_type AS "mediaType", m.payload, m.size FROM tags t
+         JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.id = t.manifest_id
+        WHERE r.name = $1 AND t.name = $2`,
+      [name, tag],
+    );
+    return withBuffer(rows[0]);
+  }
+
+  /** Deletes a manifest by digest (its tags and references go with it); what it was, or undefined when unknown. */
+  async deleteManifest(name: string, digest: string): Promise<{ mediaType: string; size: number } | undefined> {
+    this.changed(name);
+    const { rows } = await this.q.query<{ media_type: string; size: number }>(
+      `DELETE FROM manifests m USING repositories r
+        WHERE r.name = $1 AND m.repository_id = r.id AND m.digest = $2 RETURNING m.media_type, m.size`,
+      [name, digest],
+    );
+    return rows[0] ? { mediaType: rows[0].media_type, size: rows[0].size } : undefined;
+  }
+
+  /**
+   * Up to `limit` manifests of `name` whose subject is `digest`, optionally of one artifact type,
+   * in digest order after `last` (exclusive), for a paginated referrers listing.
+   */
+  async listReferrers(name: string, digest: string, options: { artifactType?: string; limit: number; last?: string }): Promise<ReferrerRow[]> {
+    const { rows } = await this.q.query<ReferrerRow>(
+      `SELECT m.digest, m.media_type AS "mediaType", m.size, m.artifact_type AS "artifactType", m.annotations
+         FROM manifests m JOIN repositories r ON r.id = m.repository_id
+        WHERE r.name = $1 AND m.subject_digest = $2
+          AND ($3::text IS NULL OR m.artifact_type = $3::text)
+          AND ($4::text IS NULL OR m.digest > $4::text COLLATE "C")
+        ORDER BY m.digest COLLATE "C" LIMIT $5`,
+      [name, digest, options.artifactType ?? null, options.last ?? null, options.limit],
+    );
+    return rows;
+  }
+}
+
+function withBuffer(row: StoredManifest | undefined): StoredManifest | undefined {
+  return row ? { ...row, payload: asBuffer(row.payload) } : undefined;
+}

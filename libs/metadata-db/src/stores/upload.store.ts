@@ -1,0 +1,112 @@
+import type { Queryer } from '../queryer';
+
+/** An upload session as the database knows it: its committed size is the source of truth. */
+export interface UploadSession {
+  id: string;
+  repository: string;
+  size: number;
+  /** Whether a writer holds the session's lease now (by the database's clock). */
+  leased: boolean;
+}
+
+/**
+ * The upload_sessions rows. A session has one writer at a time across every process: an append
+ * takes the session's lease (owner token + expiry, both judged by the database's clock alone, so
+ * no process clock or file time is compared with another), renews it while bytes stream, and
+ * gives it up when it advances the committed size. A lease left by a process that died expires.
+ */
+export class UploadStore {
+  constructor(private readonly q: Queryer) {}
+
+  /** Creates the session row. Opening a session does not create the repository. */
+  async createSession(id: string, repository: string): Promise<void> {
+    await this.q.query('INSERT INTO upload_sessions (id, repository) VALUES ($1, $2)', [id, repository]);
+  }
+
+  /** The session `id` of repository `name`, or undefined. */
+  async findSession(name: string, id: string): Promise<UploadSession | undefined> {
+    const { rows } = await this.q.query<UploadSession>(
+      `SELECT id, repository, size, coalesce(lease_until > now(), false) AS leased
+         FROM upload_sessions WHERE id = $1 AND repository = $2`,
+      [id, name],
+    );
+    return rows[0];
+  }
+
+  /**
+   * Takes the writer lease of session `id` for `leaseMs`, if its committed size is still `size`
+   * and no other writer holds a live lease. Also marks the session active (`updated_at`).
+   * False when another writer holds it or the size moved.
+   */
+  async acquireLease(id: string, size: number, owner: string, leaseMs: number): Promise<boolean> {
+    const { affected } = await this.q.query(
+      `UPDATE upload_sessions SET lease_owner = $3, lease_until = now() + make_interval(secs => $4::double precision / 1000), updated_at = now()
+        WHERE id = $1 AND size = $2 AND (lease_until IS NULL OR lease_until <= now() OR lease_owner = $3)`,
+      [id, size, owner, leaseMs],
+    );
+    return affected === 1;
+  }
+
+  /** Extends a lease `owner` holds; false when it lost it (expired and taken over, or the session is gone). */
+  async renewLease(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const { affected } = await this.q.query(
+      `UPDATE upload_sessions SET lease_until = now() + make_interval(secs => $3::double precision / 1000), updated_at = now()
+        WHERE id = $1 AND lease_owner = $2`,
+      [id, owner, leaseMs],
+    );
+    return affected === 1;
+  }
+
+  /** Gives up a lease without changing the size (an append that failed and rolled back). */
+  async releaseLease(id: string, owner: string): Promise<void> {
+    await this.q.query('UPDATE upload_sessions SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2', [
+      id,
+      owner,
+    ]);
+  }
+
+  /** Moves the committed size from `from` to `to` and releases `owner`'s lease; false when it no longer holds it. */
+  async advanceSize(id: string, owner: string, from: number, to: number): Promise<boolean> {
+    const { affected } = await this.q.query(
+      `UPDATE upload_sessions SET size = $4, updated_at = now(), lease_owner = NULL, lease_until = NULL
+        WHERE id = $1 AND lease_owner = $2 AND size = $3`,
+      [id, owner, from, to],
+    );
+    return affected === 1;
+  }
+
+  /** Deletes the session row; false when it was not there. */
+  async deleteSession(id: string): Promise<boolean> {
+    const { affected } = await this.q.query('DELETE FROM upload_sessions WHERE id = $1', [id]);
+    return affected === 1;
+  }
+
+  /** Sessions untouched for longer than `ageMs` and not being written to, oldest first, for purging. */
+  async findStale(ageMs: number, limit: number): Promise<string[]> {
+    const { rows } = await this.q.query<{ id: string }>(
+      `SELECT id FROM upload_sessions
+        WHERE updated_at < now() - make_interval(secs => $1::double precision / 1000)
+          AND (lease_until IS NULL OR lease_until <= now())
+        ORDER BY updated_at LIMIT $2`,
+      [ageMs, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Deletes session `id` only if it is still stale and unleased (an upload resumed meanwhile survives). */
+  async deleteIfStale(id: string, ageMs: number): Promise<boolean> {
+    const { affected } = await this.q.query(
+      `DELETE FROM upload_sessions WHERE id = $1
+          AND updated_at < now() - make_interval(secs => $2::double precision / 1000)
+          AND (lease_until IS NULL OR lease_until <= now())`,
+      [id, ageMs],
+    );
+    return affected === 1;
+  }
+
+  /** Whether a session row exists (purging tells orphaned upload bytes apart with it). */
+  async exists(id: string): Promise<boolean> {
+    const { rows } = await this.q.query('SELECT 1 FROM upload_sessions WHERE id = $1', [id]);
+    return rows.length > 0;
+  }
+}

@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { EventSource } from './event.factory';
+import { isRetryableConflict, managerQueryer, poolQueryer, type Queryer } from './queryer';
+import { BlobStore } from './stores/blob.store';
+import { ManifestStore, type ManifestsChanged } from './stores/manifest.store';
+import { OutboxStore } from './stores/outbox.store';
+import { RepositoryStore } from './stores/repository.store';
+import { TagStore } from './stores/tag.store';
+import { UploadStore } from './stores/upload.store';
+
+/** Every store, bound to one Queryer (the pool, or one transaction). */
+export interface Stores {
+  readonly repositories: RepositoryStore;
+  readonly blobs: BlobStore;
+  readonly uploads: UploadStore;
+  readonly manifests: ManifestStore;
+  readonly tags: TagStore;
+  readonly outbox: OutboxStore;
+}
+
+/** The unit of work: the stores bound to one open transaction. Services pass it, never an EntityManager. */
+export interface Tx extends Stores {
+  /** Runs `fn` once the transaction has committed (not at all if it rolls back). */
+  afterCommit(fn: () => void): void;
+}
+
+/** Options of {@link MetadataDb}. */
+export interface MetadataDbOptions {
+  /** Who emits events (the `source` of every envelope); a fresh instance id by default. */
+  source?: Partial<EventSource>;
+}
+
+const MAX_ATTEMPTS = 3;
+const soleWriterSources = new WeakSet<DataSource>();
+
+/** Marks `ds` as a database that only this process can open (embedded PGlite under its folder lock). */
+export function markSoleWriter(ds: DataSource): void {
+  soleWriterSources.add(ds);
+}
+
+/**
+ * The metadata database as the apps see it: `read` for statements outside a transaction, and
+ * `transaction` for a unit of work. Every statement lives in a store of this library; apps
+ * hold no SQL.
+ */
+export class MetadataDb {
+  /** The stores over the pool: each statement on its own (autocommit). */
+  readonly read: Stores;
+  /**
+   * True when no other process can write this database — the embedded PGlite, whose data folder
+   * is locked to this process. Derived from the driver, not configured: in-process caches of
+   * database state are exact only then.
+   */
+  readonly soleWriter: boolean;
+  readonly source: EventSource;
+  private readonly listeners = new Set<ManifestsChanged>();
+
+  constructor(
+    readonly dataSource: DataSource,
+    options: MetadataDbOptions = {},
+  ) {
+    this.soleWriter = soleWriterSources.has(dataSource);
+    this.source = { instanceID: options.source?.instanceID ?? randomUUID(), addr: options.source?.addr };
+    this.read = this.stores(poolQueryer(dataSource), (repo) => this.notify(repo));
+  }
+
+  /**
+   * Runs `work` in one transaction and commits it; rolls back if it throws. Retried (at most three
+   * times in all) on a deadlock or serialization failure, so `work` must touch only the database.
+   */
+  async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const after: (() => void)[] = [];
+      try {
+        const result = await this.dataSource.transaction(async (m) => {
+          const q: Queryer = managerQueryer(m);
+          const changed: ManifestsChanged = (repo) => {
+            // Before (reads racing the write are not cached) and after the commit (nor are reads
+            // that started between the first invalidation and the commit).
+            this.notify(repo);
+            after.push(() => this.notify(repo));
+          };
+          const tx: Tx = { ...this.stores(q, changed), afterCommit: (fn) => after.push(fn) };
+          return work(tx);
+        });
+        for (const fn of after) fn();
+        return result;
+      } catch (e) {
+        if (attempt >= MAX_ATTEMPTS || !isRetryableConflict(e)) throw e;
+      }
+    }
+  }
+
+  /** Calls `listener` with the repository of every manifest or tag write, through any store. */
+  onManifestsChanged(listener: ManifestsChanged): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The names of the applied migrations, oldest first. */
+  async appliedMigrations(): Promise<string[]> {
+    const { rows } = await poolQueryer(this.dataSource).query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY id');
+    return rows.map((r) => r.name);
+  }
+
+  /** Whether the database answers a trivial query (readiness). */
+  async ping(): Promise<void> {
+    await poolQueryer(this.dataSource).query('SELECT 1');
+  }
+
+  /** Closes the connections. */
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+
+  private notify(repository: string): void {
+    for (const l of this.listeners) l(repository);
+  }
+
+  private stores(q: Queryer, changed: ManifestsChanged): Stores {
+    const repositories = new RepositoryStore(q);
+    const blobs = new BlobStore(q, repositories);
+    return {
+      repositories,
+      blobs,
+      uploads: new UploadStore(q),
+      manifests: new ManifestStore(q, repositories, blobs, changed),
+      tags: new TagStore(q, changed),
+      outbox: new OutboxStore(q, this.source),
+    };
+  }
+}
