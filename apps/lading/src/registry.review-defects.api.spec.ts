@@ -1,0 +1,154 @@
+import { request as httpRequest } from 'node:http';
+import { MetadataDb } from '@lading/metadata-db';
+import { UploadPurgeService } from '@lading/app-gc-worker';
+import { randomBlob, randomImage, RegistryTestClient, type TestResponse } from '@lading/testing';
+import { startTestRegistry, type TestRegistry } from './embedded.harness';
+
+jest.setTimeout(120_000);
+
+function expectOciError(r: TestResponse, status: number, code: string): void {
+  expect(r.status).toBe(status);
+  expect(r.json().errors[0].code).toBe(code);
+}
+
+/** Polls `check` until it holds, or fails after `ms`: waits on state, never on luck. */
+async function eventually(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Each case reproduces a defect found in review of dcdd175; every one failed there. */
+describe('embedded registry: defects found in review', () => {
+  let reg: TestRegistry;
+  let c: RegistryTestClient;
+  let db: MetadataDb;
+
+  beforeAll(async () => {
+    reg = await startTestRegistry({ LADING_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED: 'false' });
+    c = new RegistryTestClient(reg.url);
+    db = reg.app.get(MetadataDb);
+  });
+  afterAll(async () => {
+    await c?.close();
+    await reg?.close();
+  });
+
+  describe('NUL characters are bad input (400), never a 500', () => {
+    it.each([
+      ['/v2/_catalog?last=%00', 'NAME_INVALID'],
+      ['/v2/_catalog?last=a%00b', 'NAME_INVALID'],
+      ['/v2/nul/app/tags/list?last=%00', 'TAG_INVALID'],
+    ])('GET %s → 400 %s', async (path, code) => {
+      await c.pushImage('nul/app', randomImage(), 'v1');
+      expectOciError(await c.call('GET', path), 400, code);
+    });
+
+    it('a NUL in the referrers artifactType filter → 400', async () => {
+      const img = randomImage();
+      await c.pushImage('nul/ref', img, 'v1');
+      expectOciError(await c.call('GET', `/v2/nul/ref/referrers/${img.digest}?artifactType=%00`), 400, 'MANIFEST_INVALID');
+      expectOciError(await c.call('GET', `/v2/nul/ref/referrers/${img.digest}?artifactType=a%2Fb%00c`), 400, 'MANIFEST_INVALID');
+    });
+  });
+
+  describe('a repository exists through its manifests, not through an upload session', () => {
+    it('answers tags/list with 404 NAME_UNKNOWN after an upload was opened and cancelled, and stores no repository', async () => {
+      const start = await c.call('POST', '/v2/ghost/app/blobs/uploads/');
+      expect(start.status).toBe(202);
+      expect((await c.call('DELETE', start.headers.location)).status).toBe(204);
+      expectOciError(await c.call('GET', '/v2/ghost/app/tags/list'), 404, 'NAME_UNKNOWN');
+      expect(await db.read.repositories.findId('ghost/app')).toBeUndefined();
+      expect((await c.call('GET', '/v2/_catalog')).json().repositories).not.toContain('ghost/app');
+    });
+
+    it('answers tags/list with 404 for a repository that has blobs but no manifest yet', async () => {
+      expect((await c.pushBlob('blobsonly/app', randomBlob(100))).status).toBe(201);
+      expectOciError(await c.call('GET', '/v2/blobsonly/app/tags/list'), 404, 'NAME_UNKNOWN');
+    });
+  });
+
+  describe('stale-upload purging never cuts a streaming append', () => {
+    it('keeps a session whose PATCH is still streaming, however old its last committed change', async () => {
+      const start = await c.call('POST', '/v2/purge/stream/blobs/uploads/');
+      const location = start.headers.location;
+      const id = location.split('/').pop()!;
+      const blob = randomBlob(64 * 1024);
+      const url = new URL(location, reg.url);
+      const req = httpRequest(url, { method: 'PATCH', headers: { 'content-type': 'application/octet-stream' } });
+      const answer = new Promise<number>((ok, fail) => {
+        req.on('response', (res) => {
+          res.resume();
+          ok(res.statusCode!);
+        });
+        req.on('error', fail);
+      });
+      req.write(blob.bytes.subarray(0, 1000));
+      // The append has started once its writer holds the session's lease.
+      await eventually(async () => (await db.read.uploads.findSession('purge/stream', id))?.leased === true);
+      await new Promise((r) => setTimeout(r, 5));
+      const report = await reg.app.get(UploadPurgeService).purge(new Date(), 1);
+      expect(report.sessions).toBe(0);
+      expect(await db.read.uploads.exists(id)).toBe(true);
+      req.end(blob.bytes.subarray(1000));
+      expect(await answer).toBe(202);
+      const done = await c.call('PUT', `${location}?digest=${blob.digest}`);
+      expect(done.status).toBe(201);
+      expect((await c.call('GET', `/v2/purge/stream/blobs/${blob.digest}`)).body.equals(blob.bytes)).toBe(true);
+    });
+  });
+
+  describe('referrers are paginated and bounded', () => {
+    it('lists at most n per page with a Link to the next, in digest order, across every page', async () => {
+      const subject = randomImage();
+      await c.pushImage('refs/app', subject, 'v1');
+      const s = { digest: subject.digest, size: subject.manifest.length, mediaType: subject.mediaType };
+      const referrers: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = randomImage({ subject: s, artifactType: 'application/vnd.example.sig' });
+        expect((await c.pushImage('refs/app', r, r.digest)).status).toBe(201);
+        referrers.push(r.digest);
+      }
+      const seen: string[] = [];
+      let next: string | undefined = `/v2/refs/app/referrers/${subject.digest}?n=2`;
+      let pages = 0;
+      while (next) {
+        const page = await c.call('GET', next);
+        expect(page.status).toBe(200);
+        expect(page.headers['content-type']).toBe('application/vnd.oci.image.index.v1+json');
+        const entries = page.json().manifests as { digest: string }[];
+        expect(entries.length).toBeLessThanOrEqual(2);
+        seen.push(...entries.map((e) => e.digest));
+        next = /<([^>]+)>; rel="next"/.exec(page.headers.link ?? '')?.[1];
+        pages++;
+      }
+      expect(pages).toBe(3);
+      expect(seen).toEqual([...referrers].sort());
+      // The filter is kept across pages.
+      const filtered = await c.call('GET', `/v2/refs/app/referrers/${subject.digest}?n=2&artifactType=application/vnd.example.sig`);
+      expect(filtered.headers['oci-filters-applied']).toBe('artifactType');
+      expect(filtered.headers.link).toContain('artifactType=application%2Fvnd.example.sig');
+    });
+
+    it('cuts a page short once its entries pass 4 MiB of JSON, however large n is', async () => {
+      const subject = randomImage();
+      await c.pushImage('refs/big', subject, 'v1');
+      const s = { digest: subject.digest, size: subject.manifest.length, mediaType: subject.mediaType };
+      for (let i = 0; i < 6; i++) {
+        const r = randomImage({ subject: s, annotations: { 'org.example.blob': String(i).repeat(800 * 1024) } });
+        expect((await c.pushImage('refs/big', r, r.digest)).status).toBe(201);
+      }
+      const first = await c.call('GET', `/v2/refs/big/referrers/${subject.digest}?n=100`);
+      expect(first.status).toBe(200);
+      expect(first.body.length).toBeLessThan(4.5 * 1024 * 1024);
+      expect(first.json().manifests).toHaveLength(5);
+      const link = /<([^>]+)>; rel="next"/.exec(first.headers.link ?? '')?.[1];
+      expect(link).toBeDefined();
+      const second = await c.call('GET', link!);
+      expect(second.json().manifests).toHaveLength(1);
+      expect(second.headers.link).toBeUndefined();
+    });
+  });
+});
