@@ -68,6 +68,15 @@ describe('embedded registry: defects found in review', () => {
       expect((await c.pushBlob('blobsonly/app', randomBlob(100))).status).toBe(201);
       expectOciError(await c.call('GET', '/v2/blobsonly/app/tags/list'), 404, 'NAME_UNKNOWN');
     });
+
+    it('keeps an empty tag listing once every manifest is deleted, as the reference registry and the conformance suite expect', async () => {
+      const img = randomImage();
+      expect((await c.pushImage('emptied/app', img, 'v1')).status).toBe(201);
+      expect((await c.call('DELETE', `/v2/emptied/app/manifests/${img.digest}`)).status).toBe(202);
+      const r = await c.call('GET', '/v2/emptied/app/tags/list');
+      expect(r.status).toBe(200);
+      expect(r.json().tags).toEqual([]);
+    });
   });
 
   describe('stale-upload purging never cuts a streaming append', () => {

@@ -17,12 +17,12 @@ export const MAX_PAGE = 10_000;
 export class TagService {
   constructor(@Inject(MetadataDb) private readonly db: MetadataDb) {}
 
-  /** The tags of the scope's repository; NAME_UNKNOWN when it holds no manifest. */
+  /** The tags of the scope's repository; NAME_UNKNOWN when no manifest was ever pushed to it. */
   async listTags(scope: RequestScope, n: string | null, last: string | null): Promise<Page> {
     const repository = repositoryOf(scope);
     const limit = parseN(n, MAX_PAGE);
     if (last?.includes('\u0000')) throw new RegistryError('TAG_INVALID', 'last is not a tag', { last });
-    if (!(await this.db.read.repositories.hasManifests(repository))) throw new NameUnknownError(repository);
+    if (!(await this.db.read.repositories.hasTagListing(repository))) throw new NameUnknownError(repository);
     return paginate(limit, (l) => this.db.read.tags.listTags(repository, l, last ?? undefined));
   }
 

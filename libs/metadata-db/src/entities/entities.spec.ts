@@ -17,6 +17,7 @@ const PG_TYPE: Record<string, string> = {
   text: 'text',
   uuid: 'uuid',
   bytea: 'bytea',
+  boolean: 'boolean',
   jsonb: 'jsonb',
   timestamptz: 'timestamp with time zone',
 };

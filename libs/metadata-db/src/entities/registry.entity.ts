@@ -15,6 +15,8 @@ export class RepositoryEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' }) id!: number;
   @Column({ type: 'text', unique: true, collation: 'C' }) name!: string;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  /** A manifest was pushed to it once: its tag listing exists from then on, even when empty. */
+  @Column({ name: 'manifest_pushed', type: 'boolean' }) manifestPushed!: boolean;
 }
 
 /** A blob stored once in the registry, content-addressed. */

@@ -5,7 +5,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * sessions name their repository instead of pointing at a repository row (opening a session
  * must not create a repository), and carry the writer lease that gives a session one writer at
  * a time across processes, judged by the database's clock alone. Repository rows that only an
- * upload session ever created are removed.
+ * upload session ever created are removed. A repository remembers that a manifest was pushed to
+ * it, so its tag listing answers (empty) after every manifest is deleted, as the reference
+ * registry's does, while one that only ever held blobs answers NAME_UNKNOWN.
  */
 export class RequestScopeAndUploadLeases1764800000000 implements MigrationInterface {
   name = 'RequestScopeAndUploadLeases1764800000000';
@@ -25,11 +27,14 @@ export class RequestScopeAndUploadLeases1764800000000 implements MigrationInterf
       DELETE FROM repositories r
        WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
          AND NOT EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repository_id = r.id);
+      ALTER TABLE repositories ADD COLUMN manifest_pushed boolean NOT NULL DEFAULT false;
+      UPDATE repositories r SET manifest_pushed = true WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id);
     `);
   }
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
+      ALTER TABLE repositories DROP COLUMN manifest_pushed;
       ALTER TABLE upload_sessions DROP COLUMN lease_owner, DROP COLUMN lease_until;
       ALTER TABLE upload_sessions ADD COLUMN repository_id bigint REFERENCES repositories(id) ON DELETE CASCADE;
       INSERT INTO repositories (name) SELECT DISTINCT repository FROM upload_sessions ON CONFLICT (name) DO NOTHING;

@@ -64,7 +64,7 @@ export class ManifestStore {
    */
   async putManifest(m: ManifestRecord): Promise<MissingReference | undefined> {
     this.changed(m.repository);
-    const repositoryId = await this.repositories.ensure(m.repository);
+    const repositoryId = await this.repositories.ensureForManifest(m.repository);
     const linked = await this.blobs.lockLinked(repositoryId, m.blobDigests);
     const blobMissing = m.blobDigests.find((d) => !linked.has(d));
     if (blobMissing) return { missing: blobMissing };

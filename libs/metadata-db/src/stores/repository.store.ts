@@ -21,12 +21,26 @@ export class RepositoryStore {
     return rows[0]?.id ?? (await this.findId(name))!;
   }
 
-  /** Whether repository `name` holds at least one manifest (what makes it exist for tag listings). */
-  async hasManifests(name: string): Promise<boolean> {
-    const { rows } = await this.q.query(
-      'SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 LIMIT 1',
+  /**
+   * The id of repository `name` for a manifest write: created when missing and marked as one that
+   * a manifest was pushed to (see {@link hasTagListing}).
+   */
+  async ensureForManifest(name: string): Promise<number> {
+    const { rows } = await this.q.query<{ id: number }>(
+      `INSERT INTO repositories (name, manifest_pushed) VALUES ($1, true)
+       ON CONFLICT (name) DO UPDATE SET manifest_pushed = true WHERE NOT repositories.manifest_pushed RETURNING id`,
       [name],
     );
+    return rows[0]?.id ?? (await this.findId(name))!;
+  }
+
+  /**
+   * Whether repository `name` has a tag listing: a manifest was pushed to it once (its listing
+   * stays, empty, after every manifest is deleted, as in the reference registry); a repository
+   * that only holds blobs, or that only an upload was opened in, has none.
+   */
+  async hasTagListing(name: string): Promise<boolean> {
+    const { rows } = await this.q.query('SELECT 1 FROM repositories WHERE name = $1 AND manifest_pushed', [name]);
     return rows.length > 0;
   }
 
