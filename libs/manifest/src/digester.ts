@@ -1,6 +1,7 @@
 import { createHash, Hash } from 'node:crypto';
 import { Transform, TransformCallback } from 'node:stream';
-import { assertSupportedAlgorithm, DigestAlgorithm } from './digest';
+import type { DigestAlgorithm } from '@lading/reference';
+import { assertSupportedAlgorithm } from './digest';
 
 /**
  * Incremental digest over a sequence of chunks: `update()` as bytes arrive, `digest()` at any
