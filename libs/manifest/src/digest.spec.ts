@@ -106,6 +106,32 @@ describe('Digester', () => {
   it('refuses an unsupported algorithm with DigestUnsupportedError', () => {
     expect(() => new Digester('sha1' as DigestAlgorithm)).toThrow(DigestUnsupportedError);
   });
+
+  it.each(['sha256', 'sha512'] as const)('copies its %s state, and the two go on independently', (algorithm) => {
+    const original = new Digester(algorithm).update(bytes('a'));
+    const twin = original.copy();
+    expect(twin).not.toBe(original);
+    expect(twin.algorithm).toBe(algorithm);
+    expect(twin.digest()).toBe(digestOf(bytes('a'), algorithm));
+    expect(twin.bytes).toBe(1);
+
+    original.update(bytes('bc'));
+    expect(original.digest()).toBe(digestOf(bytes('abc'), algorithm));
+    expect(twin.digest()).toBe(digestOf(bytes('a'), algorithm));
+
+    twin.update(bytes('x'));
+    expect(twin.digest()).toBe(digestOf(bytes('ax'), algorithm));
+    expect(twin.bytes).toBe(2);
+    expect(original.digest()).toBe(digestOf(bytes('abc'), algorithm));
+    expect(original.bytes).toBe(3);
+  });
+
+  it('gives digests that parseDigest accepts as canonical', () => {
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      const digest = new Digester(algorithm).update(bytes('abc')).digest();
+      expect(manifest.parseDigest(digest).toString()).toBe(digest);
+    }
+  });
 });
 
 describe('createDigestStream', () => {
