@@ -3,7 +3,9 @@ import tseslint from 'typescript-eslint';
 
 /**
  * Dependencies point one way: apps -> nest/data-access/contracts -> domain.
- * `type:domain` libs (reference, manifest) import no other lib and no framework.
+ * `type:domain` libs (reference, manifest) import no framework; within the domain, only
+ * `scope:reference` (libs/reference: the grammar, the digest parser and its errors) may be
+ * imported, and it imports no lib at all. So manifest builds on reference, never the reverse.
  */
 export default [
   { ignores: ['**/node_modules', '**/dist', '**/data', '**/tmp', '**/coverage', '**/*.js', '**/*.mjs'] },
@@ -21,7 +23,8 @@ export default [
           // The `lading` app composes the others into one process (embedded mode) and its CLI.
           allow: ['@lading/app-*'],
           depConstraints: [
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: [], bannedExternalImports: ['@nestjs/*', 'typeorm', 'kafkajs', 'minio', 'pg', '@electric-sql/*', 'fs', 'node:fs', 'node:fs/promises', 'fs/promises', 'node:http', 'http'] },
+            { sourceTag: 'scope:reference', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['scope:reference'], bannedExternalImports: ['@nestjs/*', 'typeorm', 'kafkajs', 'minio', 'pg', '@electric-sql/*', 'fs', 'node:fs', 'node:fs/promises', 'fs/promises', 'node:http', 'http'] },
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:domain'], bannedExternalImports: ['@nestjs/*', 'typeorm', 'kafkajs', 'minio', 'pg'] },
             { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts'] },
             { sourceTag: 'type:nest', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', 'type:data-access'] },

@@ -89,9 +89,10 @@ function createEmbeddedDatabase(): void {
 }
 
 async function gcUploads(dryRun: boolean): Promise<void> {
-  const config = loadConfig();
-  if (dryRun) config.storage.maintenance.uploadpurging.dryrun = true;
-  config.storage.maintenance.uploadpurging.enabled = false; // one pass now, no timer
+  // One pass now, no timer: a variant of the configuration, loaded as such (the loaded one is frozen).
+  const config = loadConfig(undefined, {
+    storage: { maintenance: { uploadpurging: { enabled: false, ...(dryRun ? { dryrun: true } : {}) } } },
+  });
   @Module({ imports: [LadingCoreModule.forRoot(config), GcWorkerModule] })
   class GcOnceModule {}
   const ctx = await NestFactory.createApplicationContext(GcOnceModule, { logger: ['error', 'warn', 'log'] });

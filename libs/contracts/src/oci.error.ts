@@ -1,8 +1,14 @@
 /**
  * Registry errors as domain values. Each carries its OCI error code; the HTTP status comes from
  * one table ({@link OCI_ERROR_STATUS}) so the mapping to the wire happens in exactly one place
- * (the OCI exception filter in nest-common).
+ * (the OCI exception filter in nest-common). The pure libs' errors (and the storage errors) are
+ * not subclasses of {@link RegistryError}: they carry the same `ociCode`/`detail`/`httpStatus`
+ * fields and are recognised by {@link isOciCoded}. Two of them are re-exported here because
+ * services raise them too: `DigestInvalidError` (from `@lading/reference`) and
+ * `ManifestInvalidError` (from `@lading/manifest`).
  */
+export { DigestInvalidError } from '@lading/reference';
+export { ManifestInvalidError } from '@lading/manifest';
 
 /** The OCI distribution-spec error codes, plus UNKNOWN for bugs and RANGE_INVALID for uploads. */
 export type OciErrorCode =
@@ -106,13 +112,6 @@ export class RangeInvalidError extends RegistryError {
   }
 }
 
-/** The digest is malformed, unsupported, or does not match the content. */
-export class DigestInvalidError extends RegistryError {
-  constructor(message = 'provided digest did not match uploaded content', detail?: unknown) {
-    super('DIGEST_INVALID', message, detail);
-  }
-}
-
 /** The Content-Length or size does not match the content. */
 export class SizeInvalidError extends RegistryError {
   constructor(message = 'provided length did not match content length', detail?: unknown, status?: number) {
@@ -124,13 +123,6 @@ export class SizeInvalidError extends RegistryError {
 export class ManifestBlobUnknownError extends RegistryError {
   constructor(digest: string) {
     super('MANIFEST_BLOB_UNKNOWN', 'manifest references a manifest or blob unknown to registry', { digest });
-  }
-}
-
-/** The manifest is malformed or violates the rules of its media type. */
-export class ManifestInvalidError extends RegistryError {
-  constructor(message = 'manifest invalid', detail?: unknown) {
-    super('MANIFEST_INVALID', message, detail);
   }
 }
 

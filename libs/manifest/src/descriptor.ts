@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
-import { checkDigest, Digest, digestError, digestOf } from './digest';
-import { DigestInvalidError } from './manifest.error';
+import { DigestInvalidError, parseDigest, type Digest } from '@lading/reference';
+import { digestOf } from './digest';
 import {
   field,
   fieldPath,
@@ -128,9 +128,7 @@ function readDigest(obj: JsonObject, path: string): Digest {
   const value = field(obj, 'digest');
   if (value === undefined) throw invalidField(at, 'is required');
   if (typeof value !== 'string') throw invalidField(at, 'must be a string');
-  const check = checkDigest(value);
-  if (!check.ok) throw digestError(value, check, { path: at });
-  return check.digest;
+  return parseDigest(value, at);
 }
 
 function readSize(obj: JsonObject, path: string): number {

@@ -1,15 +1,18 @@
 import { createHash, Hash } from 'node:crypto';
 import { Transform, TransformCallback } from 'node:stream';
-import { assertSupportedAlgorithm, DigestAlgorithm } from './digest';
+import type { DigestAlgorithm } from '@lading/reference';
+import { assertSupportedAlgorithm } from './digest';
 
 /**
- * Incremental digest over a sequence of chunks: `update()` as bytes arrive, `digest()` at any
- * time for the digest of everything so far (it does not finalise, so updating may continue),
- * `bytes` for the running byte count. The constructor throws {@link DigestUnsupportedError}
- * for an algorithm other than sha256/sha512.
+ * Incremental digest over a sequence of chunks, for content that arrives in pieces (an upload's
+ * PATCHes, a stream): `update()` as bytes arrive, `digest()` at any time for the canonical
+ * `algorithm:hex` of everything so far (it does not finalise, so updating may continue),
+ * `copy()` to fork the state (keep a checkpoint, try an append on the copy), `bytes` for the
+ * running byte count. The constructor throws {@link DigestUnsupportedError} for an algorithm
+ * other than sha256/sha512.
  */
 export class Digester {
-  private readonly hash: Hash;
+  private hash: Hash;
   private count = 0;
 
   /** Starts an empty digest with `algorithm` (sha256 by default). */
@@ -25,10 +28,21 @@ export class Digester {
     return this;
   }
 
-  /** The digest, as `algorithm:hex`, of all bytes passed to `update()` so far. */
+  /** The digest, as `algorithm:hex`, of all bytes passed to `update()` so far. Non-destructive. */
   digest(): string {
-    // copy() keeps the running state usable, so digest() can be asked for more than once.
+    // Hash#copy() keeps the running state usable, so digest() can be asked for more than once.
     return `${this.algorithm}:${this.hash.copy().digest('hex')}`;
+  }
+
+  /**
+   * A new digester in the same state (same algorithm, bytes and count). Each goes on
+   * independently: updating one does not change the other.
+   */
+  copy(): Digester {
+    const twin = new Digester(this.algorithm);
+    twin.hash = this.hash.copy();
+    twin.count = this.count;
+    return twin;
   }
 
   /** How many bytes have been passed to `update()`. */

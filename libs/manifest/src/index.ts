@@ -1,16 +1,24 @@
 /**
  * @lading/manifest: the pure core for OCI and Docker manifests and digests. No I/O, no
- * framework, no environment. Every error thrown for bad input is a {@link ManifestError}
- * subclass carrying a stable OCI `ociCode`.
+ * framework, no environment; the only lib it imports is `@lading/reference`, whose digest
+ * grammar, parser and errors it re-exports so callers find the whole digest API here. Every
+ * error thrown for bad input carries a stable OCI `ociCode` and a JSON `detail`: a
+ * {@link ManifestError} subclass, or, for a bad digest, `DigestInvalidError` (or its subclass
+ * `DigestUnsupportedError`).
  */
+export { ManifestError, ManifestInvalidError, ManifestTooLargeError } from './manifest.error';
+export type { ManifestErrorCode } from './manifest.error';
 export {
+  DIGEST_ALGORITHMS,
   DigestInvalidError,
   DigestUnsupportedError,
-  ManifestError,
-  ManifestInvalidError,
-  ManifestTooLargeError,
-} from './manifest.error';
-export type { ErrorDetail, JsonValue, ManifestErrorCode } from './manifest.error';
+  digestEquals,
+  parseDigest,
+  // The names this library has always exported for the reference library's validators.
+  isValidDigest as isDigest,
+  isSupportedDigestAlgorithm as isSupportedAlgorithm,
+} from '@lading/reference';
+export type { Digest, DigestAlgorithm, ErrorDetail, JsonValue } from '@lading/reference';
 export {
   DOCKER_MANIFEST_LIST_MEDIA_TYPE,
   DOCKER_MANIFEST_MEDIA_TYPE,
@@ -24,8 +32,7 @@ export {
   SCHEMA1_MEDIA_TYPES,
   mediaTypeEssence,
 } from './media-types';
-export { DIGEST_ALGORITHMS, digestEquals, digestOf, isDigest, isSupportedAlgorithm, parseDigest } from './digest';
-export type { Digest, DigestAlgorithm } from './digest';
+export { digestOf } from './digest';
 export { createDigestStream, Digester, DigestStream } from './digester';
 export type { Descriptor, Platform } from './descriptor';
 export type { ManifestKind } from './manifest-codec';

@@ -1,4 +1,5 @@
-import { ErrorDetail, excerpt, ManifestInvalidError } from './manifest.error';
+import { type ErrorDetail, excerpt } from '@lading/reference';
+import { ManifestInvalidError } from './manifest.error';
 import { MEDIA_TYPE_SHAPE } from './media-types';
 
 /**

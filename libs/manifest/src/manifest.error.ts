@@ -1,22 +1,11 @@
-/** A value that survives `JSON.stringify` unchanged; the shape of an error's `detail`. */
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
-
-/** Machine-readable context attached to a {@link ManifestError}; safe to put in an OCI error body. */
-export type ErrorDetail = { readonly [key: string]: JsonValue };
-
-/** The OCI distribution error codes this library can produce. */
-export type ManifestErrorCode = 'MANIFEST_INVALID' | 'SIZE_INVALID' | 'DIGEST_INVALID';
-
-/** Longest piece of client input echoed back in a message or detail. */
-const ECHO_LIMIT = 100;
+import type { ErrorDetail } from '@lading/reference';
 
 /**
- * Shortens client-supplied text before it is echoed in an error, so a hostile payload cannot
- * blow up logs or error bodies. Not exported from the library.
+ * The OCI distribution error codes this library can produce: a {@link ManifestError} carries
+ * MANIFEST_INVALID or SIZE_INVALID; DIGEST_INVALID comes as the reference library's
+ * `DigestInvalidError`, the one error for bad digests.
  */
-export function excerpt(text: string): string {
-  return text.length <= ECHO_LIMIT ? text : `${text.slice(0, ECHO_LIMIT)}…`;
-}
+export type ManifestErrorCode = 'MANIFEST_INVALID' | 'SIZE_INVALID' | 'DIGEST_INVALID';
 
 /**
  * Base of every error this library throws for bad input. `ociCode` is the stable OCI
@@ -46,18 +35,20 @@ export class ManifestInvalidError extends ManifestError {
   readonly ociCode = 'MANIFEST_INVALID' as const;
 
   /** Builds the error; `detail` should name the offending field as `path`. */
-  constructor(message: string, detail?: ErrorDetail, options?: { cause?: unknown }) {
+  constructor(message = 'manifest invalid', detail?: ErrorDetail, options?: { cause?: unknown }) {
     super(message, detail, options);
   }
 }
 
 /**
- * The manifest is larger than the configured limit. Code `SIZE_INVALID`; the transport is
- * meant to answer 413 for this error (not the 400 used for other `SIZE_INVALID` cases).
+ * The manifest is larger than the configured limit. Code `SIZE_INVALID` answered with 413
+ * (`httpStatus`), not the 400 used for other `SIZE_INVALID` cases.
  */
 export class ManifestTooLargeError extends ManifestError {
   /** Always `SIZE_INVALID`. */
   readonly ociCode = 'SIZE_INVALID' as const;
+  /** 413 Payload Too Large; read by the OCI error filter, which otherwise uses the code's status. */
+  readonly httpStatus = 413;
 
   /** Builds the error from the payload size and the limit it exceeded, both in bytes. */
   constructor(
@@ -65,38 +56,5 @@ export class ManifestTooLargeError extends ManifestError {
     readonly limit: number,
   ) {
     super(`manifest is ${size} bytes, larger than the ${limit} byte limit`, { size, limit });
-  }
-}
-
-/**
- * A digest that does not follow the `algorithm:encoded` grammar or its algorithm's encoding
- * (sha256: 64 lowercase hex, sha512: 128 lowercase hex), or embedded descriptor data that
- * does not match its digest. Code `DIGEST_INVALID`.
- */
-export class DigestInvalidError extends ManifestError {
-  /** Always `DIGEST_INVALID`. */
-  readonly ociCode = 'DIGEST_INVALID' as const;
-
-  /** Builds the error; `detail.digest` should carry (an excerpt of) the offending digest. */
-  constructor(message: string, detail?: ErrorDetail) {
-    super(message, detail);
-  }
-}
-
-/**
- * A well-formed digest whose algorithm this registry does not support (only sha256 and
- * sha512 are). Code `DIGEST_INVALID`; a subclass of {@link DigestInvalidError}, so code that
- * handles invalid digests handles this one too.
- */
-export class DigestUnsupportedError extends DigestInvalidError {
-  /** Builds the error for the given algorithm; `detail` may add the digest and field path. */
-  constructor(
-    readonly algorithm: string,
-    detail?: ErrorDetail,
-  ) {
-    super(`unsupported digest algorithm "${excerpt(algorithm)}" (supported: sha256, sha512)`, {
-      algorithm: excerpt(algorithm),
-      ...detail,
-    });
   }
 }

@@ -1,7 +1,8 @@
+import { excerpt } from '@lading/reference';
 import { codecFor, inferCodec } from './codecs';
 import { Descriptor } from './descriptor';
 import { field, isJsonObject, JsonObject } from './json-fields';
-import { excerpt, ManifestInvalidError, ManifestTooLargeError } from './manifest.error';
+import { ManifestInvalidError, ManifestTooLargeError } from './manifest.error';
 import { ManifestCodec, ManifestContent, ManifestKind } from './manifest-codec';
 import { FOREIGN_LAYER_MEDIA_TYPES, mediaTypeEssence, SCHEMA1_MEDIA_TYPES } from './media-types';
 

@@ -1,6 +1,8 @@
 /**
  * Image references (`[domain[:port]/]path[:tag][@digest]`): grammar, parsing, docker-style
- * normalisation, and the validators a registry applies to names, tags and digests. Pure: no I/O.
+ * normalisation, and the validators a registry applies to names, tags and digests, including
+ * the one digest parser (`parseDigest`) and the one `DigestInvalidError`. Pure: no I/O, and it
+ * imports no other lib (`@lading/manifest` builds on it, not the other way round).
  */
 export {
   grammar,
@@ -20,14 +22,22 @@ export {
   NameTooLongError,
   NameEmptyError,
   TagInvalidError,
-  DigestInvalidFormatError,
+  DigestInvalidError,
   DigestUnsupportedError,
   REPOSITORY_NAME_MAX_LENGTH,
   TAG_MAX_LENGTH,
+  excerpt,
 } from './reference.error';
-export type { ReferenceOciCode } from './reference.error';
-export { parseDigest, isValidDigest, assertDigest, isSupportedDigestAlgorithm } from './digest';
-export type { DigestAlgorithm, ParsedDigest } from './digest';
+export type { ErrorDetail, JsonValue, ReferenceOciCode } from './reference.error';
+export {
+  DIGEST_ALGORITHMS,
+  parseDigest,
+  isValidDigest,
+  assertDigest,
+  isSupportedDigestAlgorithm,
+  digestEquals,
+} from './digest';
+export type { Digest, DigestAlgorithm } from './digest';
 export { isValidRepositoryName, assertRepositoryName, isValidTag, assertTag, isValidDomain } from './validate';
 export {
   parse,

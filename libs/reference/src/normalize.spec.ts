@@ -1,5 +1,5 @@
 import {
-  DigestInvalidFormatError,
+  DigestInvalidError,
   NameContainsUppercaseError,
   NameNotCanonicalError,
   NameTooLongError,
@@ -205,7 +205,7 @@ describe('parseNormalizedNamed', () => {
     { input: '[fc00::1]:5000', error: ReferenceInvalidFormatError },
     { input: 'fc00::1:5000/debian', error: ReferenceInvalidFormatError },
     { input: '[fe80::1%eth0]:5000/debian', error: ReferenceInvalidFormatError },
-    { input: `ubuntu@sha256:${HEX.toUpperCase()}`, error: DigestInvalidFormatError },
+    { input: `ubuntu@sha256:${HEX.toUpperCase()}`, error: DigestInvalidError },
     // 246 characters fit the limit as written, but not once `docker.io/` is added.
     { input: `team/${'a'.repeat(241)}`, error: NameTooLongError },
     {

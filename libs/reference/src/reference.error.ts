@@ -3,6 +3,23 @@
  * maps them without knowing this library (it duck-types `ociCode`, `message` and `detail`).
  */
 
+/** A value that survives `JSON.stringify` unchanged; the shape of an error's `detail`. */
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/** Machine-readable context attached to an error; safe to put in an OCI error body. */
+export type ErrorDetail = { readonly [key: string]: JsonValue };
+
+/** Longest piece of client input echoed back in a message or detail. */
+const ECHO_LIMIT = 100;
+
+/**
+ * Shortens client-supplied text before it is echoed in an error, so a hostile payload cannot
+ * blow up logs or error bodies.
+ */
+export function excerpt(text: string): string {
+  return text.length <= ECHO_LIMIT ? text : `${text.slice(0, ECHO_LIMIT)}…`;
+}
+
 /** The OCI error codes a reference problem can turn into. */
 export type ReferenceOciCode = 'NAME_INVALID' | 'TAG_INVALID' | 'DIGEST_INVALID';
 
@@ -14,7 +31,8 @@ export const TAG_MAX_LENGTH = 128;
 
 /**
  * Base of every error this library throws; `instanceof ReferenceParseError` catches them all.
- * `detail` names the offending value (`{ name }`, `{ tag }`, `{ digest }` or `{ reference }`).
+ * `detail` names the offending value (`{ name }`, `{ tag }`, `{ digest }` or `{ reference }`);
+ * a {@link DigestInvalidError} raised for content that does not match may carry other fields.
  * Not abstract, so that `expect(...).toThrow(ReferenceParseError)` type-checks; the library
  * itself only throws the subclasses.
  */
@@ -25,7 +43,8 @@ export class ReferenceParseError extends Error {
     /** The OCI error code a registry should answer with. */
     readonly ociCode: ReferenceOciCode,
     summary: string,
-    readonly detail: Readonly<Record<string, string>>,
+    /** JSON-able context naming the offending value. */
+    readonly detail?: ErrorDetail,
     reason?: string,
   ) {
     super(reason ? `${summary}: ${reason}` : summary);
@@ -91,20 +110,32 @@ export class TagInvalidError extends ReferenceParseError {
   }
 }
 
-/** The digest is malformed: bad grammar, wrong length, or not lower-case hex. */
-export class DigestInvalidFormatError extends ReferenceParseError {
-  override readonly name: string = 'DigestInvalidFormatError';
+/**
+ * DIGEST_INVALID, the one error for a bad digest: malformed (grammar, length, not lower-case
+ * hex), or well formed but contradicted by the content it names (an upload, a manifest body,
+ * a descriptor's embedded data). `detail.digest` carries (an excerpt of) the digest when one
+ * was given. The message defaults to the distribution spec's wording for a content mismatch.
+ */
+export class DigestInvalidError extends ReferenceParseError {
+  override readonly name: string = 'DigestInvalidError';
 
-  constructor(digest: string, reason?: string) {
-    super('DIGEST_INVALID', 'invalid digest format', { digest }, reason);
+  constructor(message = 'provided digest did not match uploaded content', detail?: ErrorDetail) {
+    super('DIGEST_INVALID', message, detail);
   }
 }
 
-/** The digest is well formed but its algorithm is not one this registry verifies. */
-export class DigestUnsupportedError extends ReferenceParseError {
+/**
+ * A digest that follows the grammar but names an algorithm this registry does not verify (only
+ * sha256 and sha512 are). Still DIGEST_INVALID, and a {@link DigestInvalidError}, so whoever
+ * handles bad digests handles this one too; `algorithm` is the refused algorithm.
+ */
+export class DigestUnsupportedError extends DigestInvalidError {
   override readonly name: string = 'DigestUnsupportedError';
 
-  constructor(digest: string, reason?: string) {
-    super('DIGEST_INVALID', 'unsupported digest algorithm', { digest }, reason);
+  constructor(
+    readonly algorithm: string,
+    detail?: ErrorDetail,
+  ) {
+    super(`unsupported digest algorithm "${excerpt(algorithm)}" (supported: sha256, sha512)`, detail);
   }
 }

@@ -1,5 +1,5 @@
 import {
-  DigestInvalidFormatError,
+  DigestInvalidError,
   DigestUnsupportedError,
   NameContainsUppercaseError,
   NameEmptyError,
@@ -81,8 +81,8 @@ describe('withTag / withDigest / trimNamed', () => {
   it('refuses an invalid tag or digest with the typed error', () => {
     const named = parse('busybox');
     expect(() => withTag(named, '-foo')).toThrow(TagInvalidError);
-    expect(() => withDigest(named, 'foo')).toThrow(DigestInvalidFormatError);
-    expect(() => withDigest(named, `sha256:${'f'.repeat(40)}`)).toThrow(DigestInvalidFormatError);
+    expect(() => withDigest(named, 'foo')).toThrow(DigestInvalidError);
+    expect(() => withDigest(named, `sha256:${'f'.repeat(40)}`)).toThrow(DigestInvalidError);
     expect(() => withDigest(named, `blake3:${'f'.repeat(64)}`)).toThrow(DigestUnsupportedError);
   });
 
@@ -150,8 +150,13 @@ describe('errors', () => {
     ],
     [new NameEmptyError(), 'NameEmptyError', 'NAME_INVALID', 'repository name must have at least one component'],
     [new TagInvalidError('x'), 'TagInvalidError', 'TAG_INVALID', 'invalid tag format'],
-    [new DigestInvalidFormatError('x'), 'DigestInvalidFormatError', 'DIGEST_INVALID', 'invalid digest format'],
-    [new DigestUnsupportedError('x'), 'DigestUnsupportedError', 'DIGEST_INVALID', 'unsupported digest algorithm'],
+    [new DigestInvalidError(), 'DigestInvalidError', 'DIGEST_INVALID', 'provided digest did not match uploaded content'],
+    [
+      new DigestUnsupportedError('x'),
+      'DigestUnsupportedError',
+      'DIGEST_INVALID',
+      'unsupported digest algorithm "x" (supported: sha256, sha512)',
+    ],
   ])('%p has a stable name, OCI code and message', (error, name, ociCode, message) => {
     expect(error).toBeInstanceOf(ReferenceParseError);
     expect(error).toBeInstanceOf(Error);

@@ -1,7 +1,7 @@
-import { checkDigest, parseDigest } from './digest';
+import { checkDigest, digestError, parseDigest } from './digest';
 import { nameRegExp, nameWithAnyTagRegExp, referenceRegExp } from './grammar';
 import {
-  DigestInvalidFormatError,
+  DigestInvalidError,
   NameContainsUppercaseError,
   NameEmptyError,
   ReferenceInvalidFormatError,
@@ -228,7 +228,9 @@ function explainMismatch(s: string): ReferenceParseError {
     }
     if (at >= 0) {
       const digest = checkDigest(s.slice(at + 1));
-      return digest instanceof ReferenceParseError ? digest : new DigestInvalidFormatError(s.slice(at + 1));
+      return digest instanceof DigestInvalidError
+        ? digest
+        : digestError(s.slice(at + 1), { reason: 'expected algorithm:encoded' });
     }
     return new ReferenceInvalidFormatError(s);
   }
@@ -247,7 +249,7 @@ function explainMismatch(s: string): ReferenceParseError {
  * @throws NameEmptyError for `""`.
  * @throws NameContainsUppercaseError when the path is only wrong by its case.
  * @throws TagInvalidError when the name is fine and the tag is not.
- * @throws DigestInvalidFormatError / DigestUnsupportedError for a bad or unsupported digest.
+ * @throws DigestInvalidError / DigestUnsupportedError for a bad or unsupported digest.
  * @throws NameTooLongError when domain and path together exceed 255 characters.
  * @throws ReferenceInvalidFormatError for anything else.
  */
@@ -309,7 +311,7 @@ export function withTag(named: Named, tag: string): NamedTagged {
 /**
  * Returns `named` with `digest` set (replacing any digest; a tag is kept). The digest is checked
  * strictly, as `parse` would, so the result always parses back.
- * @throws DigestInvalidFormatError or DigestUnsupportedError.
+ * @throws DigestInvalidError or DigestUnsupportedError.
  */
 export function withDigest(named: Named, digest: string): Canonical {
   parseDigest(digest);

@@ -2,34 +2,34 @@
  * What every driver shares, so that key checks, range semantics and the way an append reads
  * its source cannot drift between drivers. Internal to this lib (not exported from index).
  */
+import { isValidDigest, parseDigest, type DigestAlgorithm } from '@lading/reference';
 import type { ByteRange } from './blob-storage.port';
 import { InvalidStorageKeyError, RangeNotSatisfiableError } from './storage.error';
 
-const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
-const SHA512_DIGEST = /^sha512:[a-f0-9]{128}$/;
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A canonical blob digest split into its parts. */
 export interface BlobKey {
-  algorithm: 'sha256' | 'sha512';
+  algorithm: DigestAlgorithm;
   hex: string;
 }
 
 /**
- * Parses a canonical digest (`sha256:<64 hex>` or `sha512:<128 hex>`, lowercase).
+ * Parses a canonical digest (`sha256:<64 hex>` or `sha512:<128 hex>`, lowercase), the digests
+ * `@lading/reference`'s one parser accepts.
  * @throws InvalidStorageKeyError for anything else.
  */
 export function parseBlobDigest(digest: string): BlobKey {
-  if (typeof digest !== 'string' || !(SHA256_DIGEST.test(digest) || SHA512_DIGEST.test(digest))) {
+  if (!isValidDigest(digest)) {
     throw new InvalidStorageKeyError('digest', String(digest));
   }
-  const [algorithm, hex] = digest.split(':') as [BlobKey['algorithm'], string];
-  return { algorithm, hex };
+  const { algorithm, encoded } = parseDigest(digest);
+  return { algorithm, hex: encoded };
 }
 
 /** Whether `digest` is a canonical blob digest. */
 export function isBlobDigest(digest: string): boolean {
-  return SHA256_DIGEST.test(digest) || SHA512_DIGEST.test(digest);
+  return isValidDigest(digest);
 }
 
 /**

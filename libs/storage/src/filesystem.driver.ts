@@ -26,6 +26,7 @@ import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, opendir, readFile, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { DIGEST_ALGORITHMS } from '@lading/reference';
 import type { AppendOptions, BlobStat, BlobStorage, ByteRange, TruncateOptions, UploadInfo } from './blob-storage.port';
 import {
   KeyedSerializer,
@@ -47,7 +48,6 @@ export interface FilesystemBlobStorageOptions {
   rootDirectory: string;
 }
 
-const DIGEST_ALGORITHMS = ['sha256', 'sha512'] as const;
 const DATA = 'data';
 const STARTED_AT = 'startedat';
 /** A short-lived file whose mtime tells the filesystem's clock (see `truncateUpload`). */

@@ -1,8 +1,25 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { parseDuration } from './duration';
-import { ConfigInvalidError, loadConfig } from './lading.config';
+import { ConfigInvalidError, isNonConfigEnv, loadConfig } from './lading.config';
+
+/** The problems loadConfig reports for `env`, or [] when it accepts it. */
+function problemsOf(env: NodeJS.ProcessEnv, overrides?: Parameters<typeof loadConfig>[1]): string[] {
+  try {
+    loadConfig(env, overrides);
+    return [];
+  } catch (e) {
+    if (!(e instanceof ConfigInvalidError)) throw e;
+    return e.problems;
+  }
+}
+
+function yamlFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'lading-config-')), 'c.yml');
+  writeFileSync(file, text);
+  return file;
+}
 
 describe('loadConfig', () => {
   it('gives defaults for an empty environment', () => {
@@ -44,6 +61,116 @@ describe('loadConfig', () => {
 
   it('reports a missing config file', () => {
     expect(() => loadConfig({ LADING_CONFIG: '/nonexistent/lading.yml' })).toThrow(/file not found/);
+  });
+
+  it('makes datadir and the storage root absolute, the root under datadir by default', () => {
+    const c = loadConfig({ LADING_DATA_DIR: 'some/dir' });
+    expect(c.datadir).toBe(resolve('some/dir'));
+    expect(c.storage.filesystem.rootdirectory).toBe(join(resolve('some/dir'), 'storage'));
+    const d = loadConfig({ LADING_STORAGE_FILESYSTEM_ROOTDIRECTORY: 'blobs' });
+    expect(isAbsolute(d.datadir)).toBe(true);
+    expect(d.storage.filesystem.rootdirectory).toBe(resolve('blobs'));
+  });
+});
+
+describe('loadConfig refuses unknown keys', () => {
+  it.each<[string, NodeJS.ProcessEnv, RegExp]>([
+    ['a typo in a key', { LADING_STORAGE_DELET_ENABLED: 'false' }, /^LADING_STORAGE_DELET_ENABLED: unknown key "delet" in storage \(valid: driver, filesystem, delete, maintenance\)$/],
+    ['a typo in the last key', { LADING_STORAGE_DELETE_ENABLE: 'false' }, /^LADING_STORAGE_DELETE_ENABLE: unknown key "enable" in storage.delete \(valid: enabled\)$/],
+    ['a typo in the section', { LADING_STORGE_DELETE_ENABLED: 'false' }, /^LADING_STORGE_DELETE_ENABLED: unknown key "storge" at the top level \(valid: datadir, log, http, database, storage, validation, services\); .*LADING_TEST_/],
+    ['a key below a value', { LADING_HTTP_ADDR_PORT: '5000' }, /^LADING_HTTP_ADDR_PORT: http.addr is a value, not a section/],
+    ['a section given a value', { LADING_STORAGE_DELETE: 'false' }, /^LADING_STORAGE_DELETE: storage.delete is a section, not a value \(keys: enabled\)$/],
+    ['an empty key', { LADING_STORAGE__DRIVER: 'memory' }, /^LADING_STORAGE__DRIVER: unknown key "" in storage/],
+  ])('from the environment: %s', (_name, env, message) => {
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(message);
+  });
+
+  it('fails start with the one ConfigInvalidError naming the variable', () => {
+    expect(() => loadConfig({ LADING_STORAGE_DELET_ENABLED: 'false' })).toThrow(ConfigInvalidError);
+    expect(() => loadConfig({ LADING_STORAGE_DELET_ENABLED: 'false' })).toThrow(/LADING_STORAGE_DELET_ENABLED/);
+  });
+
+  it.each<[string, string, string]>([
+    ['at the top level', 'datadir: /tmp/x\nstorgae: {}\n', 'storgae: unknown key (valid keys: datadir, log, http, database, storage, validation, services)'],
+    ['in a section', 'storage:\n  delete:\n    enabeld: false\n', 'storage.delete.enabeld: unknown key (valid keys of storage.delete: enabled)'],
+    ['deep down', 'storage:\n  maintenance:\n    uploadpurging:\n      dry-run: true\n', 'storage.maintenance.uploadpurging.dry-run: unknown key (valid keys of storage.maintenance.uploadpurging: enabled, age, interval, dryrun)'],
+  ])('from the YAML file: %s', (_name, yaml, problem) => {
+    expect(problemsOf({ LADING_CONFIG: yamlFile(yaml) })).toEqual([problem]);
+  });
+
+  it('lists unknown keys together with bad values', () => {
+    const problems = problemsOf({
+      LADING_CONFIG: yamlFile('http:\n  adress: 0.0.0.0:5000\n'),
+      LADING_STORAGE_DELET_ENABLED: 'false',
+      LADING_HTTP_ADDR: 'nonsense',
+    });
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toContain('LADING_STORAGE_DELET_ENABLED');
+    expect(problems.join('\n')).toContain('http.adress: unknown key');
+    expect(problems.join('\n')).toContain('http.addr (LADING_HTTP_ADDR): expected host:port');
+  });
+
+  it('refuses a file that is not a mapping', () => {
+    expect(problemsOf({ LADING_CONFIG: yamlFile('- a\n- b\n') })).toEqual([expect.stringMatching(/must hold a mapping/)]);
+  });
+});
+
+describe('environment variables that are not configuration', () => {
+  it.each([
+    'LADING_CONFIG',
+    'LADING_TEST_PG_URL',
+    'LADING_TEST_KAFKA_BROKERS',
+    'LADING_TEST_S3_ENDPOINT',
+    'LADING_DEV_ANYTHING',
+    'LADING_SERVICES_DIR',
+    'LADING_CACHE',
+    'LADING_PG_PORT',
+  ])('%s is left alone', (name) => {
+    expect(isNonConfigEnv(name)).toBe(true);
+    const env = name === 'LADING_CONFIG' ? {} : { [name]: 'whatever' };
+    expect(loadConfig(env)).toEqual(loadConfig({}));
+  });
+
+  it.each(['LADING_STORAGE_DRIVER', 'LADING_TESTS', 'LADING_SERVICES_DIRECTORY', 'LADING_PG'])('%s is configuration', (name) => {
+    expect(isNonConfigEnv(name)).toBe(false);
+  });
+
+  it('covers every LADING_ variable the development scripts and CI use', () => {
+    // scripts/services and .ci/run export these into the shells that run the registry and the tests.
+    const root = join(__dirname, '../../../..');
+    const names = new Set<string>();
+    for (const file of ['scripts/services', '.ci/run']) {
+      for (const [name] of readFileSync(join(root, file), 'utf8').matchAll(/\bLADING_[A-Z0-9_]*[A-Z0-9]\b/g)) names.add(name);
+    }
+    expect(names.size).toBeGreaterThan(10);
+    const refused = [...names].filter((name) => problemsOf({ [name]: 'x' }).some((p) => p.startsWith(`${name}:`)));
+    expect(refused).toEqual([]);
+  });
+});
+
+describe('the loaded configuration', () => {
+  it('is frozen at every level', () => {
+    const c = loadConfig({});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.storage)).toBe(true);
+    expect(Object.isFrozen(c.storage.maintenance.uploadpurging)).toBe(true);
+    expect(Object.isFrozen(c.services.blobupload)).toBe(true);
+    expect(() => {
+      (c.storage.maintenance.uploadpurging as { dryrun: boolean }).dryrun = true;
+    }).toThrow(TypeError);
+    expect(loadConfig({}).storage.maintenance.uploadpurging.dryrun).toBe(false);
+  });
+
+  it('takes overrides over the file and the environment, validated like them', () => {
+    const env = { LADING_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED: 'true', LADING_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: '1h' };
+    const c = loadConfig(env, { storage: { maintenance: { uploadpurging: { enabled: false, dryrun: true } } } });
+    expect(c.storage.maintenance.uploadpurging).toEqual({ enabled: false, dryrun: true, age: 3_600_000, interval: 24 * 3_600_000 });
+    expect(Object.isFrozen(c.storage.maintenance.uploadpurging)).toBe(true);
+    expect(problemsOf({}, { storage: { maintenance: { uploadpurging: { age: 'soon' } } } })).toEqual([
+      expect.stringContaining('storage.maintenance.uploadpurging.age'),
+    ]);
   });
 });
 

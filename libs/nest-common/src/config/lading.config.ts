@@ -18,61 +18,94 @@ const addr = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'expecte
 /**
  * The whole configuration, validated once at start. Keys follow the reference registry's
  * configuration where it has one (`http.addr`, `storage.delete.enabled`,
- * `storage.maintenance.uploadpurging`), so its users feel at home.
+ * `storage.maintenance.uploadpurging`), so its users feel at home. Every level is a strict
+ * object: an unknown key (a typo) is an error, not a silently ignored setting. Paths are made
+ * absolute here, in the schema, so nothing changes the object after parsing.
  */
-export const ladingConfigSchema = z.object({
-  datadir: z.string().min(1).default('./data'),
-  log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
-  http: z
-    .object({
-      addr: addr.default('127.0.0.1:5000'),
-      /** Shared secret the gateway signs forwarded requests with (split mode). */
-      secret: z.string().min(16).optional(),
-    })
-    .prefault({}),
-  database: z
-    .object({
-      /** PostgreSQL URL; without it the embedded PGlite under `<datadir>/db` is used. */
-      url: z.string().regex(/^postgres(ql)?:\/\//, 'expected postgres://…').optional(),
-      poolsize: int.min(1).max(200).default(10),
-    })
-    .prefault({}),
-  storage: z
-    .object({
-      driver: z.enum(['filesystem', 'memory']).default('filesystem'),
-      filesystem: z.object({ rootdirectory: z.string().optional() }).prefault({}),
-      delete: z.object({ enabled: bool.default(true) }).prefault({}),
-      maintenance: z
-        .object({
-          uploadpurging: z
-            .object({
-              enabled: bool.default(true),
-              age: duration.default(168 * 3_600_000),
-              interval: duration.default(24 * 3_600_000),
-              dryrun: bool.default(false),
-            })
-            .prefault({}),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
-  validation: z
-    .object({
-      manifests: z.object({ maxsize: int.min(1024).default(4 * 1024 * 1024) }).prefault({}),
-    })
-    .prefault({}),
-  services: z
-    .object({
-      blobupload: z.object({ url: z.url().optional(), addr: addr.optional() }).prefault({}),
-      manifests: z.object({ url: z.url().optional(), addr: addr.optional() }).prefault({}),
-      notifications: z.object({ addr: addr.optional() }).prefault({}),
-      gcworker: z.object({ addr: addr.optional() }).prefault({}),
-    })
-    .prefault({}),
-});
+export const ladingConfigSchema = z
+  .strictObject({
+    datadir: z
+      .string()
+      .min(1)
+      .transform((p) => resolve(p))
+      .prefault('./data'),
+    log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
+    http: z
+      .strictObject({
+        addr: addr.default('127.0.0.1:5000'),
+        /** Shared secret the gateway signs forwarded requests with (split mode). */
+        secret: z.string().min(16).optional(),
+      })
+      .prefault({}),
+    database: z
+      .strictObject({
+        /** PostgreSQL URL; without it the embedded PGlite under `<datadir>/db` is used. */
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'expected postgres://…').optional(),
+        poolsize: int.min(1).max(200).default(10),
+      })
+      .prefault({}),
+    storage: z
+      .strictObject({
+        driver: z.enum(['filesystem', 'memory']).default('filesystem'),
+        /** `rootdirectory` defaults to `<datadir>/storage` (filled in below, once datadir is known). */
+        filesystem: z.strictObject({ rootdirectory: z.string().optional() }).prefault({}),
+        delete: z.strictObject({ enabled: bool.default(true) }).prefault({}),
+        maintenance: z
+          .strictObject({
+            uploadpurging: z
+              .strictObject({
+                enabled: bool.default(true),
+                age: duration.default(168 * 3_600_000),
+                interval: duration.default(24 * 3_600_000),
+                dryrun: bool.default(false),
+              })
+              .prefault({}),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    validation: z
+      .strictObject({
+        manifests: z.strictObject({ maxsize: int.min(1024).default(4 * 1024 * 1024) }).prefault({}),
+      })
+      .prefault({}),
+    services: z
+      .strictObject({
+        blobupload: z.strictObject({ url: z.url().optional(), addr: addr.optional() }).prefault({}),
+        manifests: z.strictObject({ url: z.url().optional(), addr: addr.optional() }).prefault({}),
+        notifications: z.strictObject({ addr: addr.optional() }).prefault({}),
+        gcworker: z.strictObject({ addr: addr.optional() }).prefault({}),
+      })
+      .prefault({}),
+  })
+  .transform((c) => ({
+    ...c,
+    storage: {
+      ...c.storage,
+      filesystem: { rootdirectory: resolve(c.storage.filesystem.rootdirectory ?? join(c.datadir, 'storage')) },
+    },
+  }));
 
-/** The validated configuration. Durations are milliseconds. */
-export type LadingConfig = z.infer<typeof ladingConfigSchema>;
+/** `T` with every property, at every depth, read-only: what `Object.freeze` applied recursively gives. */
+export type DeepReadonly<T> = T extends (...args: never[]) => unknown
+  ? T
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/**
+ * The validated configuration: deep-frozen, so no one changes it after start. Durations are
+ * milliseconds; `datadir` and `storage.filesystem.rootdirectory` are absolute paths.
+ */
+export type LadingConfig = DeepReadonly<z.output<typeof ladingConfigSchema>>;
+
+/**
+ * Settings laid over the file and the environment, in the file's shape and units (`'10m'` or
+ * milliseconds for a duration), validated like them. For a command that needs a variant of the
+ * configuration (`lading gc uploads` runs one pass: `{ storage: { maintenance: { uploadpurging:
+ * { enabled: false } } } }`), instead of changing the loaded object.
+ */
+export type ConfigOverrides = z.input<typeof ladingConfigSchema>;
 
 /** Raised at start when the configuration is invalid; the message lists every problem. */
 export class ConfigInvalidError extends Error {
@@ -83,12 +116,26 @@ export class ConfigInvalidError extends Error {
 }
 
 /**
- * Loads the configuration once: the YAML file named by `LADING_CONFIG` (if any), then environment
- * overrides. `LADING_HTTP_ADDR` and `LADING_DATA_DIR` are the common ones; any other key is set
- * with `LADING_<SECTION>_<KEY>…` in upper case (`LADING_STORAGE_DELETE_ENABLED=false`).
- * Throws ConfigInvalidError listing every bad value. The only reader of `process.env`.
+ * Loads the configuration: the YAML file named by `LADING_CONFIG` (if any), then the `LADING_*`
+ * environment variables over it, then `overrides` over both; validates the result once and
+ * returns it deep-frozen. The only reader of `process.env`.
+ *
+ * Environment variables (the rule; see {@link NON_CONFIG_ENV}):
+ * - `LADING_CONFIG` names the file.
+ * - Variables for the tools around the registry are never configuration: the prefixes
+ *   `LADING_TEST_` (the test harness: `LADING_TEST_PG_URL`…) and `LADING_DEV_` (for new
+ *   development tooling), and the exact names `scripts/services` and `.ci/run` already use
+ *   (`LADING_SERVICES_DIR`, `LADING_CACHE`, `LADING_PG_PORT`…).
+ * - Every other `LADING_*` variable is configuration: one of the aliases `LADING_HTTP_ADDR`,
+ *   `LADING_DATA_DIR`, `LADING_DATABASE_URL`, `LADING_HTTP_SECRET`, `LADING_LOG_LEVEL`, or the
+ *   key path in upper case with `_` between keys (`LADING_STORAGE_DELETE_ENABLED=false`). A
+ *   variable naming no key (`LADING_STORAGE_DELET_ENABLED`) is an error naming it and the
+ *   valid keys at that level, so a typo fails at start instead of being ignored.
+ *
+ * @throws ConfigInvalidError listing every problem: unreadable file, unknown key in the file or
+ *   the environment, bad value.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): LadingConfig {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides?: ConfigOverrides): LadingConfig {
   const problems: string[] = [];
   let raw: Record<string, unknown> = {};
   const file = env.LADING_CONFIG;
@@ -96,42 +143,165 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LadingConfig {
     if (!existsSync(file)) problems.push(`LADING_CONFIG: file not found: ${file}`);
     else {
       try {
-        raw = (parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>) ?? {};
+        const parsed: unknown = parseYaml(readFileSync(file, 'utf8'));
+        if (isPlainObject(parsed)) raw = parsed;
+        else if (parsed !== null && parsed !== undefined) problems.push(`LADING_CONFIG: ${file} must hold a mapping of keys`);
       } catch (e) {
         problems.push(`LADING_CONFIG: ${file} is not valid YAML: ${(e as Error).message}`);
       }
     }
   }
-  applyEnvOverrides(raw, env);
+  const settings = envSettings(env, problems);
+  for (const { path, value } of settings) setAt(raw, path, value);
+  if (overrides) mergeInto(raw, overrides as Record<string, unknown>);
   const result = ladingConfigSchema.safeParse(raw);
   if (!result.success) {
-    for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    for (const issue of result.error.issues) problems.push(...describeIssue(issue, settings));
   }
   if (problems.length > 0) throw new ConfigInvalidError(problems);
-  const config = result.data!;
-  config.datadir = resolve(config.datadir);
-  config.storage.filesystem.rootdirectory = resolve(config.storage.filesystem.rootdirectory ?? join(config.datadir, 'storage'));
-  return config;
+  return deepFreeze(result.data!);
 }
 
-const ALIASES: Record<string, string[]> = {
+const ALIASES: Readonly<Record<string, readonly string[]>> = {
   LADING_HTTP_ADDR: ['http', 'addr'],
   LADING_DATA_DIR: ['datadir'],
   LADING_DATABASE_URL: ['database', 'url'],
   LADING_HTTP_SECRET: ['http', 'secret'],
   LADING_LOG_LEVEL: ['log', 'level'],
 };
-const NOT_CONFIG = new Set(['LADING_CONFIG']);
 
-function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
-  for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith('LADING_') || NOT_CONFIG.has(key) || value === undefined) continue;
-    const path = ALIASES[key] ?? key.slice('LADING_'.length).toLowerCase().split('_');
-    let node = raw;
-    for (const part of path.slice(0, -1)) {
-      if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};
-      node = node[part] as Record<string, unknown>;
-    }
-    node[path[path.length - 1]] = value;
+/**
+ * `LADING_*` environment variables that are not configuration: `LADING_CONFIG` (it names the
+ * file), every name starting with a prefix ending in `_`, and exact names. New tooling should
+ * use the `LADING_DEV_` (or, for tests, `LADING_TEST_`) prefix rather than grow the exact list.
+ */
+export const NON_CONFIG_ENV: readonly string[] = Object.freeze([
+  'LADING_CONFIG',
+  // The test harness: backends' addresses and credentials (`eval "$(scripts/services env)"`).
+  'LADING_TEST_',
+  // Reserved for development tooling.
+  'LADING_DEV_',
+  // scripts/services and .ci/run, which predate the prefix rule.
+  'LADING_SERVICES_DIR',
+  'LADING_CACHE',
+  'LADING_PG_PORT',
+  'LADING_KAFKA_PORT',
+  'LADING_KAFKA_CONTROLLER_PORT',
+  'LADING_KAFKA_HEAP',
+  'LADING_KAFKA_JVM_OPTS',
+  'LADING_MINIO_PORT',
+  'LADING_MINIO_CONSOLE_PORT',
+  'LADING_S3_ACCESS_KEY',
+  'LADING_S3_SECRET_KEY',
+  'LADING_S3_BUCKET',
+  'LADING_REFERENCE_PORT',
+  'LADING_START_TIMEOUT',
+  'LADING_GO_PARALLEL',
+]);
+
+/** True when `name` is a `LADING_*` variable that {@link loadConfig} leaves alone (see {@link NON_CONFIG_ENV}). */
+export function isNonConfigEnv(name: string): boolean {
+  return NON_CONFIG_ENV.some((reserved) => (reserved.endsWith('_') ? name.startsWith(reserved) : name === reserved));
+}
+
+/** One configuration key set from the environment. */
+interface EnvSetting {
+  readonly name: string;
+  readonly path: readonly string[];
+  readonly value: string;
+}
+
+/** The environment's configuration settings, aliases last (they win over the spelled-out name). */
+function envSettings(env: NodeJS.ProcessEnv, problems: string[]): EnvSetting[] {
+  const settings: EnvSetting[] = [];
+  for (const name of Object.keys(env).sort()) {
+    const value = env[name];
+    if (!name.startsWith('LADING_') || value === undefined || isNonConfigEnv(name)) continue;
+    const path = ALIASES[name] ?? name.slice('LADING_'.length).toLowerCase().split('_');
+    const problem = checkKeyPath(path);
+    if (problem) problems.push(`${name}: ${problem}`);
+    else settings.push({ name, path, value });
   }
+  return settings.sort((a, b) => Number(a.name in ALIASES) - Number(b.name in ALIASES));
+}
+
+/** Why `path` names no value of the schema, or undefined when it names one. */
+function checkKeyPath(path: readonly string[]): string | undefined {
+  let node: z.ZodType = ladingConfigSchema;
+  for (let i = 0; i < path.length; i++) {
+    const shape = shapeOf(node);
+    const here = path.slice(0, i).join('.');
+    if (!shape) return `${here} is a value, not a section: it has no key "${path[i]}"`;
+    if (!Object.prototype.hasOwnProperty.call(shape, path[i])) {
+      const rule = i === 0 ? '; a variable that is not configuration must start with LADING_TEST_ or LADING_DEV_' : '';
+      return `unknown key "${path[i]}" ${here ? `in ${here}` : 'at the top level'} (valid: ${Object.keys(shape).join(', ')})${rule}`;
+    }
+    node = shape[path[i]];
+  }
+  const shape = shapeOf(node);
+  return shape ? `${path.join('.')} is a section, not a value (keys: ${Object.keys(shape).join(', ')})` : undefined;
+}
+
+/** The keys of the object schema under wrappers (default, optional, transform…), if it is one. */
+function shapeOf(schema: z.ZodType): Record<string, z.ZodType> | undefined {
+  let node = schema as z.ZodType & { _zod: { def: { type: string; in?: z.ZodType; innerType?: z.ZodType } } };
+  for (;;) {
+    if (node instanceof z.ZodObject) return node.shape as Record<string, z.ZodType>;
+    const def = node._zod.def;
+    const inner = def.type === 'pipe' ? def.in : def.innerType;
+    if (!inner) return undefined;
+    node = inner as typeof node;
+  }
+}
+
+/** The keys valid at `path`, for the hint of an unknown-key problem. */
+function keysAt(path: readonly PropertyKey[]): string[] {
+  let node: z.ZodType | undefined = ladingConfigSchema;
+  for (const key of path) node = node && shapeOf(node)?.[String(key)];
+  const shape = node && shapeOf(node);
+  return shape ? Object.keys(shape) : [];
+}
+
+/** One problem line per zod issue (per key, for unknown keys), naming the variable that set a bad value. */
+function describeIssue(issue: z.core.$ZodIssue, settings: readonly EnvSetting[]): string[] {
+  const where = issue.path.join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const valid = keysAt(issue.path).join(', ');
+    return issue.keys.map((key) => `${where ? `${where}.` : ''}${key}: unknown key (valid keys${where ? ` of ${where}` : ''}: ${valid})`);
+  }
+  const from = settings.find((s) => s.path.join('.') === where);
+  return [`${where || '(root)'}${from ? ` (${from.name})` : ''}: ${issue.message}`];
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function setAt(raw: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = raw;
+  for (const part of path.slice(0, -1)) {
+    if (!isPlainObject(node[part])) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]] = value;
+}
+
+/** Lays `patch` over `raw`, object by object; any other value replaces what was there. */
+function mergeInto(raw: Record<string, unknown>, patch: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    if (isPlainObject(value)) {
+      if (!isPlainObject(raw[key])) raw[key] = {};
+      mergeInto(raw[key] as Record<string, unknown>, value);
+    } else raw[key] = value;
+  }
+}
+
+/** Freezes `value` and everything it holds. */
+function deepFreeze<T>(value: T): DeepReadonly<T> {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value as DeepReadonly<T>;
 }
