@@ -4,7 +4,7 @@ import { BlobUnknownError, RangeInvalidError, UnsupportedError, type RequestScop
 import { parseDigest } from '@lading/manifest';
 import { MetadataDb, type LinkedBlob } from '@lading/metadata-db';
 import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
-import { BlobNotFoundError, type BlobStorage } from '@lading/storage';
+import type { BlobStorage } from '@lading/storage';
 import { repositoryOf } from '../scope';
 
 /** An open blob read: what it is, which bytes, and the stream of them. */
@@ -35,13 +35,9 @@ export class BlobService {
   async openBlob(scope: RequestScope, digest: string, rangeHeader?: string): Promise<BlobRead> {
     const blob = await this.statBlob(scope, digest);
     const range = rangeHeader ? parseByteRange(rangeHeader, blob.size) : undefined;
-    try {
-      const stream = await this.storage.readBlob(blob.digest, range);
-      return { blob, range, stream };
-    } catch (e) {
-      if (e instanceof BlobNotFoundError) throw new BlobUnknownError(blob.digest);
-      throw e;
-    }
+    // A blob whose bytes are gone answers BLOB_UNKNOWN: storage errors carry their OCI codes.
+    const stream = await this.storage.readBlob(blob.digest, range);
+    return { blob, range, stream };
   }
 
   /** Unlinks the blob from the scope's repository (202); its bytes go when garbage collection finds them unused. */

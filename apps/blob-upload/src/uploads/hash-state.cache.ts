@@ -1,33 +1,27 @@
-import { createHash, type Hash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-
-/** A running sha256 over the first `offset` bytes of an upload. */
-export interface HashState {
-  hash: Hash;
-  offset: number;
-}
+import { Digester } from '@lading/manifest';
 
 const MAX_ENTRIES = 4096;
 
 /**
- * Keeps the running hash of each upload that this process served last, so a chunked upload that
- * stays on one process is hashed exactly once, as its bytes stream. `node:crypto` state cannot be
- * saved, so when a chunk arrives at another process (or after a restart) the caller re-hashes
+ * Keeps the running sha256 of each upload that this process served last, so a chunked upload
+ * that stays on one process is hashed exactly once, as its bytes stream. The hash state cannot
+ * be saved, so when a chunk arrives at another process (or after a restart) the caller re-hashes
  * the stored bytes once and continues from there. Bounded: the oldest entries are dropped.
  */
 @Injectable()
 export class HashStateCache {
-  private readonly states = new Map<string, HashState>();
+  private readonly states = new Map<string, Digester>();
 
   /** The state for `id` if it covers exactly `offset` bytes. */
-  take(id: string, offset: number): HashState | undefined {
+  take(id: string, offset: number): Digester | undefined {
     const s = this.states.get(id);
     this.states.delete(id);
-    return s && s.offset === offset ? s : undefined;
+    return s && s.bytes === offset ? s : undefined;
   }
 
   /** Remembers the state of `id` after a successful append. */
-  put(id: string, state: HashState): void {
+  put(id: string, state: Digester): void {
     this.states.delete(id);
     this.states.set(id, state);
     if (this.states.size > MAX_ENTRIES) this.states.delete(this.states.keys().next().value!);
@@ -36,10 +30,5 @@ export class HashStateCache {
   /** Forgets `id`. */
   drop(id: string): void {
     this.states.delete(id);
-  }
-
-  /** A fresh sha256. */
-  static fresh(): HashState {
-    return { hash: createHash('sha256'), offset: 0 };
   }
 }

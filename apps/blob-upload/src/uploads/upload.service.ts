@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   BlobUploadInvalidError,
@@ -7,12 +7,12 @@ import {
   RangeInvalidError,
   type RequestScope,
 } from '@lading/contracts';
-import { parseDigest } from '@lading/manifest';
+import { Digester, parseDigest, type DigestAlgorithm } from '@lading/manifest';
 import { MetadataDb, type UploadSession } from '@lading/metadata-db';
 import { BLOB_STORAGE } from '@lading/nest-common';
-import { KeyedSerializer, UploadNotFoundError, UploadOffsetMismatchError, type BlobStorage } from '@lading/storage';
+import { KeyedSerializer, type BlobStorage } from '@lading/storage';
 import { repositoryOf } from '../scope';
-import { HashStateCache, type HashState } from './hash-state.cache';
+import { HashStateCache } from './hash-state.cache';
 
 /**
  * How long an append waits for the next bytes of its body before it gives up (400, its bytes
@@ -104,7 +104,8 @@ export class UploadService {
     chunk: ChunkInput | undefined,
     url: (digest: string) => string,
   ): Promise<CompletedBlob> {
-    const wanted = parseDigest(digest).toString();
+    const parsed = parseDigest(digest);
+    const wanted = parsed.toString();
     const repository = repositoryOf(scope);
     return this.locks.run(id, async () => {
       const session = await this.getUpload(scope, id);
@@ -117,11 +118,9 @@ export class UploadService {
           const blob = await this.storage.statBlob(wanted);
           if (!blob || blob.size !== session.size) throw new BlobUploadUnknownError(id);
         } else {
-          const actual = await this.digestOf(session, wanted.slice(0, wanted.indexOf(':')));
+          const actual = await this.digestOf(session, parsed.algorithm);
           if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
-          await this.storage.commitUpload(id, wanted).catch((e) => {
-            throw e instanceof UploadNotFoundError ? new BlobUploadUnknownError(id) : e;
-          });
+          await this.storage.commitUpload(id, wanted);
         }
       });
       await this.db.transaction(async (tx) => {
@@ -139,15 +138,16 @@ export class UploadService {
    * bytes go to a private upload area and are committed once verified.
    */
   async pushMonolithic(scope: RequestScope, digest: string, chunk: ChunkInput, url: (digest: string) => string): Promise<CompletedBlob> {
-    const wanted = parseDigest(digest).toString();
+    const parsed = parseDigest(digest);
+    const wanted = parsed.toString();
     const repository = repositoryOf(scope);
     const id = randomUUID();
     await this.storage.createUpload(id);
     try {
-      const state = HashStateCache.fresh();
+      // The algorithm is known before the first byte: hash with it as the bytes stream.
+      const state = new Digester(parsed.algorithm);
       const size = await this.writeChunk(id, 0, chunk, state);
-      const actual =
-        wanted.startsWith('sha256:') ? `sha256:${state.hash.digest('hex')}` : await this.rehash(id, size, 'sha512');
+      const actual = state.digest();
       if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
       await this.storage.commitUpload(id, wanted);
       await this.db.transaction(async (tx) => {
@@ -220,11 +220,8 @@ export class UploadService {
   /** Streams a chunk in as `writer` and advances the committed size; returns the new size. */
   private async appendAsWriter(session: UploadSession, chunk: ChunkInput, writer: Writer): Promise<number> {
     const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session));
-    const size = await this.writeChunk(session.id, session.size, chunk, state, writer.signal).catch(async (e) => {
-      if (e instanceof UploadOffsetMismatchError) throw new RangeInvalidError(session.size);
-      if (e instanceof UploadNotFoundError) throw new BlobUploadUnknownError(session.id);
-      throw e;
-    });
+    // Storage errors carry their OCI codes (an offset mismatch is RANGE_INVALID, a vanished upload BLOB_UPLOAD_UNKNOWN).
+    const size = await this.writeChunk(session.id, session.size, chunk, state, writer.signal);
     if (!(await this.db.read.uploads.advanceSize(session.id, writer.owner, session.size, size))) {
       // The session was cancelled or purged meanwhile (or the lease lost): these bytes are not its.
       throw new BlobUploadUnknownError(session.id);
@@ -247,46 +244,42 @@ export class UploadService {
       // Appends sync before the size advances, so this is lost data, not bad input.
       throw new Error(`upload ${session.id} holds ${stored} bytes but ${session.size} are committed`);
     }
-    return this.storage.truncateUpload(session.id, session.size).catch((e) => {
-      throw e instanceof UploadNotFoundError ? new BlobUploadUnknownError(session.id) : e;
-    });
+    return this.storage.truncateUpload(session.id, session.size);
   }
 
   /** Streams `chunk` into upload `id` at `offset`, hashing as it goes; checks the declared lengths. */
-  private async writeChunk(id: string, offset: number, chunk: ChunkInput, state: HashState, signal?: AbortSignal): Promise<number> {
+  private async writeChunk(id: string, offset: number, chunk: ChunkInput, state: Digester, signal?: AbortSignal): Promise<number> {
     const expected = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
     if (chunk.range && chunk.length !== undefined && chunk.length !== expected) {
       throw new BlobUploadInvalidError('Content-Range does not match Content-Length', { contentLength: chunk.length, expected });
     }
     const body = withIdleTimeout(countBytes(chunk.body, expected), APPEND_IDLE_TIMEOUT_MS);
-    const size = await this.storage.appendUpload(id, offset, body, { onData: (c) => state.hash.update(c), signal });
-    state.offset = size;
-    return size;
+    return this.storage.appendUpload(id, offset, body, { onData: (c) => state.update(c), signal });
   }
 
-  private async resumeHash(session: UploadSession): Promise<HashState> {
-    const state = HashStateCache.fresh();
-    if (session.size > 0) {
-      const stream = await this.storage.readUpload(session.id, { start: 0, end: session.size - 1 });
-      for await (const c of stream) state.hash.update(c as Buffer);
-    }
-    state.offset = session.size;
-    return state;
+  /** The running sha256 of a session whose state this process does not hold: re-hashes its stored bytes. */
+  private resumeHash(session: UploadSession): Promise<Digester> {
+    return this.rehash(session.id, session.size, 'sha256');
   }
 
-  private async digestOf(session: UploadSession, algorithm: string): Promise<string> {
+  /**
+   * The digest of the session's bytes with `algorithm`. Chunked uploads hash sha256 as they
+   * stream (the digest a client names comes only with the last request); another algorithm
+   * re-reads the stored bytes once.
+   */
+  private async digestOf(session: UploadSession, algorithm: DigestAlgorithm): Promise<string> {
     if (algorithm === 'sha256') {
       const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session));
       this.hashes.put(session.id, state);
-      return `sha256:${state.hash.copy().digest('hex')}`;
+      return state.digest();
     }
-    return this.rehash(session.id, session.size, algorithm);
+    return (await this.rehash(session.id, session.size, algorithm)).digest();
   }
 
-  private async rehash(id: string, size: number, algorithm: string): Promise<string> {
-    const hash = createHash(algorithm);
-    if (size > 0) for await (const c of await this.storage.readUpload(id, { start: 0, end: size - 1 })) hash.update(c as Buffer);
-    return `${algorithm}:${hash.digest('hex')}`;
+  private async rehash(id: string, size: number, algorithm: DigestAlgorithm): Promise<Digester> {
+    const digester = new Digester(algorithm);
+    if (size > 0) for await (const c of await this.storage.readUpload(id, { start: 0, end: size - 1 })) digester.update(c as Buffer);
+    return digester;
   }
 }
 
