@@ -156,12 +156,6 @@ export function completeSession(c: RegistryTestClient, session: Session, digest:
   });
 }
 
-/** Milliseconds since the upload's bytes on disk last changed, or undefined when it is gone. */
-export function uploadIdleMs(dataDir: string, id: string): number | undefined {
-  const path = join(dataDir, 'storage', 'uploads', id, 'data');
-  return existsSync(path) ? Date.now() - statSync(path).mtimeMs : undefined;
-}
-
 /**
  * One request on a connection of its own, closed afterwards. For requests the registry may answer
  * before reading their body (416, 404…): through the gateway such an answer leaves the

@@ -49,12 +49,19 @@ export function buildRequestScope(route: V2Route, operation: V2Operation, req: R
     action: operation.action,
     traceparent: parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined),
     client: Object.freeze({
-      addr: req.socket?.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : undefined,
+      addr: clientAddr(req),
       host: req.headers.host,
       method: req.method,
       useragent: req.headers['user-agent'],
     }),
   });
+}
+
+/** The client's `ip:port` as the reference registry's events write it (`[v6]:port` for IPv6). */
+function clientAddr(req: Request): string | undefined {
+  const ip = req.socket?.remoteAddress;
+  if (!ip) return undefined;
+  return `${ip.includes(':') ? `[${ip}]` : ip}:${req.socket.remotePort}`;
 }
 
 /** Builds the exchange for a request whose scope is known (the gateway's, or the verified one a service received). */
