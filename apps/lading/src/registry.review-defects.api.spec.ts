@@ -1,5 +1,8 @@
 import { request as httpRequest } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { MetadataDb } from '@lading/metadata-db';
+import { BLOB_STORAGE } from '@lading/nest-common';
+import type { BlobStorage } from '@lading/storage';
 import { UploadPurgeService } from '@lading/app-gc-worker';
 import { randomBlob, randomImage, RegistryTestClient, type TestResponse } from '@lading/testing';
 import { startTestRegistry, type TestRegistry } from './embedded.harness';
@@ -158,6 +161,42 @@ describe('embedded registry: defects found in review', () => {
       const second = await c.call('GET', link!);
       expect(second.json().manifests).toHaveLength(1);
       expect(second.headers.link).toBeUndefined();
+    });
+  });
+
+  describe('finishing an interrupted commit', () => {
+    /** A session of `repo` holding `bytes`, whose commit moved them into storage and then died. */
+    async function interruptedCommit(repo: string, bytes: Buffer, digest: string, recorded: boolean): Promise<string> {
+      const loc = (await c.call('POST', `/v2/${repo}/blobs/uploads/`)).headers.location;
+      expect((await c.call('PATCH', loc, { headers: { 'content-type': 'application/octet-stream' }, body: bytes })).status).toBe(202);
+      const id = loc.split('/').pop()!;
+      if (recorded) {
+        const owner = randomUUID();
+        expect(await db.read.uploads.acquireLease(id, bytes.length, owner, 60_000)).toBe(true);
+        expect(await db.read.uploads.recordCommit(id, owner, digest)).toBe(true);
+        await db.read.uploads.releaseLease(id, owner);
+      }
+      await reg.app.get<BlobStorage>(BLOB_STORAGE).commitUpload(id, digest);
+      return loc;
+    }
+
+    it('links the blob the commit verified', async () => {
+      const mine = randomBlob(4000);
+      const loc = await interruptedCommit('recover/mine', mine.bytes, mine.digest, true);
+      expect((await c.call('PUT', `${loc}?digest=${mine.digest}`)).status).toBe(201);
+      expect((await c.call('GET', `/v2/recover/mine/blobs/${mine.digest}`)).body.equals(mine.bytes)).toBe(true);
+    });
+
+    it('never links another stored blob of the same size that the caller did not upload', async () => {
+      const theirs = randomBlob(4000);
+      expect((await c.pushBlob('recover/theirs', theirs)).status).toBe(201);
+      const mine = randomBlob(4000);
+      for (const recorded of [false, true]) {
+        const loc = await interruptedCommit('recover/thief', mine.bytes, mine.digest, recorded);
+        expectOciError(await c.call('PUT', `${loc}?digest=${theirs.digest}`), 404, 'BLOB_UPLOAD_UNKNOWN');
+        expect((await c.call('HEAD', `/v2/recover/thief/blobs/${theirs.digest}`)).status).toBe(404);
+        expect(await db.read.blobs.findLinked('recover/thief', theirs.digest)).toBeUndefined();
+      }
     });
   });
 });

@@ -73,7 +73,7 @@ export class UploadService {
     const repository = repositoryOf(scope);
     await this.storage.createUpload(id);
     await this.db.read.uploads.createSession(id, repository);
-    return { id, repository, size: 0, leased: false };
+    return { id, repository, size: 0, leased: false, committingDigest: null };
   }
 
   /** The session, or BLOB_UPLOAD_UNKNOWN. */
@@ -114,12 +114,15 @@ export class UploadService {
         const stored = await this.dropStrayTail(session);
         if (chunk) session.size = await this.appendAsWriter(session, chunk, writer);
         if (stored === null) {
-          // A previous attempt committed the bytes but died before the database knew: finish it.
+          // A previous attempt verified these bytes as `committingDigest`, moved them and died before
+          // the database knew: finish it, for that digest only (never link another blob of this size).
+          if (session.committingDigest !== wanted) throw new BlobUploadUnknownError(id);
           const blob = await this.storage.statBlob(wanted);
           if (!blob || blob.size !== session.size) throw new BlobUploadUnknownError(id);
         } else {
           const actual = await this.digestOf(session, parsed.algorithm);
           if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
+          if (!(await this.db.read.uploads.recordCommit(id, writer.owner, wanted))) throw new BlobUploadUnknownError(id);
           await this.storage.commitUpload(id, wanted);
         }
       });

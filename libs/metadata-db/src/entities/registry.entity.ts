@@ -81,6 +81,8 @@ export class UploadSessionEntity {
   /** The writer holding the session's lease, and until when (by the database's clock). */
   @Column({ name: 'lease_owner', type: 'uuid', nullable: true }) leaseOwner!: string | null;
   @Column({ name: 'lease_until', type: 'timestamptz', nullable: true }) leaseUntil!: Date | null;
+  /** The digest a commit verified, recorded before the bytes move (the only one recovery accepts). */
+  @Column({ name: 'committing_digest', type: 'text', nullable: true }) committingDigest!: string | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }

@@ -4,7 +4,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * Outbox rows carry the envelope version, the request's W3C traceparent and the tenant. Upload
  * sessions name their repository instead of pointing at a repository row (opening a session
  * must not create a repository), and carry the writer lease that gives a session one writer at
- * a time across processes, judged by the database's clock alone. Repository rows that only an
+ * a time across processes, judged by the database's clock alone, and record the digest a commit
+ * verified before its bytes move, so recovering an interrupted commit accepts only that digest. Repository rows that only an
  * upload session ever created are removed. A repository remembers that a manifest was pushed to
  * it, so its tag listing answers (empty) after every manifest is deleted, as the reference
  * registry's does, while one that only ever held blobs answers NAME_UNKNOWN.
@@ -23,7 +24,7 @@ export class RequestScopeAndUploadLeases1764800000000 implements MigrationInterf
       DELETE FROM upload_sessions WHERE repository IS NULL;
       ALTER TABLE upload_sessions ALTER COLUMN repository SET NOT NULL;
       ALTER TABLE upload_sessions DROP COLUMN repository_id;
-      ALTER TABLE upload_sessions ADD COLUMN lease_owner uuid, ADD COLUMN lease_until timestamptz;
+      ALTER TABLE upload_sessions ADD COLUMN lease_owner uuid, ADD COLUMN lease_until timestamptz, ADD COLUMN committing_digest text;
       DELETE FROM repositories r
        WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
          AND NOT EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repository_id = r.id);
@@ -35,7 +36,7 @@ export class RequestScopeAndUploadLeases1764800000000 implements MigrationInterf
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
       ALTER TABLE repositories DROP COLUMN manifest_pushed;
-      ALTER TABLE upload_sessions DROP COLUMN lease_owner, DROP COLUMN lease_until;
+      ALTER TABLE upload_sessions DROP COLUMN lease_owner, DROP COLUMN lease_until, DROP COLUMN committing_digest;
       ALTER TABLE upload_sessions ADD COLUMN repository_id bigint REFERENCES repositories(id) ON DELETE CASCADE;
       INSERT INTO repositories (name) SELECT DISTINCT repository FROM upload_sessions ON CONFLICT (name) DO NOTHING;
       UPDATE upload_sessions s SET repository_id = r.id FROM repositories r WHERE r.name = s.repository;

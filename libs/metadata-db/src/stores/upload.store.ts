@@ -7,6 +7,8 @@ export interface UploadSession {
   size: number;
   /** Whether a writer holds the session's lease now (by the database's clock). */
   leased: boolean;
+  /** The digest a commit verified and began to install, if one did (see {@link UploadStore.recordCommit}). */
+  committingDigest: string | null;
 }
 
 /**
@@ -26,7 +28,7 @@ export class UploadStore {
   /** The session `id` of repository `name`, or undefined. */
   async findSession(name: string, id: string): Promise<UploadSession | undefined> {
     const { rows } = await this.q.query<UploadSession>(
-      `SELECT id, repository, size, coalesce(lease_until > now(), false) AS leased
+      `SELECT id, repository, size, coalesce(lease_until > now(), false) AS leased, committing_digest AS "committingDigest"
          FROM upload_sessions WHERE id = $1 AND repository = $2`,
       [id, name],
     );
@@ -57,7 +59,7 @@ export class UploadStore {
     return affected === 1;
   }
 
-  /** Gives up a lease without changing the size (an append that failed and rolled back). */
+  /** Gives up `owner`'s lease (its work is done, or failed and rolled back). */
   async releaseLease(id: string, owner: string): Promise<void> {
     await this.q.query('UPDATE upload_sessions SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2', [
       id,
@@ -65,13 +67,27 @@ export class UploadStore {
     ]);
   }
 
-  /** Moves the committed size from `from` to `to` and releases `owner`'s lease; false when it no longer holds it. */
+  /** Moves the committed size from `from` to `to`, as writer `owner` (who keeps the lease); false when it no longer holds it. */
   async advanceSize(id: string, owner: string, from: number, to: number): Promise<boolean> {
     const { affected } = await this.q.query(
-      `UPDATE upload_sessions SET size = $4, updated_at = now(), lease_owner = NULL, lease_until = NULL
+      `UPDATE upload_sessions SET size = $4, updated_at = now()
         WHERE id = $1 AND lease_owner = $2 AND size = $3`,
       [id, owner, from, to],
     );
+    return affected === 1;
+  }
+
+  /**
+   * Records, as writer `owner`, that the session's bytes verified as `digest` and are about to be
+   * installed under it. A commit that dies after moving the bytes is then finished only for that
+   * digest: recovery never links some other stored blob of the same size. False when `owner` lost the lease.
+   */
+  async recordCommit(id: string, owner: string, digest: string): Promise<boolean> {
+    const { affected } = await this.q.query('UPDATE upload_sessions SET committing_digest = $3 WHERE id = $1 AND lease_owner = $2', [
+      id,
+      owner,
+      digest,
+    ]);
     return affected === 1;
   }
 
