@@ -1,14 +1,15 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import {
+  hostileCases,
   hostileSeedContent,
   type HostileCase,
   type HostileRequest,
   type HostileTarget,
   type KnownDefect,
 } from './hostile';
-import type { RegistryTestClient } from './registry-client';
+import { RegistryTestClient } from './registry-client';
 
 /**
  * Runs hostile cases against a registry over raw HTTP and judges the answers; snapshots the
@@ -334,4 +335,40 @@ export function diffSnapshots(before: RegistrySnapshot, after: RegistrySnapshot)
   for (const entry of before.storage) if (!is.has(entry)) lines.push(`storage: - ${entry}`);
   for (const entry of after.storage) if (!was.has(entry)) lines.push(`storage: + ${entry}`);
   return lines;
+}
+
+/** Everything one hostile run produced. */
+export interface HostileRun {
+  cases: HostileCase[];
+  report: HostileReport;
+  before: RegistrySnapshot;
+  after: RegistrySnapshot;
+}
+
+/**
+ * The whole suite against the registry at `baseUrl`: seeds the target content, generates the
+ * cases for `seed`, snapshots through `sql` and of `storageDir`, runs the cases, snapshots again.
+ * When `LADING_HOSTILE_REPORT` names a file, the full report is written there as JSON.
+ */
+export async function runHostileSuite(options: {
+  baseUrl: string;
+  sql: SqlQuery;
+  storageDir: string;
+  seed: number;
+}): Promise<HostileRun> {
+  const { baseUrl, sql, storageDir, seed } = options;
+  const client = new RegistryTestClient(baseUrl);
+  let target: HostileTarget;
+  try {
+    target = await seedHostileTarget(client, seed);
+  } finally {
+    await client.close();
+  }
+  const cases = hostileCases(target, seed);
+  const before = await snapshotRegistry(sql, storageDir);
+  const report = await runHostileCases(baseUrl, cases, seed);
+  const after = await snapshotRegistry(sql, storageDir);
+  const file = process.env.LADING_HOSTILE_REPORT;
+  if (file) writeFileSync(file, JSON.stringify(report, null, 1));
+  return { cases, report, before, after };
 }
