@@ -18,8 +18,10 @@ export type V2Route =
   | { kind: 'upload-start'; name: string }
   | { kind: 'upload'; name: string; uploadId: string };
 
+// `blobs/uploads` is a whole segment: the session id follows a slash, so `blobs/uploadsXYZ` is a
+// blob path (with an invalid digest), not the upload `XYZ`.
 const ROUTE_PATTERN =
-  /^\/v2\/(.+)\/(?:blobs\/uploads\/?([^/]*)|blobs\/([^/]+)|manifests\/([^/]+)|tags\/list|referrers\/([^/]+))$/;
+  /^\/v2\/(.+)\/(?:(blobs\/uploads)(?:\/([^/]*))?|blobs\/([^/]+)|manifests\/([^/]+)|tags\/list|referrers\/([^/]+))$/;
 
 /** Parses a URL path (no query string) into a route, or `null` when it is not a /v2 endpoint. */
 export function parseV2Path(path: string): V2Route | null {
@@ -28,9 +30,9 @@ export function parseV2Path(path: string): V2Route | null {
   const m = ROUTE_PATTERN.exec(path);
   if (!m) return null;
   const name = m[1];
-  const [, , uploadId, blobDigest, manifestRef, referrersDigest] = m;
-  if (uploadId !== undefined) {
-    return uploadId === '' ? { kind: 'upload-start', name } : { kind: 'upload', name, uploadId };
+  const [, , uploads, uploadId, blobDigest, manifestRef, referrersDigest] = m;
+  if (uploads !== undefined) {
+    return uploadId ? { kind: 'upload', name, uploadId } : { kind: 'upload-start', name };
   }
   if (blobDigest !== undefined) return { kind: 'blob', name, digest: safeDecode(blobDigest) };
   if (manifestRef !== undefined) return { kind: 'manifest', name, reference: safeDecode(manifestRef) };

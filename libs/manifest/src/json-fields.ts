@@ -95,3 +95,39 @@ export function optionalStringMap(obj: JsonObject, key: string, path: string): R
   }
   return Object.fromEntries(entries) as Record<string, string>;
 }
+
+/** U+0000 spelt as a JSON escape; a raw NUL cannot appear in valid JSON text, only this escape. */
+const NUL_ESCAPE = '\\u0000';
+
+/**
+ * Throws {@link ManifestInvalidError} naming a key or string value of the parsed JSON `text`
+ * that holds U+0000. PostgreSQL `text` and `jsonb` cannot store that
+ * character and no image-spec field has a use for it, so it is refused anywhere, unknown fields
+ * included. The walk runs only when `text` holds the escape, and it is iterative with paths cut
+ * to an excerpt, so deeply nested input costs neither stack nor quadratic memory.
+ */
+export function refuseNulCharacters(text: string, value: unknown): void {
+  if (!text.includes(NUL_ESCAPE)) return;
+  const pending: [unknown, string][] = [[value, '']];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, path] = next;
+    if (typeof item === 'string') {
+      if (item.includes('\0')) throw invalidField(path, 'contains a NUL character (U+0000)');
+    } else if (Array.isArray(item)) {
+      for (let i = item.length - 1; i >= 0; i--) pending.push([item[i], echoPath(path, `[${i}]`)]);
+    } else if (isJsonObject(item)) {
+      const entries = Object.entries(item);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, child] = entries[i];
+        const at = echoPath(path, `${path === '' ? '' : '.'}${key.replaceAll('\0', NUL_ESCAPE)}`);
+        if (key.includes('\0')) throw invalidField(at, 'is a key that contains a NUL character (U+0000)');
+        pending.push([child, at]);
+      }
+    }
+  }
+}
+
+/** `path + step`, cut to an excerpt once too long to echo; an excerpt is not extended further. */
+function echoPath(path: string, step: string): string {
+  return path.endsWith('…') ? path : excerpt(path + step);
+}

@@ -1,7 +1,7 @@
 import { excerpt } from '@lading/reference';
 import { codecFor, inferCodec } from './codecs';
 import { Descriptor } from './descriptor';
-import { field, isJsonObject, JsonObject } from './json-fields';
+import { field, isJsonObject, JsonObject, refuseNulCharacters } from './json-fields';
 import { ManifestInvalidError, ManifestTooLargeError } from './manifest.error';
 import { ManifestCodec, ManifestContent, ManifestKind } from './manifest-codec';
 import { FOREIGN_LAYER_MEDIA_TYPES, mediaTypeEssence, SCHEMA1_MEDIA_TYPES } from './media-types';
@@ -72,10 +72,11 @@ const GENERIC_CONTENT_TYPES: ReadonlySet<string> = new Set([
 /**
  * Validates manifest bytes exactly as received and returns what the registry needs from them.
  *
- * Order of checks: size (against `options.maxSize`, default 4 MiB), UTF-8 JSON object, schema 1
- * refusal, `schemaVersion` 2, media type (body `mediaType`, else `Content-Type` without
- * parameters, else inferred from the shape; body and header must agree), then the codec of
- * that media type. Unknown fields are ignored and `null` reads as absent.
+ * Order of checks: size (against `options.maxSize`, default 4 MiB), UTF-8 JSON object, no NUL
+ * character (U+0000) in any key or string, schema 1 refusal, `schemaVersion` 2, media type (body
+ * `mediaType`, else `Content-Type` without parameters, else inferred from the shape; body and
+ * header must agree), then the codec of that media type. Unknown fields are ignored (beyond the
+ * NUL check) and `null` reads as absent.
  *
  * Throws {@link ManifestTooLargeError} (SIZE_INVALID) when too large;
  * {@link DigestInvalidError} / {@link DigestUnsupportedError} (DIGEST_INVALID) for a
@@ -145,6 +146,7 @@ function decodeJsonObject(bytes: Uint8Array): JsonObject {
     const found = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
     throw new ManifestInvalidError(`manifest invalid: body must be a JSON object, got ${found}`, { found });
   }
+  refuseNulCharacters(text, value);
   return value;
 }
 

@@ -1,2 +1,4 @@
 export * from './images';
 export * from './registry-client';
+export * from './hostile';
+export * from './hostile-runner';

@@ -87,7 +87,7 @@ export class UploadService {
   async appendChunk(scope: RequestScope, id: string, chunk: ChunkInput): Promise<UploadSession> {
     return this.locks.run(id, async () => {
       const session = await this.getUpload(scope, id);
-      if (chunk.range && chunk.range.start !== session.size) throw new RangeInvalidError(session.size);
+      checkChunk(session, chunk);
       await this.withLease(session, async (writer) => {
         await this.dropStrayTail(session);
         session.size = await this.appendAsWriter(session, chunk, writer);
@@ -109,7 +109,7 @@ export class UploadService {
     const repository = repositoryOf(scope);
     return this.locks.run(id, async () => {
       const session = await this.getUpload(scope, id);
-      if (chunk?.range && chunk.range.start !== session.size) throw new RangeInvalidError(session.size);
+      if (chunk) checkChunk(session, chunk);
       await this.withLease(session, async (writer) => {
         const stored = await this.dropStrayTail(session);
         if (chunk) session.size = await this.appendAsWriter(session, chunk, writer);
@@ -252,10 +252,8 @@ export class UploadService {
 
   /** Streams `chunk` into upload `id` at `offset`, hashing as it goes; checks the declared lengths. */
   private async writeChunk(id: string, offset: number, chunk: ChunkInput, state: Digester, signal?: AbortSignal): Promise<number> {
+    checkChunk(undefined, chunk);
     const expected = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
-    if (chunk.range && chunk.length !== undefined && chunk.length !== expected) {
-      throw new BlobUploadInvalidError('Content-Range does not match Content-Length', { contentLength: chunk.length, expected });
-    }
     const body = withIdleTimeout(countBytes(chunk.body, expected), APPEND_IDLE_TIMEOUT_MS);
     return this.storage.appendUpload(id, offset, body, { onData: (c) => state.update(c), signal });
   }
@@ -284,6 +282,20 @@ export class UploadService {
     if (size > 0) for await (const c of await this.storage.readUpload(id, { start: 0, end: size - 1 })) digester.update(c as Buffer);
     return digester;
   }
+}
+
+/**
+ * Refuses a chunk whose headers contradict each other (400) or that does not start at the
+ * session's committed size (416), before anything is locked or written.
+ */
+function checkChunk(session: UploadSession | undefined, chunk: ChunkInput): void {
+  if (chunk.range && chunk.length !== undefined && chunk.length !== chunk.range.end - chunk.range.start + 1) {
+    throw new BlobUploadInvalidError('Content-Range does not match Content-Length', {
+      contentLength: chunk.length,
+      contentRange: `${chunk.range.start}-${chunk.range.end}`,
+    });
+  }
+  if (session && chunk.range && chunk.range.start !== session.size) throw new RangeInvalidError(session.size);
 }
 
 /** The event of a blob push, mount or delete. */

@@ -37,12 +37,13 @@ export class UploadStore {
 
   /**
    * Takes the writer lease of session `id` for `leaseMs`, if its committed size is still `size`
-   * and no other writer holds a live lease. Also marks the session active (`updated_at`).
-   * False when another writer holds it or the size moved.
+   * and no other writer holds a live lease. A leased session is never stale, so the lease does
+   * not touch `updated_at`: only a committed change does. False when another writer holds it or
+   * the size moved.
    */
   async acquireLease(id: string, size: number, owner: string, leaseMs: number): Promise<boolean> {
     const { affected } = await this.q.query(
-      `UPDATE upload_sessions SET lease_owner = $3, lease_until = now() + make_interval(secs => $4::double precision / 1000), updated_at = now()
+      `UPDATE upload_sessions SET lease_owner = $3, lease_until = now() + make_interval(secs => $4::double precision / 1000)
         WHERE id = $1 AND size = $2 AND (lease_until IS NULL OR lease_until <= now() OR lease_owner = $3)`,
       [id, size, owner, leaseMs],
     );
@@ -52,7 +53,7 @@ export class UploadStore {
   /** Extends a lease `owner` holds; false when it lost it (expired and taken over, or the session is gone). */
   async renewLease(id: string, owner: string, leaseMs: number): Promise<boolean> {
     const { affected } = await this.q.query(
-      `UPDATE upload_sessions SET lease_until = now() + make_interval(secs => $3::double precision / 1000), updated_at = now()
+      `UPDATE upload_sessions SET lease_until = now() + make_interval(secs => $3::double precision / 1000)
         WHERE id = $1 AND lease_owner = $2`,
       [id, owner, leaseMs],
     );
