@@ -3,3 +3,4 @@ export * from './migrations';
 export * from './metadata-db';
 export { createPgliteDriver } from './pglite.driver';
 export * from './registry.sql';
+export * from './manifest-payload';

@@ -2,7 +2,15 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { ManifestBlobUnknownError, type RequestContext } from '@lading/contracts';
 import type { ParsedManifest } from '@lading/manifest';
-import { appendOutboxEvent, asBuffer, ensureRepository, findRepositoryId, runSql } from '@lading/metadata-db';
+import {
+  appendOutboxEvent,
+  ensureRepository,
+  findRepositoryId,
+  loadPayload,
+  runSql,
+  smallPayloadSql,
+  storedManifestAnnotations,
+} from '@lading/metadata-db';
 
 /** A stored manifest, exact bytes included. */
 export interface StoredManifest {
@@ -18,7 +26,7 @@ export interface ReferrerRow {
   mediaType: string;
   size: number;
   artifactType: string | null;
-  annotations: Record<string, string> | null;
+  annotations: Readonly<Record<string, string>> | null;
 }
 
 /** What a manifest PUT writes. */
@@ -51,8 +59,9 @@ export class ManifestRepository {
       await assertAllPresent(m, 'manifests', repositoryId, childDigests);
       const inserted = await runSql<{ id: number }>(
         m,
-        `INSERT INTO manifests (repository_id, digest, media_type, payload, size, config_digest, subject_digest, artifact_type, annotations)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        // No annotations column: they stay in the payload (see storedManifestAnnotations).
+        `INSERT INTO manifests (repository_id, digest, media_type, payload, size, config_digest, subject_digest, artifact_type)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
         [
           repositoryId,
@@ -63,7 +72,6 @@ export class ManifestRepository {
           w.parsed.config?.digest ?? null,
           w.parsed.subject?.digest ?? null,
           w.parsed.referrerArtifactType ?? null,
-          w.parsed.annotations ? JSON.stringify(w.parsed.annotations) : null,
         ],
       );
       let manifestId = inserted.rows[0]?.id;
@@ -108,22 +116,26 @@ export class ManifestRepository {
 
   /** The manifest `reference` (a tag or a digest) of repository `name`, or undefined. */
   async findManifest(name: string, reference: { tag?: string; digest?: string }): Promise<StoredManifest | undefined> {
+    // A large payload is read in slices (see loadPayload): in one piece it cost ~10x its size.
+    type Row = Omit<StoredManifest, 'payload'> & { id: number; payload: Uint8Array | null };
     const { rows } = reference.digest
-      ? await runSql<StoredManifest>(
+      ? await runSql<Row>(
           this.ds.manager,
-          `SELECT m.digest, m.media_type AS "mediaType", m.payload, m.size FROM manifests m
+          `SELECT m.id, m.digest, m.media_type AS "mediaType", ${smallPayloadSql('m')} AS payload, m.size FROM manifests m
              JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2`,
           [name, reference.digest],
         )
-      : await runSql<StoredManifest>(
+      : await runSql<Row>(
           this.ds.manager,
-          `SELECT m.digest, m.media_type AS "mediaType", m.payload, m.size FROM tags t
+          `SELECT m.id, m.digest, m.media_type AS "mediaType", ${smallPayloadSql('m')} AS payload, m.size FROM tags t
              JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.id = t.manifest_id
             WHERE r.name = $1 AND t.name = $2`,
           [name, reference.tag],
         );
     const row = rows[0];
-    return row ? { ...row, payload: asBuffer(row.payload) } : undefined;
+    if (!row) return undefined;
+    const payload = await loadPayload(this.ds.manager, row);
+    return payload && { digest: row.digest, mediaType: row.mediaType, payload, size: row.size };
   }
 
   /** Deletes a manifest by digest (its tags and references go with it); false when unknown. */
@@ -177,15 +189,28 @@ export class ManifestRepository {
       params.push(artifactType);
       filter = 'AND m.artifact_type = $3';
     }
-    const { rows } = await runSql<ReferrerRow>(
+    const { rows } = await runSql<Omit<ReferrerRow, 'annotations'> & { id: number; payload: Uint8Array | null }>(
       this.ds.manager,
-      `SELECT m.digest, m.media_type AS "mediaType", m.size, m.artifact_type AS "artifactType", m.annotations
+      `SELECT m.id, m.digest, m.media_type AS "mediaType", m.size, m.artifact_type AS "artifactType", ${smallPayloadSql('m')} AS payload
          FROM manifests m JOIN repositories r ON r.id = m.repository_id
         WHERE r.name = $1 AND m.subject_digest = $2 ${filter}
         ORDER BY m.digest`,
       params,
     );
-    return rows;
+    // Annotations come from the payload (they are not stored apart); one large payload at a time.
+    const referrers: ReferrerRow[] = [];
+    for (const row of rows) {
+      const payload = await loadPayload(this.ds.manager, row);
+      if (!payload) continue; // deleted meanwhile
+      referrers.push({
+        digest: row.digest,
+        mediaType: row.mediaType,
+        size: row.size,
+        artifactType: row.artifactType,
+        annotations: storedManifestAnnotations(payload, row.mediaType) ?? null,
+      });
+    }
+    return referrers;
   }
 }
 
