@@ -8,6 +8,7 @@ import {
 import { digestOf, isDigest, parseDigest, parseManifest, OCI_INDEX_MEDIA_TYPE, type DigestAlgorithm } from '@lading/manifest';
 import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { isValidTag, assertTag } from '@lading/reference';
+import { ByteBudget } from './byte-budget';
 import { ManifestCache } from './manifest.cache';
 import { ManifestRepository, type StoredManifest } from './manifest.repository';
 
@@ -20,11 +21,21 @@ export interface PutManifestResult {
 /** Manifests and tags: put, get, delete, referrers. */
 @Injectable()
 export class ManifestService {
+  /**
+   * Bytes of manifest being parsed and stored at once (one manifest of the size limit, or any
+   * number of smaller ones adding up to it). Each such PUT holds several transient copies of its
+   * body (parsed JSON, the database driver's message, the database's own buffers), so concurrent
+   * large PUTs would multiply the peak; waiting ones hold only their body.
+   */
+  private readonly writeBudget: ByteBudget;
+
   constructor(
     private readonly manifests: ManifestRepository,
     private readonly cache: ManifestCache,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
-  ) {}
+  ) {
+    this.writeBudget = new ByteBudget(Math.max(1, this.maxManifestSize));
+  }
 
   /** The size limit of one manifest, in bytes. */
   get maxManifestSize(): number {
@@ -36,6 +47,17 @@ export class ManifestService {
    * Throws MANIFEST_INVALID, SIZE_INVALID (413), DIGEST_INVALID, TAG_INVALID or MANIFEST_BLOB_UNKNOWN.
    */
   async putManifest(
+    name: string,
+    reference: string,
+    payload: Buffer,
+    contentType: string | undefined,
+    request: RequestContext,
+    url: (digest: string) => string,
+  ): Promise<PutManifestResult> {
+    return this.writeBudget.run(payload.length, () => this.storeManifest(name, reference, payload, contentType, request, url));
+  }
+
+  private async storeManifest(
     name: string,
     reference: string,
     payload: Buffer,
