@@ -25,5 +25,6 @@ export function serializeByteaParam(value: unknown): Uint8Array | ArrayBuffer | 
 
 /** A bytea result in text format (`\x` + hex, the server's default `bytea_output`) as a Buffer. */
 export function parseByteaHex(value: string): Buffer {
-  return value.startsWith('\\x') ? Buffer.from(value.slice(2), 'hex') : Buffer.from(value, 'latin1');
+  if (!value.startsWith('\\x')) throw new Error('bytea result not in hex format: bytea_output must stay hex');
+  return Buffer.from(value.slice(2), 'hex');
 }

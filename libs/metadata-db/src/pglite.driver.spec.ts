@@ -86,6 +86,7 @@ describe('PGlite metadata database', () => {
       const small = Buffer.from('ab'); // pooled: a view of a larger ArrayBuffer
       expect(serializeByteaParam(small)).toBe(small);
       expect(parseByteaHex('\\x00ff10')).toEqual(Buffer.from([0, 255, 16]));
+      expect(() => parseByteaHex('escape')).toThrow(/hex/);
     });
   });
 });
