@@ -31,7 +31,6 @@ function manifestRecord(repository: string, digest: string, blobDigests: string[
     configDigest: blobDigests[0] ?? null,
     subjectDigest: null,
     artifactType: null,
-    annotations: null,
     blobDigests,
     childDigests: [],
     tag,

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { METADATA_ENTITIES } from './entities/registry.entity';
 import { METADATA_MIGRATIONS } from './migrations';
 import { createPgliteDriver } from './pglite.driver';
+import { BYTEA_OID, parseByteaHex, serializeByteaParam } from './pglite-bytea';
 import { markSoleWriter } from './unit-of-work';
 
 /** Where the metadata lives: a PostgreSQL server (`url`) or embedded PGlite (`pgliteDir`). */
@@ -47,7 +48,10 @@ export async function openMetadataDb(options: OpenMetadataDbOptions): Promise<Da
       unlock = lockDataDir(`${dir}.lock`);
     }
     const db = await PGlite.create(dir, {
-      parsers: { [INT8_OID]: (v: string) => Number(v) },
+      parsers: { [INT8_OID]: (v: string) => Number(v), [BYTEA_OID]: parseByteaHex },
+      // Typed as returning text, but PGlite sends a returned Uint8Array as a binary parameter:
+      // its default turns each byte into hex text, about 65 bytes of heap per payload byte.
+      serializers: { [BYTEA_OID]: serializeByteaParam as (v: unknown) => string },
       // PGlite keeps shared buffers in WebAssembly memory, which counts in full towards RSS;
       // the OS page cache does the caching instead (297 MB -> 175 MB resident, measured).
       postgresqlconf: ['shared_buffers=8MB'],

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { openMetadataDb } from './metadata-db';
 import { managerQueryer } from './queryer';
+import { parseByteaHex, serializeByteaParam } from './pglite-bytea';
 
 const runSql = <T = Record<string, unknown>>(m: EntityManager, text: string, params: unknown[] = []) =>
   managerQueryer(m).query<T>(text, params);
@@ -44,6 +45,54 @@ describe('PGlite metadata database', () => {
     expect(upd.affected).toBe(1);
     const { rows } = await runSql<{ size: number }>(ds.manager, `SELECT size FROM blobs WHERE digest = 'sha256:x'`);
     expect(rows[0].size).toBe(5);
+  });
+
+  describe('bytea', () => {
+    let repositoryId: number;
+    beforeAll(async () => {
+      const { rows } = await runSql<{ id: number }>(
+        ds.manager,
+        `INSERT INTO repositories (name) VALUES ('bytea') RETURNING id`,
+      );
+      repositoryId = rows[0].id;
+    });
+
+    it('stores every byte value as a binary parameter and reads it back as a Buffer', async () => {
+      const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+      // A view into a larger buffer must send only its own bytes.
+      const view = Buffer.concat([Buffer.from('head'), all, Buffer.from('tail')]).subarray(4, 4 + 256);
+      const whole = Buffer.alloc(8192, 7); // spans its own ArrayBuffer: sent as that ArrayBuffer
+      for (const [digest, bytes] of [
+        ['all', all],
+        ['view', view],
+        ['whole', whole],
+        ['empty', Buffer.alloc(0)],
+      ] as const) {
+        await runSql(
+          ds.manager,
+          `INSERT INTO manifests (repository_id, digest, media_type, payload, size) VALUES ($1, $2, 'x', $3, $4)`,
+          [repositoryId, digest, bytes, bytes.length],
+        );
+        const { rows } = await runSql<{ payload: Buffer; n: number }>(
+          ds.manager,
+          'SELECT payload, octet_length(payload) AS n FROM manifests WHERE digest = $1',
+          [digest],
+        );
+        expect(Buffer.isBuffer(rows[0].payload)).toBe(true);
+        expect(rows[0].n).toBe(bytes.length);
+        expect(rows[0].payload.equals(bytes)).toBe(true);
+      }
+    });
+
+    it('serializes bytes without text and parses the hex output', () => {
+      expect(serializeByteaParam('\\x00ff')).toBe('\\x00ff');
+      const b = Buffer.alloc(10_000, 1);
+      expect(serializeByteaParam(b)).toBe(b.buffer);
+      const small = Buffer.from('ab'); // pooled: a view of a larger ArrayBuffer
+      expect(serializeByteaParam(small)).toBe(small);
+      expect(parseByteaHex('\\x00ff10')).toEqual(Buffer.from([0, 255, 16]));
+      expect(() => parseByteaHex('escape')).toThrow(/hex/);
+    });
   });
 });
 

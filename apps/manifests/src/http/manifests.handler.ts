@@ -107,18 +107,27 @@ async function readBody(req: Request, limit: number): Promise<Buffer> {
   const tooLarge = (size: number) =>
     new SizeInvalidError(`manifest too large: ${size} bytes exceed the limit of ${limit}`, { size, limit }, 413);
   if (declared > limit) throw tooLarge(declared);
+  // With a Content-Length, the chunks go straight into one buffer (no second copy at the end).
+  const known = Number.isSafeInteger(declared) && declared >= 0;
+  const into = known ? Buffer.allocUnsafe(declared) : undefined;
   const chunks: Buffer[] = [];
   let size = 0;
   // Stopping early must not destroy the request: the 413 still has to go out on its socket.
   for await (const c of req.iterator({ destroyOnReturn: false })) {
-    size += (c as Buffer).length;
-    if (size > limit) throw tooLarge(size);
-    chunks.push(c as Buffer);
+    const chunk = c as Buffer;
+    if (size + chunk.length > limit) throw tooLarge(size + chunk.length);
+    if (into) {
+      if (size + chunk.length > declared) {
+        throw new SizeInvalidError('the request body is longer than its Content-Length', { declared });
+      }
+      chunk.copy(into, size);
+    } else chunks.push(chunk);
+    size += chunk.length;
   }
-  if (Number.isFinite(declared) && declared !== size) {
+  if (known && declared !== size) {
     throw new SizeInvalidError('the request body is shorter than its Content-Length', { declared, received: size });
   }
-  return Buffer.concat(chunks, size);
+  return into ?? Buffer.concat(chunks, size);
 }
 
 function linkHeader(path: string, next: { last: string; n: number } | undefined, extra?: Record<string, string>): Record<string, string> {

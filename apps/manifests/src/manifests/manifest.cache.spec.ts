@@ -85,7 +85,6 @@ describe('ManifestCache', () => {
           configDigest: null,
           subjectDigest: null,
           artifactType: null,
-          annotations: null,
           blobDigests: [],
           childDigests: [],
           tag: 'v1',

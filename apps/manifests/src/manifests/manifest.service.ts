@@ -12,6 +12,7 @@ import { MetadataDb, type ReferrerRow, type StoredManifest } from '@lading/metad
 import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { isValidTag, assertTag } from '@lading/reference';
 import { repositoryOf } from '../scope';
+import { ByteBudget } from './byte-budget';
 import { ManifestCache } from './manifest.cache';
 
 /** The outcome of a manifest PUT. */
@@ -34,11 +35,21 @@ export const MAX_REFERRERS_PAGE_BYTES = 4 * 1024 * 1024;
 /** Manifests and tags: put, get, delete, referrers. Every method takes the request scope first. */
 @Injectable()
 export class ManifestService {
+  /**
+   * Bytes of manifest being parsed and stored at once (one manifest of the size limit, or any
+   * number of smaller ones adding up to it). Each such PUT holds several transient copies of its
+   * body (parsed JSON, the database driver's message, the database's own buffers), so concurrent
+   * large PUTs would multiply the peak; waiting ones hold only their body.
+   */
+  private readonly writeBudget: ByteBudget;
+
   constructor(
     @Inject(MetadataDb) private readonly db: MetadataDb,
     private readonly cache: ManifestCache,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
-  ) {}
+  ) {
+    this.writeBudget = new ByteBudget(Math.max(1, this.maxManifestSize));
+  }
 
   /** The size limit of one manifest, in bytes. */
   get maxManifestSize(): number {
@@ -51,6 +62,16 @@ export class ManifestService {
    * DIGEST_INVALID, TAG_INVALID or MANIFEST_BLOB_UNKNOWN, and then nothing is stored.
    */
   async putManifest(
+    scope: RequestScope,
+    reference: string,
+    payload: Buffer,
+    contentType: string | undefined,
+    url: (digest: string) => string,
+  ): Promise<PutManifestResult> {
+    return this.writeBudget.run(payload.length, () => this.storeManifest(scope, reference, payload, contentType, url));
+  }
+
+  private async storeManifest(
     scope: RequestScope,
     reference: string,
     payload: Buffer,
@@ -77,7 +98,6 @@ export class ManifestService {
         configDigest: parsed.config?.digest ?? null,
         subjectDigest: parsed.subject?.digest ?? null,
         artifactType: parsed.referrerArtifactType ?? null,
-        annotations: parsed.annotations ? { ...parsed.annotations } : null,
         blobDigests: parsed.blobReferences.map((d) => d.digest),
         childDigests: parsed.childReferences.map((d) => d.digest),
         tag,

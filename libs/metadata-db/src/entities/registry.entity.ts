@@ -49,7 +49,6 @@ export class ManifestEntity {
   @Column({ name: 'config_digest', type: 'text', nullable: true }) configDigest!: string | null;
   @Column({ name: 'subject_digest', type: 'text', nullable: true }) subjectDigest!: string | null;
   @Column({ name: 'artifact_type', type: 'text', nullable: true }) artifactType!: string | null;
-  @Column({ type: 'jsonb', nullable: true }) annotations!: Record<string, string> | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
 }
 

@@ -8,7 +8,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * verified before its bytes move, so recovering an interrupted commit accepts only that digest. Repository rows that only an
  * upload session ever created are removed. A repository remembers that a manifest was pushed to
  * it, so its tag listing answers (empty) after every manifest is deleted, as the reference
- * registry's does, while one that only ever held blobs answers NAME_UNKNOWN.
+ * registry's does, while one that only ever held blobs answers NAME_UNKNOWN. A manifest's
+ * annotations are kept once, in its payload: the jsonb copy cost a second parse of up to 4 MiB
+ * inside the database on every PUT (see manifest-payload.ts).
  */
 export class RequestScopeAndUploadLeases1764800000000 implements MigrationInterface {
   name = 'RequestScopeAndUploadLeases1764800000000';
@@ -28,6 +30,7 @@ export class RequestScopeAndUploadLeases1764800000000 implements MigrationInterf
       DELETE FROM repositories r
        WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
          AND NOT EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repository_id = r.id);
+      ALTER TABLE manifests DROP COLUMN annotations;
       ALTER TABLE repositories ADD COLUMN manifest_pushed boolean NOT NULL DEFAULT false;
       UPDATE repositories r SET manifest_pushed = true WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id);
     `);
@@ -36,6 +39,7 @@ export class RequestScopeAndUploadLeases1764800000000 implements MigrationInterf
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
       ALTER TABLE repositories DROP COLUMN manifest_pushed;
+      ALTER TABLE manifests ADD COLUMN annotations jsonb;
       ALTER TABLE upload_sessions DROP COLUMN lease_owner, DROP COLUMN lease_until, DROP COLUMN committing_digest;
       ALTER TABLE upload_sessions ADD COLUMN repository_id bigint REFERENCES repositories(id) ON DELETE CASCADE;
       INSERT INTO repositories (name) SELECT DISTINCT repository FROM upload_sessions ON CONFLICT (name) DO NOTHING;

@@ -1,4 +1,5 @@
-import { asBuffer, type Queryer } from '../queryer';
+import { loadPayload, smallPayloadSql, storedManifestAnnotations } from '../manifest-payload';
+import type { Queryer } from '../queryer';
 import type { BlobStore } from './blob.store';
 import type { RepositoryStore } from './repository.store';
 
@@ -16,7 +17,7 @@ export interface ReferrerRow {
   mediaType: string;
   size: number;
   artifactType: string | null;
-  annotations: Record<string, string> | null;
+  annotations: Readonly<Record<string, string>> | null;
 }
 
 /** What a manifest PUT stores. */
@@ -28,7 +29,6 @@ export interface ManifestRecord {
   configDigest: string | null;
   subjectDigest: string | null;
   artifactType: string | null;
-  annotations: Record<string, string> | null;
   /** Blobs it references (config, layers): must be linked to the repository. */
   blobDigests: string[];
   /** Manifests it references (an index's children): must be in the repository. */
@@ -78,8 +78,9 @@ export class ManifestStore {
       if (childMissing) return { missing: childMissing };
     }
     const { rows } = await this.q.query<{ id: number; inserted: boolean }>(
-      `INSERT INTO manifests (repository_id, digest, media_type, payload, size, config_digest, subject_digest, artifact_type, annotations)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      // The annotations stay in the payload, stored once (see manifest-payload.ts).
+      `INSERT INTO manifests (repository_id, digest, media_type, payload, size, config_digest, subject_digest, artifact_type)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (repository_id, digest) DO UPDATE SET media_type = manifests.media_type
        RETURNING id, (xmax = 0) AS inserted`,
       [
@@ -91,7 +92,6 @@ export class ManifestStore {
         m.configDigest,
         m.subjectDigest,
         m.artifactType,
-        m.annotations ? JSON.stringify(m.annotations) : null,
       ],
     );
     const { id: manifestId, inserted } = rows[0];
@@ -115,23 +115,23 @@ export class ManifestStore {
 
   /** The manifest `digest` of repository `name`, or undefined. */
   async findByDigest(name: string, digest: string): Promise<StoredManifest | undefined> {
-    const { rows } = await this.q.query<StoredManifest>(
-      `SELECT m.digest, m.media_type AS "mediaType", m.payload, m.size FROM manifests m
+    const { rows } = await this.q.query<PayloadRow>(
+      `SELECT m.id, m.digest, m.media_type AS "mediaType", ${smallPayloadSql('m')} AS payload, m.size FROM manifests m
          JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2`,
       [name, digest],
     );
-    return withBuffer(rows[0]);
+    return this.withPayload(rows[0]);
   }
 
   /** The manifest tag `tag` of repository `name` points at, or undefined. */
   async findByTag(name: string, tag: string): Promise<StoredManifest | undefined> {
-    const { rows } = await this.q.query<StoredManifest>(
-      `SELECT m.digest, m.media_type AS "mediaType", m.payload, m.size FROM tags t
+    const { rows } = await this.q.query<PayloadRow>(
+      `SELECT m.id, m.digest, m.media_type AS "mediaType", ${smallPayloadSql('m')} AS payload, m.size FROM tags t
          JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.id = t.manifest_id
         WHERE r.name = $1 AND t.name = $2`,
       [name, tag],
     );
-    return withBuffer(rows[0]);
+    return this.withPayload(rows[0]);
   }
 
   /** Deletes a manifest by digest (its tags and references go with it); what it was, or undefined when unknown. */
@@ -150,8 +150,8 @@ export class ManifestStore {
    * in digest order after `last` (exclusive), for a paginated referrers listing.
    */
   async listReferrers(name: string, digest: string, options: { artifactType?: string; limit: number; last?: string }): Promise<ReferrerRow[]> {
-    const { rows } = await this.q.query<ReferrerRow>(
-      `SELECT m.digest, m.media_type AS "mediaType", m.size, m.artifact_type AS "artifactType", m.annotations
+    const { rows } = await this.q.query<Omit<ReferrerRow, 'annotations'> & { id: number; payload: Uint8Array | null }>(
+      `SELECT m.id, m.digest, m.media_type AS "mediaType", m.size, m.artifact_type AS "artifactType", ${smallPayloadSql('m')} AS payload
          FROM manifests m JOIN repositories r ON r.id = m.repository_id
         WHERE r.name = $1 AND m.subject_digest = $2
           AND ($3::text IS NULL OR m.artifact_type = $3::text)
@@ -159,10 +159,24 @@ export class ManifestStore {
         ORDER BY m.digest COLLATE "C" LIMIT $5`,
       [name, digest, options.artifactType ?? null, options.last ?? null, options.limit],
     );
-    return rows;
+    // Annotations come from the payload (they are not stored apart); one large payload at a time.
+    const referrers: ReferrerRow[] = [];
+    for (const row of rows) {
+      const payload = await loadPayload(this.q, row);
+      if (!payload) continue; // deleted meanwhile
+      const { id: _id, payload: _payload, ...rest } = row;
+      referrers.push({ ...rest, annotations: storedManifestAnnotations(payload, row.mediaType) ?? null });
+    }
+    return referrers;
+  }
+
+  /** A row read with `smallPayloadSql`, with its payload loaded (in slices when large); undefined if gone meanwhile. */
+  private async withPayload(row: PayloadRow | undefined): Promise<StoredManifest | undefined> {
+    if (!row) return undefined;
+    const payload = await loadPayload(this.q, row);
+    return payload && { digest: row.digest, mediaType: row.mediaType, payload, size: row.size };
   }
 }
 
-function withBuffer(row: StoredManifest | undefined): StoredManifest | undefined {
-  return row ? { ...row, payload: asBuffer(row.payload) } : undefined;
-}
+/** A manifest row whose payload is inline when small and null when large (read in slices). */
+type PayloadRow = Omit<StoredManifest, 'payload'> & { id: number; payload: Uint8Array | null };
