@@ -4,8 +4,14 @@ import { Agent, type Dispatcher } from 'undici';
 import { Headers, UnavailableError, encodeRequestScope } from '@lading/contracts';
 import { signInternalRequest, type V2Exchange, type V2Handler } from '@lading/nest-common';
 
+/**
+ * Headers that belong to one connection, not to the request: never forwarded. `expect` is one of
+ * them here: Node's server already answered `100 Continue` to the client, and undici refuses a
+ * request that carries it.
+ */
 const HOP_BY_HOP = new Set([
   'connection',
+  'expect',
   'keep-alive',
   'proxy-authenticate',
   'proxy-authorization',
