@@ -4,7 +4,11 @@
  * (the OCI exception filter in nest-common).
  */
 
-/** The OCI distribution-spec error codes, plus UNKNOWN for bugs and RANGE_INVALID for uploads. */
+/**
+ * The OCI distribution-spec error codes, plus UNKNOWN for bugs, RANGE_INVALID for uploads,
+ * UNAVAILABLE for a backend that is down or full and HEADERS_TOO_LARGE for a request head over
+ * `http.maxheaderbytes`.
+ */
 export type OciErrorCode =
   | 'BLOB_UNKNOWN'
   | 'BLOB_UPLOAD_INVALID'
@@ -24,6 +28,7 @@ export type OciErrorCode =
   | 'RANGE_INVALID'
   | 'PAGINATION_NUMBER_INVALID'
   | 'UNAVAILABLE'
+  | 'HEADERS_TOO_LARGE'
   | 'UNKNOWN';
 
 /** The HTTP status each code answers with unless an error says otherwise. */
@@ -46,6 +51,7 @@ export const OCI_ERROR_STATUS: Readonly<Record<OciErrorCode, number>> = {
   RANGE_INVALID: 416,
   PAGINATION_NUMBER_INVALID: 400,
   UNAVAILABLE: 503,
+  HEADERS_TOO_LARGE: 431,
   UNKNOWN: 500,
 };
 
@@ -55,6 +61,8 @@ export interface OciCoded {
   readonly message: string;
   readonly detail?: unknown;
   readonly httpStatus?: number;
+  /** When set, the answer carries `Retry-After` with this many seconds. */
+  readonly retryAfterSeconds?: number;
 }
 
 /** True when `e` carries an OCI error code (duck-typed, so the pure libs need not import us). */
@@ -173,6 +181,26 @@ export class RouteNotFoundError extends RegistryError {
 export class UnavailableError extends RegistryError {
   constructor(message = 'service unavailable', detail?: unknown) {
     super('UNAVAILABLE', message, detail);
+  }
+}
+
+/**
+ * The gateway's queue of requests waiting for a connection to a service is full: the client is
+ * told to come back later instead of waiting without bound.
+ */
+export class UpstreamBusyError extends UnavailableError {
+  readonly retryAfterSeconds: number;
+
+  constructor(upstream: string, retryAfterSeconds = 1) {
+    super('too many requests waiting for the service; retry later', { upstream });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The request head (request line and headers) is larger than the server accepts. */
+export class HeadersTooLargeError extends RegistryError {
+  constructor(limitBytes: number) {
+    super('HEADERS_TOO_LARGE', 'request header fields too large', { limit: limitBytes });
   }
 }
 

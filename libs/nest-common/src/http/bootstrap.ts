@@ -2,13 +2,17 @@ import { Logger, type INestApplication, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { API_VERSION } from '@lading/contracts';
+import { ladingConfigSchema } from '../config/lading.config';
 import { OciExceptionFilter } from '../errors/oci-exception.filter';
+import { BoundedExpressAdapter, httpServerLimits, type HttpServerLimits } from './bounded-express.adapter';
 
 /** How an app process listens. */
 export interface HttpAppOptions {
   /** `host:port`; port 0 picks a free one. */
   addr: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Head size and timeouts (`httpServerLimits(config.http)`); the defaults of `http.*` when absent. */
+  limits?: HttpServerLimits;
 }
 
 const LEVELS: Record<string, LogLevel[]> = {
@@ -21,11 +25,13 @@ const LEVELS: Record<string, LogLevel[]> = {
 
 /**
  * Creates and starts a Nest app on Express with what every Lading process needs: request bodies
- * left as streams (no body parser: blobs stream through), the OCI error filter, the API version
- * header on every response, and graceful shutdown hooks.
+ * left as streams (no body parser: blobs stream through), a server bounded in head size and idle
+ * time, the OCI error filter, the API version header on every response, and graceful shutdown
+ * hooks.
  */
 export async function startHttpApp(module: unknown, options: HttpAppOptions): Promise<INestApplication> {
-  const app = await NestFactory.create(module as never, {
+  const limits = options.limits ?? httpServerLimits(ladingConfigSchema.parse({}).http);
+  const app = await NestFactory.create(module as never, new BoundedExpressAdapter(limits), {
     bodyParser: false,
     abortOnError: false,
     logger: LEVELS[options.logLevel ?? 'info'],
@@ -41,10 +47,6 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
   app.enableShutdownHooks();
   const { host, port } = splitAddr(options.addr);
   await app.listen(port, host);
-  const server = app.getHttpServer();
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 0; // large blob uploads may take long; idle sockets still time out
   Logger.log(`listening on ${await app.getUrl()}`, 'Lading');
   return app;
 }
