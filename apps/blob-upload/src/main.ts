@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
+import { httpServerLimits, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { BlobUploadAppModule } from './app.module';
 
 /** Starts blob-upload on its own (split mode): `services.blobupload.addr`, else `http.addr`. */
@@ -8,6 +8,7 @@ export async function main(): Promise<void> {
   await startHttpApp(BlobUploadAppModule.forRoot(config), {
     addr: config.services.blobupload.addr ?? config.http.addr,
     logLevel: config.log.level,
+    limits: httpServerLimits(config.http, 'forwarded'),
   });
 }
 

@@ -1,7 +1,7 @@
 import { DynamicModule, Module, type Type } from '@nestjs/common';
-import { ConfigInvalidError, HealthController, type LadingConfig } from '@lading/nest-common';
+import { ConfigInvalidError, forwardedHeadBytes, HealthController, type LadingConfig } from '@lading/nest-common';
 import { GatewayController } from './routing/gateway.controller';
-import { HttpUpstream } from './upstream/http.upstream';
+import { HttpUpstream, type HttpUpstreamOptions } from './upstream/http.upstream';
 import { BLOB_UPLOAD_UPSTREAM, MANIFESTS_UPSTREAM } from './upstream/upstream.port';
 
 /** The gateway, wired either to in-process handlers (embedded) or to services over HTTP (split). */
@@ -33,9 +33,19 @@ export class GatewayModule {
       module: GatewayModule,
       controllers: [HealthController, GatewayController],
       providers: [
-        { provide: BLOB_UPLOAD_UPSTREAM, useValue: new HttpUpstream(blobupload.url, config.http.secret) },
-        { provide: MANIFESTS_UPSTREAM, useValue: new HttpUpstream(manifests.url, config.http.secret) },
+        { provide: BLOB_UPLOAD_UPSTREAM, useValue: new HttpUpstream(blobupload.url, upstreamOptions(config)) },
+        { provide: MANIFESTS_UPSTREAM, useValue: new HttpUpstream(manifests.url, upstreamOptions(config)) },
       ],
     };
   }
+}
+
+function upstreamOptions(config: LadingConfig): HttpUpstreamOptions {
+  return {
+    secret: config.http.secret,
+    connections: config.http.upstream.connections,
+    queue: config.http.upstream.queue,
+    idleTimeoutMs: config.http.timeouts.idle,
+    maxHeaderBytes: forwardedHeadBytes(config.http.maxheaderbytes),
+  };
 }

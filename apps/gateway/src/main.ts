@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { type LadingConfig, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
+import { httpServerLimits, type LadingConfig, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { GatewayModule } from './gateway.module';
 
 @Module({})
@@ -13,7 +13,11 @@ class GatewayAppModule {
 /** Starts the gateway on its own (split mode) on `http.addr`. */
 export async function main(): Promise<void> {
   const config = loadConfig();
-  await startHttpApp(GatewayAppModule.forRoot(config), { addr: config.http.addr, logLevel: config.log.level });
+  await startHttpApp(GatewayAppModule.forRoot(config), {
+    addr: config.http.addr,
+    logLevel: config.log.level,
+    limits: httpServerLimits(config.http),
+  });
 }
 
 runIfEntryPoint(module, main);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { loadConfig, startHttpApp } from '@lading/nest-common';
+import { httpServerLimits, loadConfig, startHttpApp } from '@lading/nest-common';
 import { EmbeddedRegistryModule } from './embedded.module';
 
 /** A registry started in this process for a test. */
@@ -21,7 +21,11 @@ export interface TestRegistry {
 export async function startTestRegistry(env: Record<string, string> = {}, dataDir?: string): Promise<TestRegistry> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'lading-test-'));
   const config = loadConfig({ LADING_DATA_DIR: dir, LADING_HTTP_ADDR: '127.0.0.1:0', LADING_LOG_LEVEL: 'error', ...env });
-  const app = await startHttpApp(EmbeddedRegistryModule.forRoot(config), { addr: config.http.addr, logLevel: 'error' });
+  const app = await startHttpApp(EmbeddedRegistryModule.forRoot(config), {
+    addr: config.http.addr,
+    logLevel: 'error',
+    limits: httpServerLimits(config.http),
+  });
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   return {
     url,

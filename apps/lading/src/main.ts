@@ -9,7 +9,7 @@ import { GcWorkerModule, UploadPurgeService, startGcWorker } from '@lading/app-g
 import { startManifests } from '@lading/app-manifests';
 import { startNotifications } from '@lading/app-notifications';
 import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
-import { LadingCoreModule, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
+import { httpServerLimits, LadingCoreModule, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { Module } from '@nestjs/common';
 import { EmbeddedRegistryModule } from './embedded.module';
 
@@ -74,7 +74,11 @@ async function serve(app: string | undefined): Promise<void> {
   }
   const config = loadConfig();
   if (!config.database.url && !existsSync(join(config.datadir, 'db'))) createEmbeddedDatabase();
-  await startHttpApp(EmbeddedRegistryModule.forRoot(config), { addr: config.http.addr, logLevel: config.log.level });
+  await startHttpApp(EmbeddedRegistryModule.forRoot(config), {
+    addr: config.http.addr,
+    logLevel: config.log.level,
+    limits: httpServerLimits(config.http),
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { MetadataDb } from '@lading/metadata-db';
 import { BLOB_STORAGE } from '@lading/nest-common';
@@ -197,6 +198,33 @@ describe('embedded registry: defects found in review', () => {
         expect((await c.call('HEAD', `/v2/recover/thief/blobs/${theirs.digest}`)).status).toBe(404);
         expect(await db.read.blobs.findLinked('recover/thief', theirs.digest)).toBeUndefined();
       }
+    });
+  });
+
+  describe('requests Node or Express would refuse before any route runs get the OCI body', () => {
+    /** Sends `head` as raw bytes and returns everything the server wrote back. */
+    function raw(head: string): Promise<string> {
+      const { hostname, port } = new URL(reg.url);
+      return new Promise((ok, fail) => {
+        const socket = connect(Number(port), hostname, () => socket.write(head));
+        let out = '';
+        socket.on('data', (d) => (out += d));
+        socket.on('end', () => ok(out));
+        socket.on('close', () => ok(out));
+        socket.on('error', fail);
+      });
+    }
+
+    it.each(['abc', '-1', '99999999999999999999'])('a Content-Length of %s is 400 SIZE_INVALID with the API version header', async (cl) => {
+      const answer = await raw(`PUT /v2/raw/app/manifests/v1 HTTP/1.1\r\nHost: x\r\nContent-Length: ${cl}\r\n\r\n{}`);
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toMatch(/docker-distribution-api-version: registry\/2\.0/i);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).errors[0].code).toBe('SIZE_INVALID');
+    });
+
+    it('a malformed %-escape in a tag is MANIFEST_UNKNOWN, in a name NAME_INVALID', async () => {
+      expectOciError(await c.call('GET', '/v2/raw/app/manifests/v1%zz'), 404, 'MANIFEST_UNKNOWN');
+      expectOciError(await c.call('GET', '/v2/raw%zzapp/tags/list'), 400, 'NAME_INVALID');
     });
   });
 });

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
+import { httpServerLimits, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { ManifestsAppModule } from './app.module';
 
 /** Starts manifests on its own (split mode): `services.manifests.addr`, else `http.addr`. */
@@ -8,6 +8,7 @@ export async function main(): Promise<void> {
   await startHttpApp(ManifestsAppModule.forRoot(config), {
     addr: config.services.manifests.addr ?? config.http.addr,
     logLevel: config.log.level,
+    limits: httpServerLimits(config.http, 'forwarded'),
   });
 }
 

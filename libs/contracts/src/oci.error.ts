@@ -10,7 +10,11 @@
 export { DigestInvalidError } from '@lading/reference';
 export { ManifestInvalidError } from '@lading/manifest';
 
-/** The OCI distribution-spec error codes, plus UNKNOWN for bugs and RANGE_INVALID for uploads. */
+/**
+ * The OCI distribution-spec error codes, plus UNKNOWN for bugs, RANGE_INVALID for uploads,
+ * UNAVAILABLE for a backend that is down or full and HEADERS_TOO_LARGE for a request head over
+ * `http.maxheaderbytes`.
+ */
 export type OciErrorCode =
   | 'BLOB_UNKNOWN'
   | 'BLOB_UPLOAD_INVALID'
@@ -30,6 +34,7 @@ export type OciErrorCode =
   | 'RANGE_INVALID'
   | 'PAGINATION_NUMBER_INVALID'
   | 'UNAVAILABLE'
+  | 'HEADERS_TOO_LARGE'
   | 'UNKNOWN';
 
 /** The HTTP status each code answers with unless an error says otherwise. */
@@ -52,6 +57,7 @@ export const OCI_ERROR_STATUS: Readonly<Record<OciErrorCode, number>> = {
   RANGE_INVALID: 416,
   PAGINATION_NUMBER_INVALID: 400,
   UNAVAILABLE: 503,
+  HEADERS_TOO_LARGE: 431,
   UNKNOWN: 500,
 };
 
@@ -61,6 +67,8 @@ export interface OciCoded {
   readonly message: string;
   readonly detail?: unknown;
   readonly httpStatus?: number;
+  /** When set, the answer carries `Retry-After` with this many seconds. */
+  readonly retryAfterSeconds?: number;
 }
 
 /** True when `e` carries an OCI error code (duck-typed, so the pure libs need not import us). */
@@ -165,6 +173,36 @@ export class RouteNotFoundError extends RegistryError {
 export class UnavailableError extends RegistryError {
   constructor(message = 'service unavailable', detail?: unknown) {
     super('UNAVAILABLE', message, detail);
+  }
+}
+
+/**
+ * The gateway's queue of requests waiting for a connection to a service is full: the client is
+ * told to come back later instead of waiting without bound.
+ */
+export class UpstreamBusyError extends UnavailableError {
+  readonly retryAfterSeconds: number;
+
+  constructor(upstream: string, retryAfterSeconds = 1) {
+    super('too many requests waiting for the service; retry later', { upstream });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The request head (request line and headers) is larger than the server accepts. */
+export class HeadersTooLargeError extends RegistryError {
+  constructor(limitBytes: number) {
+    super('HEADERS_TOO_LARGE', 'request header fields too large', { limit: limitBytes });
+  }
+}
+
+/**
+ * The request could not be parsed as HTTP (a malformed request line, header or chunk): 400, with
+ * the OCI body instead of Node's bare status line.
+ */
+export class MalformedRequestError extends RegistryError {
+  constructor(reason: string) {
+    super('UNSUPPORTED', 'malformed HTTP request', { reason }, 400);
   }
 }
 

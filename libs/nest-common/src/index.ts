@@ -4,6 +4,7 @@ export * from './errors/oci-exception.filter';
 export * from './http/v2-exchange';
 export * from './http/internal-auth';
 export * from './http/bootstrap';
+export * from './http/bounded-express.adapter';
 export * from './core/tokens';
 export * from './core/core.module';
 export * from './health/health.controller';

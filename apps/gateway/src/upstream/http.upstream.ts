@@ -1,11 +1,17 @@
 import { pipeline } from 'node:stream/promises';
 import { Logger } from '@nestjs/common';
 import { Agent, type Dispatcher } from 'undici';
-import { Headers, UnavailableError, encodeRequestScope } from '@lading/contracts';
+import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope } from '@lading/contracts';
 import { signInternalRequest, type V2Exchange, type V2Handler } from '@lading/nest-common';
 
+/**
+ * Headers that belong to one connection, not to the request: never forwarded. `expect` is one of
+ * them here: Node's server already answered `100 Continue` to the client, and undici refuses a
+ * request that carries it.
+ */
 const HOP_BY_HOP = new Set([
   'connection',
+  'expect',
   'keep-alive',
   'proxy-authenticate',
   'proxy-authorization',
@@ -16,23 +22,61 @@ const HOP_BY_HOP = new Set([
   'host',
 ]);
 
+/** How the gateway talks to one service. */
+export interface HttpUpstreamOptions {
+  /** `http.secret`: signs every forwarded request; undefined only in insecure mode. */
+  secret: string | undefined;
+  /** Connections kept to the service (`http.upstream.connections`). */
+  connections: number;
+  /** Requests that may wait for one of them (`http.upstream.queue`); beyond, 503 at once. */
+  queue: number;
+  /** `http.timeouts.idle`: the longest wait for the service's answer head or its next body byte. */
+  idleTimeoutMs: number;
+  /** The largest answer head accepted from the service. */
+  maxHeaderBytes: number;
+}
+
 /**
  * Forwards a /v2 request to a service over HTTP (split mode), streaming the body both ways with
  * keep-alive connections, and signing it so the service knows the gateway let it through.
+ *
+ * Bounded: at most `connections + queue` requests are in flight per service (the rest get 503
+ * `UNAVAILABLE` with `Retry-After`), the service's silence is bounded by the idle timeout, and a
+ * client that goes away aborts its upstream request, so no connection is held for nobody.
  */
 export class HttpUpstream implements V2Handler {
   private readonly logger = new Logger(HttpUpstream.name);
   private readonly origin: string;
+  private readonly capacity: number;
+  private readonly agent: Dispatcher;
+  private inFlight = 0;
 
   constructor(
     baseUrl: string,
-    private readonly secret: string | undefined,
-    private readonly agent: Dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 128, pipelining: 1 }),
+    private readonly options: HttpUpstreamOptions,
   ) {
     this.origin = new URL(baseUrl).origin;
+    this.capacity = options.connections + options.queue;
+    this.agent = new Agent({
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      maxHeaderSize: options.maxHeaderBytes,
+      bodyTimeout: options.idleTimeoutMs,
+    });
   }
 
   async handle(x: V2Exchange): Promise<void> {
+    if (this.inFlight >= this.capacity) throw new UpstreamBusyError(this.origin);
+    this.inFlight++;
+    try {
+      await this.forward(x);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async forward(x: V2Exchange): Promise<void> {
     const { req, res } = x;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
@@ -42,31 +86,56 @@ export class HttpUpstream implements V2Handler {
     if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
     const scope = encodeRequestScope(x.scope);
     headers[Headers.internalScope] = scope;
-    if (this.secret) {
-      headers[Headers.internalAuth] = signInternalRequest(this.secret, { method: req.method, url: req.originalUrl, scope });
+    if (this.options.secret) {
+      headers[Headers.internalAuth] = signInternalRequest(this.options.secret, { method: req.method, url: req.originalUrl, scope });
     }
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    let upstream: Dispatcher.ResponseData;
+    const forwardsBody = hasBody && req.method !== 'GET' && req.method !== 'HEAD';
+
+    // The client going away (its request cut short, or its connection closed before the answer
+    // was written) aborts the upstream request: out of the queue, or its connection closed.
+    const abort = new AbortController();
+    const onRequestClose = () => req.complete || abort.abort();
+    const onResponseClose = () => res.writableFinished || abort.abort();
+    req.once('close', onRequestClose);
+    res.once('close', onResponseClose);
     try {
-      upstream = await this.agent.request({
-        origin: this.origin,
-        path: req.originalUrl,
-        method: req.method as Dispatcher.HttpMethod,
-        headers,
-        body: hasBody && req.method !== 'GET' && req.method !== 'HEAD' ? req : undefined,
-      });
-    } catch (e) {
-      if (res.destroyed) return; // the client went away; nothing to answer
-      this.logger.warn(`upstream ${this.origin} failed: ${(e as Error).message}`);
-      throw new UnavailableError('upstream service unavailable', { upstream: this.origin });
+      let upstream: Dispatcher.ResponseData;
+      try {
+        upstream = await this.agent.request({
+          origin: this.origin,
+          path: req.originalUrl,
+          method: req.method as Dispatcher.HttpMethod,
+          headers,
+          body: forwardsBody ? req : undefined,
+          signal: abort.signal,
+          // undici starts this clock when the request goes out and restarts it only when the
+          // socket pushes back, so a slow client's long upload would be cut mid-body. With a
+          // body, the gateway's own idle timeout on the client's connection bounds the wait.
+          headersTimeout: forwardsBody ? 0 : this.options.idleTimeoutMs,
+        });
+      } catch (e) {
+        if (abort.signal.aborted || res.destroyed) return; // the client went away; nothing to answer
+        this.logger.warn(`upstream ${this.origin} failed: ${(e as Error).message}`);
+        throw new UnavailableError('upstream service unavailable', { upstream: this.origin });
+      }
+      res.status(upstream.statusCode);
+      // The service answered before it read the whole body (an error found early): the client's
+      // unread bytes are still on its connection, so close that after this answer.
+      if (!req.complete && hasBody) res.setHeader('Connection', 'close');
+      for (const [k, v] of Object.entries(upstream.headers)) {
+        if (v !== undefined && !HOP_BY_HOP.has(k)) res.setHeader(k, v);
+      }
+      try {
+        await pipeline(upstream.body, res);
+      } catch (e) {
+        // Headers are out: the only way to tell the client is to cut its connection.
+        if (!abort.signal.aborted) this.logger.warn(`answer from ${this.origin} cut short: ${(e as Error).message}`);
+        res.destroy();
+      }
+    } finally {
+      req.off('close', onRequestClose);
+      res.off('close', onResponseClose);
     }
-    res.status(upstream.statusCode);
-    // The service answered before it read the whole body (an error found early): the client's
-    // unread bytes are still on its connection, so close that after this answer.
-    if (!req.complete && hasBody) res.setHeader('Connection', 'close');
-    for (const [k, v] of Object.entries(upstream.headers)) {
-      if (v !== undefined && !HOP_BY_HOP.has(k)) res.setHeader(k, v);
-    }
-    await pipeline(upstream.body, res);
   }
 }

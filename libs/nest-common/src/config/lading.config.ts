@@ -35,6 +35,28 @@ export const ladingConfigSchema = z
         addr: addr.default('127.0.0.1:5000'),
         /** Shared secret the gateway signs forwarded requests with (split mode). */
         secret: z.string().min(16).optional(),
+        /** Split mode without `secret`: services accept unsigned requests. For a trusted lab only. */
+        insecure: bool.default(false),
+        /** The largest request head (request line and headers) accepted; the reference registry's is 1 MiB. */
+        maxheaderbytes: int.min(4096).max(64 * 1024 * 1024).default(1024 * 1024),
+        timeouts: z
+          .strictObject({
+            /** No byte in or out of a connection for this long (a body, a response write, a wait) closes it. */
+            idle: duration.refine((ms) => ms > 0, 'must be more than 0').default(60_000),
+            /** The whole request head must arrive within this. */
+            headers: duration.refine((ms) => ms > 0, 'must be more than 0').default(60_000),
+            /** The whole request, body included, must arrive within this; 0 is no limit (blobs can be big). */
+            request: duration.default(0),
+          })
+          .prefault({}),
+        upstream: z
+          .strictObject({
+            /** Split gateway: connections to each service. */
+            connections: int.min(1).max(4096).default(128),
+            /** Split gateway: requests that may wait for a connection to each service; beyond, 503. */
+            queue: int.min(0).max(1_000_000).default(1024),
+          })
+          .prefault({}),
       })
       .prefault({}),
     database: z

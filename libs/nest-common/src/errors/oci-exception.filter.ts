@@ -1,4 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Response } from 'express';
 import { API_VERSION, isOciCoded, ociErrorBody, ociErrorStatus, type OciCoded } from '@lading/contracts';
 
@@ -26,20 +28,46 @@ export function writeOciError(res: Response, exception: unknown, logger?: Logger
     res.destroy();
     return;
   }
-  const body = JSON.stringify(ociErrorBody(coded));
+  const { headers, body } = ociErrorResponse(coded);
   const send = (close: boolean) => {
     if (res.headersSent || res.destroyed) return;
     if (close) res.setHeader('Connection', 'close');
     res.status(status);
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Docker-Distribution-API-Version', API_VERSION);
-    res.setHeader('Content-Length', Buffer.byteLength(body));
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     res.end(res.req?.method === 'HEAD' ? undefined : body);
   };
   const req = res.req;
   if (!req || req.complete) send(false);
   else if (req.destroyed) send(true); // its reader gave up on it: unread bytes may follow
   else drainRequest(req).then((keep) => send(!keep), () => send(true));
+}
+
+/**
+ * Answers on a bare socket that the HTTP parser gave up on (no request object exists, as for a
+ * head over the size limit), with the same status, headers and body as the filter, then closes
+ * it. Call it only when no response of the connection has started.
+ */
+export function writeOciErrorToSocket(socket: Duplex, error: OciCoded): void {
+  if (socket.writable) {
+    const status = ociErrorStatus(error);
+    const { headers, body } = ociErrorResponse(error);
+    const head = Object.entries({ ...headers, Connection: 'close' }).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head.join('')}\r\n${body}`);
+  }
+  // Destroyed, not ended: the parser is in an error state and would raise the same error again
+  // on every further byte. The answer is already in the kernel's buffer.
+  socket.destroy();
+}
+
+function ociErrorResponse(error: OciCoded): { headers: Record<string, string | number>; body: string } {
+  const body = JSON.stringify(ociErrorBody(error));
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Docker-Distribution-API-Version': API_VERSION,
+    'Content-Length': Buffer.byteLength(body),
+  };
+  if (error.retryAfterSeconds !== undefined) headers['Retry-After'] = error.retryAfterSeconds;
+  return { headers, body };
 }
 
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;

@@ -2,13 +2,17 @@ import { Logger, type INestApplication, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { API_VERSION } from '@lading/contracts';
+import { ladingConfigSchema } from '../config/lading.config';
 import { OciExceptionFilter } from '../errors/oci-exception.filter';
+import { BoundedExpressAdapter, httpServerLimits, type HttpServerLimits } from './bounded-express.adapter';
 
 /** How an app process listens. */
 export interface HttpAppOptions {
   /** `host:port`; port 0 picks a free one. */
   addr: string;
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Head size and timeouts (`httpServerLimits(config.http)`); the defaults of `http.*` when absent. */
+  limits?: HttpServerLimits;
 }
 
 const LEVELS: Record<string, LogLevel[]> = {
@@ -21,11 +25,13 @@ const LEVELS: Record<string, LogLevel[]> = {
 
 /**
  * Creates and starts a Nest app on Express with what every Lading process needs: request bodies
- * left as streams (no body parser: blobs stream through), the OCI error filter, the API version
- * header on every response, and graceful shutdown hooks.
+ * left as streams (no body parser: blobs stream through), a server bounded in head size and idle
+ * time, the OCI error filter, the API version header on every response, and graceful shutdown
+ * hooks.
  */
 export async function startHttpApp(module: unknown, options: HttpAppOptions): Promise<INestApplication> {
-  const app = await NestFactory.create(module as never, {
+  const limits = options.limits ?? httpServerLimits(ladingConfigSchema.parse({}).http);
+  const app = await NestFactory.create(module as never, new BoundedExpressAdapter(limits), {
     bodyParser: false,
     abortOnError: false,
     logger: LEVELS[options.logLevel ?? 'info'],
@@ -33,18 +39,18 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
   const express = app.getHttpAdapter().getInstance();
   express.disable('x-powered-by');
   express.set('etag', false);
-  app.use((_req: Request, res: Response, next: NextFunction) => {
+  app.use((req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Docker-Distribution-API-Version', API_VERSION);
+    // Express refuses a path with a malformed %-escape (400 "Failed to decode param") before any
+    // route runs. Routing sees it escaped; the handlers read `originalUrl`, untouched, and judge
+    // the reference or name themselves (an undecodable tag is MANIFEST_UNKNOWN, a name NAME_INVALID).
+    if (req.url.includes('%')) req.url = req.url.replace(/%(?![0-9a-fA-F]{2})/g, '%25');
     next();
   });
   app.useGlobalFilters(new OciExceptionFilter());
   app.enableShutdownHooks();
   const { host, port } = splitAddr(options.addr);
   await app.listen(port, host);
-  const server = app.getHttpServer();
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 0; // large blob uploads may take long; idle sockets still time out
   Logger.log(`listening on ${await app.getUrl()}`, 'Lading');
   return app;
 }
