@@ -92,12 +92,13 @@ export class HttpUpstream implements V2Handler {
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     const forwardsBody = hasBody && req.method !== 'GET' && req.method !== 'HEAD';
 
-    // The client going away (its request cut short, or its connection closed before the answer
-    // was written) aborts the upstream request: out of the queue, or its connection closed.
+    // The client going away (its connection closed, while it was still sending or waiting for the
+    // answer) aborts the upstream request: out of the queue, or its connection closed. The
+    // response's 'close' says so in every case; the request's 'close' does not: undici emits it
+    // too, when it drops the body of an upstream request that failed, and that client is still
+    // there, waiting for its 503.
     const abort = new AbortController();
-    const onRequestClose = () => req.complete || abort.abort();
     const onResponseClose = () => res.writableFinished || abort.abort();
-    req.once('close', onRequestClose);
     res.once('close', onResponseClose);
     try {
       let upstream: Dispatcher.ResponseData;
@@ -134,7 +135,6 @@ export class HttpUpstream implements V2Handler {
         res.destroy();
       }
     } finally {
-      req.off('close', onRequestClose);
       res.off('close', onResponseClose);
     }
   }
