@@ -3,9 +3,21 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { randomBlob, RegistryTestClient, type TestBlob, type TestResponse } from '@lading/testing';
-import { createTestDatabase, startEmbedded, startSplit, type LadingProcess, type SplitStack } from '../support/registry-processes';
-import { callAlone, expectAllHealthy, isRunning, openSession } from '../support/robustness-stack';
+import { decodeRequestScope, encodeRequestScope, systemScope } from '@lading/contracts';
+import { signedPartsOf, signInternalRequest, verifyInternalRequest } from '@lading/nest-common';
+import { randomBlob, randomImage, RegistryTestClient, type TestBlob, type TestImage, type TestResponse } from '@lading/testing';
+import {
+  createTestDatabase,
+  freePort,
+  serveUntilExit,
+  startEmbedded,
+  startLading,
+  startSplit,
+  type LadingProcess,
+  type SplitStack,
+} from '../support/registry-processes';
+import { RequestTap, replay, type CapturedRequest } from '../support/request-tap';
+import { callAlone, expectAllHealthy, isRunning, openSession, withDb } from '../support/robustness-stack';
 import { RawRequest, RepeatedBlob } from '../support/robustness-streams';
 import { StalledReader, within } from '../support/stalled-clients';
 
@@ -266,6 +278,152 @@ describe('split mode hardening', () => {
       for (const b of burst) b.destroy();
       const r = await within(callAlone(queueGateway.url, 'GET', smallPath), 10_000, 'a normal request after the clients left');
       expect(r.status).toBe(200);
+    });
+  });
+
+  describe('internal request signing', () => {
+    const name = 'hardening/signing';
+    let tap: RequestTap;
+    /** A gateway whose "services" are the tap: what it forwards is captured, not served. */
+    let tapGateway: LadingProcess;
+    let first: TestImage;
+    let second: TestImage;
+    const manifestsUrl = () => stack.apps['manifests'].url;
+    const blobUploadUrl = () => stack.apps['blob-upload'].url;
+
+    beforeAll(async () => {
+      tap = await RequestTap.start();
+      tapGateway = await stack.startExtra('gateway', { LADING_SERVICES_MANIFESTS_URL: tap.url, LADING_SERVICES_BLOBUPLOAD_URL: tap.url });
+      first = randomImage({ layers: 1, layerSize: 1000 });
+      second = randomImage({ layers: 1, layerSize: 1000 });
+      expect((await c.pushImage(name, first, 'seed-1')).status).toBe(201);
+      expect((await c.pushImage(name, second, 'seed-2')).status).toBe(201);
+    });
+    afterAll(async () => {
+      await tap?.close();
+    });
+
+    /** Sends a request through the tap gateway: what a service would receive, signed. */
+    async function capture(method: string, path: string, options: { headers?: Record<string, string>; body?: Buffer } = {}): Promise<CapturedRequest> {
+      expect((await callAlone(tapGateway.url, method, path, options)).status).toBe(202);
+      return tap.last();
+    }
+    const putOf = (reference: string, image: TestImage) =>
+      capture('PUT', `/v2/${name}/manifests/${reference}`, { headers: { 'content-type': image.mediaType }, body: image.manifest });
+    const digestOf = async (reference: string) => (await c.call('HEAD', `/v2/${name}/manifests/${reference}`)).headers['docker-content-digest'];
+    const uploadSessions = () => withDb(stack.databaseUrl, async (db) => (await db.query('SELECT count(*)::int AS n FROM upload_sessions')).rows[0].n as number);
+
+    it('refuses an unsigned request and one signed with another secret (401), and changes nothing', async () => {
+      const put = await putOf('unsigned', first);
+      expectOciError(await replay(manifestsUrl(), put, { headers: { 'x-lading-internal': undefined } }), 401, 'UNAUTHORIZED');
+      const parts = signedPartsOf('PUT', put.url, put.headers['x-lading-scope'], put.headers, false);
+      const forged = signInternalRequest('not-the-secret-of-this-stack', parts);
+      expectOciError(await replay(manifestsUrl(), put, { headers: { 'x-lading-internal': forged } }), 401, 'UNAUTHORIZED');
+      expect((await c.call('GET', `/v2/${name}/manifests/unsigned`)).status).toBe(404);
+    });
+
+    it('refuses a replay of a captured manifest PUT on the same replica and on another (401), and changes nothing', async () => {
+      const put = await putOf('replayed', first);
+      expect((await replay(manifestsUrl(), put)).status).toBe(201);
+      expect((await c.putManifest(name, 'replayed', second.manifest, second.mediaType)).status).toBe(201);
+      expectOciError(await replay(manifestsUrl(), put), 401, 'UNAUTHORIZED');
+      const replica = await stack.startExtra('manifests');
+      expectOciError(await replay(replica.url, put), 401, 'UNAUTHORIZED');
+      expect(await digestOf('replayed')).toBe(second.digest);
+    });
+
+    it('refuses a replay of a captured upload start on blob-upload (401), and opens no session', async () => {
+      const start = await capture('POST', `/v2/${name}/blobs/uploads/`);
+      expect((await replay(blobUploadUrl(), start)).status).toBe(202);
+      const sessions = await uploadSessions();
+      expectOciError(await replay(blobUploadUrl(), start), 401, 'UNAUTHORIZED');
+      expect(await uploadSessions()).toBe(sessions);
+    });
+
+    it('refuses a replay of a captured read on the same replica (401)', async () => {
+      const list = await capture('GET', `/v2/${name}/tags/list`);
+      expect((await replay(manifestsUrl(), list)).status).toBe(200);
+      expectOciError(await replay(manifestsUrl(), list), 401, 'UNAUTHORIZED');
+    });
+
+    it('refuses a request whose body length, type or framing differs from what was signed (401); the unchanged one still goes through', async () => {
+      const put = await putOf('framing', first);
+      const padded = Buffer.concat([first.manifest, Buffer.from('\n')]);
+      expectOciError(await replay(manifestsUrl(), put, { body: padded }), 401, 'UNAUTHORIZED');
+      const otherType = { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' };
+      expectOciError(await replay(manifestsUrl(), put, { headers: otherType }), 401, 'UNAUTHORIZED');
+      expectOciError(await replay(manifestsUrl(), put, { chunked: true }), 401, 'UNAUTHORIZED');
+      expect((await c.call('GET', `/v2/${name}/manifests/framing`)).status).toBe(404);
+      // A refused signature does not use up the nonce: the request as signed is taken once.
+      expect((await replay(manifestsUrl(), put)).status).toBe(201);
+      expect(await digestOf('framing')).toBe(first.digest);
+    });
+  });
+
+  describe('starting a split app without http.secret', () => {
+    const apps = ['gateway', 'blob-upload', 'manifests'] as const;
+    const addrKey = (app: string) => (app === 'gateway' ? 'LADING_HTTP_ADDR' : `LADING_SERVICES_${app.replace('-', '').toUpperCase()}_ADDR`);
+    const withoutSecret = () => Object.fromEntries(Object.entries(stack.env).filter(([k]) => k !== 'LADING_HTTP_SECRET'));
+
+    it.each(apps)('%s refuses to start, and says which setting is missing and how to run without it', async (app) => {
+      const port = await freePort();
+      const { code, output } = await serveUntilExit(app, { ...withoutSecret(), [addrKey(app)]: `127.0.0.1:${port}` });
+      expect(code).not.toBe(0);
+      expect(output).toMatch(/http\.secret/);
+      expect(output).toMatch(/LADING_HTTP_SECRET/);
+      expect(output).toMatch(/LADING_HTTP_INSECURE=true/);
+    });
+
+    it.each(apps)('%s starts with http.insecure and logs a warning', async (app) => {
+      const port = await freePort();
+      const p = await startLading(app, { ...withoutSecret(), LADING_HTTP_INSECURE: 'true', [addrKey(app)]: `127.0.0.1:${port}` }, port);
+      try {
+        expect(p.log()).toMatch(/INSECURE MODE/);
+        if (app === 'manifests') {
+          // Unsigned requests are taken (they still carry the scope the gateway would build).
+          const scope = encodeRequestScope(systemScope('catalog.list', null));
+          expect((await fetch(`${p.url}/v2/_catalog`, { headers: { 'x-lading-scope': scope } })).status).toBe(200);
+        }
+      } finally {
+        await p.stop();
+      }
+    });
+  });
+
+  describe('internal headers a client sends', () => {
+    it('are dropped by the gateway: a forged scope naming another repository and a forged signature change nothing', async () => {
+      const img = randomImage({ layers: 1, layerSize: 500 });
+      for (const repo of ['hardening/forge-target', 'hardening/forge-victim']) {
+        for (const b of [img.config, ...img.layers]) expect((await c.pushBlob(repo, b)).status).toBe(201);
+      }
+      const forgedScope = encodeRequestScope(systemScope('manifest.put', 'hardening/forge-victim', 'forged'));
+      const forged = { 'x-lading-scope': forgedScope, 'x-lading-internal': `${Date.now()}.forged-nonce-of-22-chars.forged`, 'x-lading-extra': 'x' };
+      const put = await c.call('PUT', '/v2/hardening/forge-target/manifests/v1', { headers: { ...forged, 'content-type': img.mediaType }, body: img.manifest });
+      expect(put.status).toBe(201);
+      expect((await c.call('GET', '/v2/hardening/forge-target/manifests/v1')).headers['docker-content-digest']).toBe(img.digest);
+      expect((await c.call('GET', '/v2/hardening/forge-victim/manifests/v1')).status).toBe(404);
+      // A read with a forged scope reads what its path names.
+      const list = await c.call('GET', '/v2/hardening/forge-target/tags/list', { headers: forged });
+      expect(list.json()).toEqual({ name: 'hardening/forge-target', tags: ['v1'] });
+    });
+
+    it('reach the services replaced by the gateway\'s own, signed with the stack secret', async () => {
+      const tap = await RequestTap.start();
+      const gateway = await stack.startExtra('gateway', { LADING_SERVICES_MANIFESTS_URL: tap.url, LADING_SERVICES_BLOBUPLOAD_URL: tap.url });
+      try {
+        const forgedScope = encodeRequestScope(systemScope('tags.list', 'hardening/forge-victim', 'forged'));
+        await callAlone(gateway.url, 'GET', '/v2/hardening/forge-target/tags/list', {
+          headers: { 'x-lading-scope': forgedScope, 'x-lading-internal': 'forged', 'x-lading-extra': 'x' },
+        });
+        const got = tap.last();
+        const scope = decodeRequestScope(got.headers['x-lading-scope']);
+        expect({ repository: scope.repository, requestId: scope.requestId === 'forged' }).toEqual({ repository: 'hardening/forge-target', requestId: false });
+        expect(got.headers['x-lading-extra']).toBeUndefined();
+        const parts = signedPartsOf('GET', got.url, got.headers['x-lading-scope'], got.headers, false);
+        expect(verifyInternalRequest(stack.env.LADING_HTTP_SECRET, got.headers['x-lading-internal'], parts)).toBeDefined();
+      } finally {
+        await tap.close();
+      }
     });
   });
 });

@@ -77,6 +77,29 @@ export async function startLading(app: string | undefined, env: Record<string, s
   }
 }
 
+/**
+ * Runs `lading serve <app>` with exactly the LADING_* settings of `env` (none inherited) until it
+ * exits by itself, as on a start it refuses: its exit code and output. Killed, and an error
+ * thrown, if it still runs after `timeoutMs`.
+ */
+export async function serveUntilExit(app: string, env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LADING_')));
+  const proc = spawn(process.execPath, [LADING, 'serve', app], {
+    cwd: ROOT,
+    env: { ...inherited, LADING_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((ok) => proc.once('exit', (code) => ok(code)));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const code = await exited;
+  clearTimeout(timer);
+  if (proc.signalCode === 'SIGKILL') throw new Error(`lading serve ${app} still ran after ${timeoutMs} ms:\n${output}`);
+  return { code, output };
+}
+
 /** The embedded registry as its own process, data in a new temp folder unless given. */
 export async function startEmbedded(env: Record<string, string> = {}, dataDir?: string): Promise<LadingProcess & { dataDir: string }> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'lading-embedded-'));

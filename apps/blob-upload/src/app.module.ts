@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { HealthController, LadingCoreModule, type LadingConfig } from '@lading/nest-common';
+import { HealthController, InternalAuthModule, LadingCoreModule, type LadingConfig } from '@lading/nest-common';
 import { BlobUploadModule } from './blob-upload.module';
 import { BlobUploadController } from './http/blob-upload.controller';
 
@@ -9,7 +9,7 @@ export class BlobUploadAppModule {
   static forRoot(config: LadingConfig): DynamicModule {
     return {
       module: BlobUploadAppModule,
-      imports: [LadingCoreModule.forRoot(config), BlobUploadModule],
+      imports: [LadingCoreModule.forRoot(config), InternalAuthModule.forService(config, 'blob-upload'), BlobUploadModule],
       controllers: [HealthController, BlobUploadController],
     };
   }

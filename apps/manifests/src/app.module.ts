@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { HealthController, LadingCoreModule, type LadingConfig } from '@lading/nest-common';
+import { HealthController, InternalAuthModule, LadingCoreModule, type LadingConfig } from '@lading/nest-common';
 import { ManifestsController } from './http/manifests.controller';
 import { ManifestsModule } from './manifests.module';
 
@@ -9,7 +9,7 @@ export class ManifestsAppModule {
   static forRoot(config: LadingConfig): DynamicModule {
     return {
       module: ManifestsAppModule,
-      imports: [LadingCoreModule.forRoot(config), ManifestsModule],
+      imports: [LadingCoreModule.forRoot(config), InternalAuthModule.forService(config, 'manifests'), ManifestsModule],
       controllers: [HealthController, ManifestsController],
     };
   }

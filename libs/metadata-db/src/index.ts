@@ -10,6 +10,7 @@ export type { UploadSession } from './stores/upload.store';
 export type { ManifestRecord, MissingReference, ReferrerRow, StoredManifest } from './stores/manifest.store';
 export type { BlobStore } from './stores/blob.store';
 export type { ManifestStore } from './stores/manifest.store';
+export type { NonceStore } from './stores/nonce.store';
 export type { OutboxStore } from './stores/outbox.store';
 export type { RepositoryStore } from './stores/repository.store';
 export type { TagStore } from './stores/tag.store';

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { openMetadataDb } from './metadata-db';
+import { METADATA_MIGRATIONS } from './migrations';
 import { managerQueryer } from './queryer';
 import { parseByteaHex, serializeByteaParam } from './pglite-bytea';
 
@@ -18,7 +19,7 @@ describe('PGlite metadata database', () => {
 
   it('runs the migrations', async () => {
     const { rows } = await runSql<{ n: number }>(ds.manager, 'SELECT count(*)::int AS n FROM schema_migrations');
-    expect(rows[0].n).toBe(2);
+    expect(rows[0].n).toBe(METADATA_MIGRATIONS.length);
   });
 
   it('keeps a rolled-back transaction invisible to concurrent work', async () => {

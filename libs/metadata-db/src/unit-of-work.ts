@@ -4,6 +4,7 @@ import type { EventSource } from './event.factory';
 import { isRetryableConflict, managerQueryer, poolQueryer, type Queryer } from './queryer';
 import { BlobStore } from './stores/blob.store';
 import { ManifestStore, type ManifestsChanged } from './stores/manifest.store';
+import { NonceStore } from './stores/nonce.store';
 import { OutboxStore } from './stores/outbox.store';
 import { RepositoryStore } from './stores/repository.store';
 import { TagStore } from './stores/tag.store';
@@ -17,6 +18,7 @@ export interface Stores {
   readonly manifests: ManifestStore;
   readonly tags: TagStore;
   readonly outbox: OutboxStore;
+  readonly nonces: NonceStore;
 }
 
 /** The unit of work: the stores bound to one open transaction. Services pass it, never an EntityManager. */
@@ -128,6 +130,7 @@ export class MetadataDb {
       manifests: new ManifestStore(q, repositories, blobs, changed),
       tags: new TagStore(q, changed),
       outbox: new OutboxStore(q, this.source),
+      nonces: new NonceStore(q),
     };
   }
 }

@@ -1,6 +1,6 @@
-import { All, Controller, Inject, Req, Res } from '@nestjs/common';
+import { All, Controller, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { LADING_CONFIG, serveForwarded, type LadingConfig } from '@lading/nest-common';
+import { InternalAuthService, serveForwarded } from '@lading/nest-common';
 import { BlobUploadHandler } from './blob-upload.handler';
 
 /** The blob-upload process's own /v2 endpoint (split mode): requests forwarded by the gateway. */
@@ -8,11 +8,11 @@ import { BlobUploadHandler } from './blob-upload.handler';
 export class BlobUploadController {
   constructor(
     private readonly handler: BlobUploadHandler,
-    @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+    private readonly auth: InternalAuthService,
   ) {}
 
   @All(['v2', 'v2/*path'])
   async serve(@Req() req: Request, @Res() res: Response): Promise<void> {
-    await serveForwarded('blob-upload', this.handler, this.config.http.secret, req, res);
+    await serveForwarded('blob-upload', this.handler, this.auth, req, res);
   }
 }

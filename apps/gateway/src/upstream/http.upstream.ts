@@ -1,8 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Logger } from '@nestjs/common';
 import { Agent, type Dispatcher } from 'undici';
 import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope } from '@lading/contracts';
-import { signInternalRequest, type V2Exchange, type V2Handler } from '@lading/nest-common';
+import { signInternalRequest, signedPartsOf, type V2Exchange, type V2Handler } from '@lading/nest-common';
 
 /**
  * Headers that belong to one connection, not to the request: never forwarded. `expect` is one of
@@ -78,26 +79,22 @@ export class HttpUpstream implements V2Handler {
 
   private async forward(x: V2Exchange): Promise<void> {
     const { req, res } = x;
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k) || k.startsWith(Headers.internalPrefix)) continue;
-      headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    }
-    if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+    const headers = forwardedHeaders(req);
     const scope = encodeRequestScope(x.scope);
     headers[Headers.internalScope] = scope;
+    const body = forwardedBody(req, headers);
     if (this.options.secret) {
-      headers[Headers.internalAuth] = signInternalRequest(this.options.secret, { method: req.method, url: req.originalUrl, scope });
+      const chunked = body !== undefined && headers['content-length'] === undefined;
+      headers[Headers.internalAuth] = signInternalRequest(this.options.secret, signedPartsOf(req.method, req.originalUrl, scope, headers, chunked));
     }
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    const forwardsBody = hasBody && req.method !== 'GET' && req.method !== 'HEAD';
 
-    // The client going away (its request cut short, or its connection closed before the answer
-    // was written) aborts the upstream request: out of the queue, or its connection closed.
+    // The client going away (its connection closed, while it was still sending or waiting for the
+    // answer) aborts the upstream request: out of the queue, or its connection closed. The
+    // response's 'close' says so in every case; the request's 'close' does not: undici emits it
+    // too, when it drops the body of an upstream request that failed, and that client is still
+    // there, waiting for its 503.
     const abort = new AbortController();
-    const onRequestClose = () => req.complete || abort.abort();
     const onResponseClose = () => res.writableFinished || abort.abort();
-    req.once('close', onRequestClose);
     res.once('close', onResponseClose);
     try {
       let upstream: Dispatcher.ResponseData;
@@ -107,12 +104,13 @@ export class HttpUpstream implements V2Handler {
           path: req.originalUrl,
           method: req.method as Dispatcher.HttpMethod,
           headers,
-          body: forwardsBody ? req : undefined,
+          // undici streams any async iterable (the chunked relay); its types list only Node streams.
+          body: body as IncomingMessage | undefined,
           signal: abort.signal,
           // undici starts this clock when the request goes out and restarts it only when the
           // socket pushes back, so a slow client's long upload would be cut mid-body. With a
           // body, the gateway's own idle timeout on the client's connection bounds the wait.
-          headersTimeout: forwardsBody ? 0 : this.options.idleTimeoutMs,
+          headersTimeout: body ? 0 : this.options.idleTimeoutMs,
         });
       } catch (e) {
         if (abort.signal.aborted || res.destroyed) return; // the client went away; nothing to answer
@@ -122,7 +120,7 @@ export class HttpUpstream implements V2Handler {
       res.status(upstream.statusCode);
       // The service answered before it read the whole body (an error found early): the client's
       // unread bytes are still on its connection, so close that after this answer.
-      if (!req.complete && hasBody) res.setHeader('Connection', 'close');
+      if (!req.complete) res.setHeader('Connection', 'close');
       for (const [k, v] of Object.entries(upstream.headers)) {
         if (v !== undefined && !HOP_BY_HOP.has(k)) res.setHeader(k, v);
       }
@@ -134,8 +132,38 @@ export class HttpUpstream implements V2Handler {
         res.destroy();
       }
     } finally {
-      req.off('close', onRequestClose);
       res.off('close', onResponseClose);
     }
   }
+}
+
+/** The client's end-to-end headers (no hop-by-hop, no internal ones) plus `X-Forwarded-Host`. */
+function forwardedHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || k.startsWith(Headers.internalPrefix)) continue;
+    headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+  return headers;
+}
+
+/**
+ * The body to forward, framed exactly as signed: with its length when the client gave one (not
+ * 0), else chunked; none for GET, HEAD or an empty body (its `Content-Length` header dropped, so
+ * undici sends `0` where the method expects a body and nothing otherwise). A chunked body goes as
+ * an iterable: undici would measure a stream that already ended and send a length instead.
+ */
+function forwardedBody(req: IncomingMessage, headers: Record<string, string>): IncomingMessage | AsyncIterable<Buffer> | undefined {
+  const length = headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (req.method === 'GET' || req.method === 'HEAD' || (!chunked && (length === undefined || length === '0'))) {
+    delete headers['content-length'];
+    return undefined;
+  }
+  return chunked ? relay(req) : req;
+}
+
+async function* relay(req: IncomingMessage): AsyncGenerator<Buffer> {
+  for await (const chunk of req) yield chunk as Buffer;
 }

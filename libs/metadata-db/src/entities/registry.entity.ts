@@ -102,6 +102,14 @@ export class OutboxEventEntity {
   @Column({ name: 'sent_at', type: 'timestamptz', nullable: true }) sentAt!: Date | null;
 }
 
+/** A claimed one-time nonce of a signed internal request, kept until its signature could no longer be fresh. */
+@Entity('request_nonces')
+@Index(['expiresAt'])
+export class RequestNonceEntity {
+  @PrimaryColumn({ type: 'text' }) nonce!: string;
+  @Column({ name: 'expires_at', type: 'timestamptz' }) expiresAt!: Date;
+}
+
 /** Every entity of the metadata database. */
 export const METADATA_ENTITIES = [
   RepositoryEntity,
@@ -112,4 +120,5 @@ export const METADATA_ENTITIES = [
   TagEntity,
   UploadSessionEntity,
   OutboxEventEntity,
+  RequestNonceEntity,
 ];

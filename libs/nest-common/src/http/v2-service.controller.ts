@@ -1,6 +1,5 @@
 import type { Request, Response } from 'express';
 import {
-  Headers,
   RouteNotFoundError,
   UnauthorizedError,
   UnsupportedError,
@@ -11,33 +10,23 @@ import {
   type RequestScope,
   type V2Service,
 } from '@lading/contracts';
-import { verifyInternalRequest } from './internal-auth';
+import type { InternalAuthService } from './internal-auth.service';
 import { toExchange, type V2Handler } from './v2-exchange';
 
 /**
  * What a service's own /v2 controller does in split mode: accept only requests the gateway
- * signed, only for routes this service owns, take the request scope the gateway built (and
- * signed) instead of building one, then hand them to the same handler the embedded gateway
- * calls in process.
+ * signed (once: a replay is refused), only for routes this service owns, take the request scope
+ * the gateway built (and signed) instead of building one, then hand them to the same handler the
+ * embedded gateway calls in process.
  */
 export async function serveForwarded(
   service: V2Service,
   handler: V2Handler,
-  secret: string | undefined,
+  auth: InternalAuthService,
   req: Request,
   res: Response,
 ): Promise<void> {
-  const scopeHeader = req.headers[Headers.internalScope];
-  const encoded = typeof scopeHeader === 'string' ? scopeHeader : '';
-  if (secret) {
-    const sig = req.headers[Headers.internalAuth];
-    const ok = verifyInternalRequest(secret, typeof sig === 'string' ? sig : undefined, {
-      method: req.method,
-      url: req.originalUrl,
-      scope: encoded,
-    });
-    if (!ok) throw new UnauthorizedError('requests must come through the gateway');
-  }
+  const encoded = await auth.verify(req);
   const path = req.originalUrl.split('?')[0];
   const route = parseV2Path(path);
   if (!route) throw new RouteNotFoundError(path);
