@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client as MinioClient } from 'minio';
 import type { EntityManager } from 'typeorm';
-import { managerQueryer, openMetadataDb } from '@lading/metadata-db';
+import { METADATA_MIGRATIONS, managerQueryer, openMetadataDb } from '@lading/metadata-db';
 import { createTestDatabase } from '../support/registry-processes';
 
 const runSql = <T = Record<string, unknown>>(m: EntityManager, text: string, params: unknown[] = []) =>
@@ -43,7 +43,7 @@ describe('PostgreSQL through TypeORM', () => {
       // A second open against the migrated database is a no-op, even when two race.
       const [a, b] = await Promise.all([openMetadataDb({ url: db.url }), openMetadataDb({ url: db.url })]);
       const { rows } = await runSql<{ n: number }>(a.manager, 'SELECT count(*)::int AS n FROM schema_migrations');
-      expect(rows[0].n).toBe(2);
+      expect(rows[0].n).toBe(METADATA_MIGRATIONS.length);
       await Promise.all([a.destroy(), b.destroy()]);
     } finally {
       await db.drop();
