@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
 import { openMetadataDb } from './metadata-db';
 import { managerQueryer } from './queryer';
+import { METADATA_MIGRATIONS } from './migrations';
 import { parseByteaHex, serializeByteaParam } from './pglite-bytea';
 
 const runSql = <T = Record<string, unknown>>(m: EntityManager, text: string, params: unknown[] = []) =>
@@ -18,7 +19,7 @@ describe('PGlite metadata database', () => {
 
   it('runs the migrations', async () => {
     const { rows } = await runSql<{ n: number }>(ds.manager, 'SELECT count(*)::int AS n FROM schema_migrations');
-    expect(rows[0].n).toBe(2);
+    expect(rows[0].n).toBe(METADATA_MIGRATIONS.length);
   });
 
   it('keeps a rolled-back transaction invisible to concurrent work', async () => {
