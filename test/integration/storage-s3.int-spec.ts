@@ -1,31 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { S3BlobStorage, type S3BlobStorageOptions } from '@lading/storage';
+import { S3BlobStorage } from '@lading/storage';
 import { describeBlobStorageDriver } from '@lading/testing';
+import { testS3Options } from '../support/s3';
 
 /**
  * The shared driver suite against the real MinIO that `scripts/services` runs: every test gets
  * its own `rootdirectory` in the test bucket, and the suite's teardown rule fails it if any
  * object or unfinished multipart upload is left under that root.
  */
-function need(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run scripts/services start and eval "$(scripts/services env)"`);
-  return v;
-}
-
-/** The S3 driver options for the test MinIO, under a fresh root. */
-export function testS3Options(rootDirectory = `storage-suite/${randomUUID()}`): S3BlobStorageOptions {
-  return {
-    accessKey: need('LADING_TEST_S3_ACCESS_KEY'),
-    secretKey: need('LADING_TEST_S3_SECRET_KEY'),
-    region: need('LADING_TEST_S3_REGION'),
-    regionEndpoint: need('LADING_TEST_S3_ENDPOINT'),
-    bucket: need('LADING_TEST_S3_BUCKET'),
-    rootDirectory,
-    forcePathStyle: true,
-  };
-}
-
 describeBlobStorageDriver('s3 (MinIO)', async () => {
   const storage = new S3BlobStorage(testS3Options());
   return { storage, leftovers: () => storage.keys(), cleanup: async () => undefined };
