@@ -5,7 +5,7 @@ import { RegistryTestClient, randomBlob } from '@lading/testing';
 import { clientSandbox, toolPath, uniqueRepo, type ClientSandbox } from '../support/clients-tools';
 import { layoutEntry, randomMultiPlatformImage, readOciLayout, writeOciLayout } from '../support/oci-layout';
 import { startEmbedded, type LadingProcess } from '../support/registry-processes';
-import { testS3Options } from '../support/s3';
+import { purgeS3Root, s3RegistryEnv, testS3Options } from '../support/s3';
 
 const MiB = 1024 * 1024;
 
@@ -29,14 +29,7 @@ describe.each([
 
   beforeAll(async () => {
     registry = await startEmbedded({
-      LADING_STORAGE_S3_ACCESSKEY: options.accessKey!,
-      LADING_STORAGE_S3_SECRETKEY: options.secretKey!,
-      LADING_STORAGE_S3_REGION: options.region,
-      LADING_STORAGE_S3_REGIONENDPOINT: options.regionEndpoint!,
-      LADING_STORAGE_S3_BUCKET: options.bucket,
-      LADING_STORAGE_S3_ROOTDIRECTORY: rootDirectory,
-      LADING_STORAGE_S3_FORCEPATHSTYLE: 'true',
-      LADING_STORAGE_S3_CHUNKSIZE: String(5 * MiB),
+      ...s3RegistryEnv(rootDirectory),
       ...(disableRedirect ? { LADING_STORAGE_REDIRECT_DISABLE: 'true' } : {}),
     });
     http = new RegistryTestClient(registry.url);
@@ -47,8 +40,7 @@ describe.each([
     await http?.close();
     await registry?.stop();
     sandbox?.remove();
-    for await (const digest of storage.listBlobs()) await storage.deleteBlob(digest);
-    for await (const upload of storage.listUploads()) await storage.deleteUpload(upload.id);
+    await purgeS3Root(rootDirectory);
   });
 
   async function withLog<T>(step: () => Promise<T>): Promise<T> {

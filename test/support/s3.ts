@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { S3BlobStorageOptions } from '@lading/storage';
+import { S3BlobStorage, type S3BlobStorageOptions } from '@lading/storage';
 
 function need(name: string): string {
   const v = process.env[name];
@@ -18,4 +18,26 @@ export function testS3Options(rootDirectory = `storage-suite/${randomUUID()}`): 
     rootDirectory,
     forcePathStyle: true,
   };
+}
+
+/** The `LADING_STORAGE_S3_*` environment that points a registry process at the test MinIO under `rootDirectory`. */
+export function s3RegistryEnv(rootDirectory: string, chunkSize = 5 * 1024 * 1024): Record<string, string> {
+  const o = testS3Options(rootDirectory);
+  return {
+    LADING_STORAGE_S3_ACCESSKEY: o.accessKey!,
+    LADING_STORAGE_S3_SECRETKEY: o.secretKey!,
+    LADING_STORAGE_S3_REGION: o.region,
+    LADING_STORAGE_S3_REGIONENDPOINT: o.regionEndpoint!,
+    LADING_STORAGE_S3_BUCKET: o.bucket,
+    LADING_STORAGE_S3_ROOTDIRECTORY: rootDirectory,
+    LADING_STORAGE_S3_FORCEPATHSTYLE: 'true',
+    LADING_STORAGE_S3_CHUNKSIZE: String(chunkSize),
+  };
+}
+
+/** Removes every blob and upload under `rootDirectory` of the test bucket (after a run). */
+export async function purgeS3Root(rootDirectory: string): Promise<void> {
+  const storage = new S3BlobStorage(testS3Options(rootDirectory));
+  for await (const digest of storage.listBlobs()) await storage.deleteBlob(digest);
+  for await (const upload of storage.listUploads()) await storage.deleteUpload(upload.id);
 }
