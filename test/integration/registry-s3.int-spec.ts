@@ -4,7 +4,7 @@ import { S3BlobStorage } from '@lading/storage';
 import { RegistryTestClient, randomBlob } from '@lading/testing';
 import { clientSandbox, toolPath, uniqueRepo, type ClientSandbox } from '../support/clients-tools';
 import { layoutEntry, randomMultiPlatformImage, readOciLayout, writeOciLayout } from '../support/oci-layout';
-import { startEmbedded, type LadingProcess } from '../support/registry-processes';
+import { startEmbedded, startSplit, type LadingProcess, type SplitStack } from '../support/registry-processes';
 import { purgeS3Root, s3RegistryEnv, testS3Options } from '../support/s3';
 
 const MiB = 1024 * 1024;
@@ -138,4 +138,62 @@ describe.each([
     }
     expect(layoutEntry(readOciLayout(viaSkopeo), 'v1').digest).toBe(image.index.digest);
   }, 300_000);
+});
+
+/**
+ * Split mode on PostgreSQL and MinIO with two blob-upload processes behind two gateways: an
+ * upload's chunks alternate between them, so each chunk lands on a process that holds no state
+ * of the session (the part list is in the database, the parts in the bucket) and re-hashes the
+ * stored parts; the blob GET's 307 passes through the gateway.
+ */
+describe('the split registry on S3 (MinIO) with two blob-upload processes', () => {
+  const rootDirectory = `registry-split/${randomUUID()}`;
+  const storage = new S3BlobStorage(testS3Options(rootDirectory));
+  let stack: SplitStack;
+  let c1: RegistryTestClient;
+  let c2: RegistryTestClient;
+
+  beforeAll(async () => {
+    stack = await startSplit({ env: s3RegistryEnv(rootDirectory), withWorkers: false });
+    const bu2 = await stack.startExtra('blob-upload');
+    // Extras stop with the stack.
+    const gw2 = await stack.startExtra('gateway', { LADING_SERVICES_BLOBUPLOAD_URL: bu2.url });
+    c1 = new RegistryTestClient(stack.url);
+    c2 = new RegistryTestClient(gw2.url);
+  }, 180_000);
+
+  afterAll(async () => {
+    await c1?.close();
+    await c2?.close();
+    await stack?.stop();
+    await purgeS3Root(rootDirectory);
+  });
+
+  it('alternates PATCHes of any size between the processes and commits the right bytes on the other one', async () => {
+    const name = uniqueRepo('s3-split');
+    const blob = randomBlob(13 * MiB + 4321);
+    const cuts = [0, 4096, 3 * MiB, 6 * MiB + 1, 6 * MiB + 2, 12 * MiB, blob.size];
+    const clients = [c1, c2];
+    let location = (await c1.call('POST', `/v2/${name}/blobs/uploads/`)).headers.location;
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const bytes = blob.bytes.subarray(cuts[i], cuts[i + 1]);
+      const patch = await clients[i % 2].call('PATCH', location, {
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-range': `${cuts[i]}-${cuts[i + 1] - 1}`,
+          'content-length': String(bytes.length),
+        },
+        body: bytes,
+      });
+      expect({ i, status: patch.status, range: patch.headers.range }).toEqual({ i, status: 202, range: `0-${cuts[i + 1] - 1}` });
+      location = patch.headers.location;
+    }
+    const put = await clients[cuts.length % 2].call('PUT', `${location}${location.includes('?') ? '&' : '?'}digest=${blob.digest}`);
+    expect(put.status).toBe(201);
+    const get = await c1.call('GET', `/v2/${name}/blobs/${blob.digest}`);
+    expect(get.status).toBe(307);
+    const followed = await c1.call('GET', get.headers.location);
+    expect(followed.body.equals(blob.bytes)).toBe(true);
+    expect((await storage.keys()).filter((k) => k.includes('uploads/') || k.startsWith('multipart:'))).toEqual([]);
+  }, 180_000);
 });
