@@ -75,8 +75,10 @@ export interface BlobReader {
 
   /**
    * Streams the blob's bytes, or the inclusive `range` of them (`end` clamped to the last
-   * byte). The stream is opened before the promise resolves, so a blob deleted meanwhile
-   * still reads whole.
+   * byte). The stream is opened before the promise resolves: on the filesystem and in memory a
+   * blob deleted meanwhile still reads whole; on S3 a delete during a long read may end the
+   * stream with an error (garbage collection's review delay keeps that from happening to a
+   * blob anyone can still reach).
    * @throws BlobNotFoundError when `digest` is not stored.
    * @throws RangeNotSatisfiableError when `range` starts at or past the end, or is malformed.
    * @throws InvalidStorageKeyError when `digest` is not a canonical digest.

@@ -359,6 +359,16 @@ export function describeBlobStorageDriver(name: string, factory: () => Promise<B
       });
     });
 
+    describe('reads racing deletes', () => {
+      it('keeps a small blob readable by a reader that opened it before it was deleted', async () => {
+        const content = randomBytes(16 * 1024);
+        const digest = await blobOf(content);
+        const stream = await storage.readBlob(digest);
+        await storage.deleteBlob(digest);
+        expect((await readAll(stream)).equals(content)).toBe(true);
+      });
+    });
+
     describe('listing', () => {
       it('lists nothing in an empty storage', async () => {
         expect(await collect(storage.listBlobs())).toEqual([]);
