@@ -267,7 +267,6 @@ export class FilesystemBlobStorage implements BlobStorage {
   }
 }
 
-// eslint-disable-next-line require-yield
 async function* emptySource(): AsyncGenerator<Buffer> {
   return;
 }
