@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { request } from 'undici';
 import { startEmbedded, type LadingProcess } from '../support/registry-processes';
+import { purgeS3Root, s3RegistryEnv } from '../support/s3';
 import { currentRss, hashStream, mib, peakRss, RepeatedBlob, resetPeakRss } from '../support/robustness-streams';
 
 const MiB = 1024 * 1024;
@@ -50,7 +51,7 @@ async function measured<T>(registry: LadingProcess, work: () => Promise<T>): Pro
   }
 }
 
-function report(label: string, bytes: number, m: Measured<unknown>): void {
+function reportPhase(label: string, bytes: number, m: Measured<unknown>): void {
   const rate = bytes / MiB / m.seconds;
   console.log(
     `${label}: ${mib(bytes)} MiB in ${m.seconds.toFixed(1)} s = ${rate.toFixed(0)} MiB/s; registry RSS ` +
@@ -65,20 +66,28 @@ function expectBoundedMemory(m: Measured<unknown>): void {
   expect(m.peakRss - m.rssBefore).toBeLessThan(PEAK_RISE_BOUND);
 }
 
-describe('1 GiB blobs through the embedded registry stream with bounded memory', () => {
+const s3Root = `large-blobs/${randomUUID()}`;
+
+describe.each<[string, () => Record<string, string>]>([
+  ['filesystem', () => ({})],
+  // Redirects off, so the bytes of a GET stream through the registry too.
+  ['s3 (MinIO)', () => ({ ...s3RegistryEnv(s3Root), LADING_STORAGE_REDIRECT_DISABLE: 'true' })],
+])('1 GiB blobs through the embedded registry on %s stream with bounded memory', (driver, env) => {
   let dataDir: string;
   let registry: LadingProcess & { dataDir: string };
   let base: string;
+  const report = (label: string, bytes: number, m: Measured<unknown>) => reportPhase(`${label} (${driver})`, bytes, m);
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'lading-large-'));
-    registry = await startEmbedded({}, dataDir);
+    registry = await startEmbedded(env(), dataDir);
     base = registry.url;
   });
 
   afterAll(async () => {
     await registry?.stop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (driver !== 'filesystem') await purgeS3Root(s3Root);
   });
 
   /** GETs the blob, hashing the stream as it arrives; checks status, length and digest. */

@@ -5,10 +5,12 @@
  * timeout; and the two stacks (embedded, split) behind one factory type for `describe.each`.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbedded, startSplit } from './registry-processes';
+import { purgeS3Root, s3RegistryEnv } from './s3';
 
 /** The path of a tool named by environment variable `name`; throws a message saying how to get it. */
 export function toolPath(name: 'SKOPEO' | 'CRANE' | 'ORAS' | 'OCI_CONFORMANCE_BIN'): string {
@@ -147,10 +149,30 @@ export const splitStack: StackFactory = async () => {
   };
 };
 
-/** Both stacks, as `describe.each` rows. */
+/**
+ * The embedded registry with the s3 driver on the test MinIO (its own root in the bucket, purged
+ * at stop), blob GETs redirected to presigned URLs (the default): clients must follow them.
+ */
+export const embeddedS3Stack: StackFactory = async () => {
+  const root = `stack/${randomUUID()}`;
+  const p = await startEmbedded(s3RegistryEnv(root));
+  return {
+    url: p.url,
+    host: new URL(p.url).host,
+    log: p.log,
+    async stop() {
+      await p.stop();
+      rmSync(p.dataDir, { recursive: true, force: true });
+      await purgeS3Root(root);
+    },
+  };
+};
+
+/** The stacks, as `describe.each` rows. */
 export const STACKS: [string, StackFactory][] = [
   ['embedded', embeddedStack],
   ['split', splitStack],
+  ['embedded-s3', embeddedS3Stack],
 ];
 
 /** A repository name nobody else uses: `<prefix>/<random>`. */

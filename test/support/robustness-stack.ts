@@ -91,10 +91,15 @@ export function leftoverUploads(dataDir: string): string[] {
   return listDir(join(dataDir, 'storage', 'uploads'));
 }
 
-/** Size of the upload's bytes on disk, or undefined when the upload folder is gone. */
+/**
+ * Bytes of the upload's part files on disk (recorded or not, including one still being
+ * written), or undefined when the upload folder is gone.
+ */
 export function uploadBytesOnDisk(dataDir: string, id: string): number | undefined {
-  const path = join(dataDir, 'storage', 'uploads', id, 'data');
-  return existsSync(path) ? statSync(path).size : undefined;
+  const dir = join(dataDir, 'storage', 'uploads', id);
+  if (!existsSync(dir)) return undefined;
+  const parts = join(dir, 'parts');
+  return listDir(parts).reduce((n, name) => n + (statSync(join(parts, name), { throwIfNoEntry: false })?.size ?? 0), 0);
 }
 
 function listDir(dir: string): string[] {

@@ -177,7 +177,8 @@ describe('embedded registry: defects found in review', () => {
         expect(await db.read.uploads.recordCommit(id, owner, digest)).toBe(true);
         await db.read.uploads.releaseLease(id, owner);
       }
-      await reg.app.get<BlobStorage>(BLOB_STORAGE).commitUpload(id, digest);
+      const { parts } = (await db.read.uploads.findSession(repo, id))!;
+      await reg.app.get<BlobStorage>(BLOB_STORAGE).commitUpload(id, parts, digest);
       return loc;
     }
 

@@ -14,37 +14,55 @@ export interface BlobStat {
   size: number;
 }
 
-/** Options of `BlobIngester.appendUpload`. */
-export interface AppendOptions {
+/**
+ * One stored part of an upload, as the driver reported it when it wrote it. Plain JSON: the
+ * caller records the list in the upload session and hands it back; it never makes one up.
+ */
+export interface UploadPart {
+  /** The part's name in the layout (a uuid, fresh for every write). */
+  name: string;
+  /** Its size in bytes. */
+  size: number;
+  /** The backend's tag of the part's content (S3 ETag), checked when the parts are composed. */
+  etag?: string;
+}
+
+/** Options of `UploadStore.writePart`. */
+export interface WritePartOptions {
   /**
-   * Called with every chunk, in order, as it is written; the caller hashes in the same pass.
-   * If it throws, the append fails like a failing source (the upload is truncated back).
+   * Called with every chunk of the source, in order, as it is stored; the caller hashes in the
+   * same pass. (Bytes a driver copies from a staged part are not passed again.) If it throws,
+   * the write fails like a failing source.
    */
   onData?: (chunk: Buffer) => void;
-  /** Aborting stops the append even while the source is stalled; it rejects with the reason. */
+  /** Aborting stops the write even while the source is stalled; it rejects with the reason. */
   signal?: AbortSignal;
 }
 
-/** Options of `BlobIngester.truncateUpload`. */
-export interface TruncateOptions {
+/** What `UploadStore.writePart` did. */
+export interface WritePartResult {
+  /** The upload's parts now, in order: record them in place of the list passed in. */
+  parts: UploadPart[];
+  /** The upload's size now (the sum of `parts`). */
+  size: number;
   /**
-   * Cut only if the upload's bytes have not changed for at least this many milliseconds, as the
-   * storage's own clock tells (never the process clock, which storage timestamps do not follow).
+   * Parts of the list passed in that the new part replaces (a staged part whose bytes it holds
+   * as well). Delete them with `deleteParts` once `parts` is recorded, not before: until then
+   * the recorded list still names them.
    */
-  unchangedFor?: number;
+  superseded: UploadPart[];
 }
 
-/** An upload in progress, as listed for purging stale uploads. */
+/** An upload in progress, as listed for purging orphans (uploads with no session). */
 export interface UploadInfo {
   /** The upload id (a lowercase uuid). */
   id: string;
-  /** Bytes stored so far. */
-  size: number;
   /**
-   * When the upload was created, by the creating process's clock (recorded, not a file time, so
-   * it compares with another process's clock without a filesystem's timestamps in between).
+   * When the upload was created, by the creating process's clock (recorded in the upload, not
+   * a file or object time, so it compares with another process's clock without a storage's
+   * timestamps in between). Null when the marker is unreadable (a creation cut short).
    */
-  startedAt: Date;
+  startedAt: Date | null;
 }
 
 /** Reads committed blobs. */
@@ -57,16 +75,26 @@ export interface BlobReader {
 
   /**
    * Streams the blob's bytes, or the inclusive `range` of them (`end` clamped to the last
-   * byte). The stream is opened before the promise resolves, so a blob deleted meanwhile
-   * still reads whole.
+   * byte). The stream is opened before the promise resolves: on the filesystem and in memory a
+   * blob deleted meanwhile still reads whole; on S3 a delete during a long read may end the
+   * stream with an error (garbage collection's review delay keeps that from happening to a
+   * blob anyone can still reach).
    * @throws BlobNotFoundError when `digest` is not stored.
    * @throws RangeNotSatisfiableError when `range` starts at or past the end, or is malformed.
    * @throws InvalidStorageKeyError when `digest` is not a canonical digest.
    */
   readBlob(digest: string, range?: ByteRange): Promise<Readable>;
+
+  /**
+   * A URL from which a plain HTTP GET (with or without a `Range` header) reads the blob for
+   * `expiresInSeconds`, without credentials; null when the driver cannot make one (filesystem,
+   * memory). It does not check that the blob exists.
+   * @throws InvalidStorageKeyError when `digest` is not a canonical digest.
+   */
+  blobUrl?(digest: string, expiresInSeconds: number): Promise<string | null>;
 }
 
-/** Deletes committed blobs (garbage collection). */
+/** Deletes committed blobs (garbage collection), by exact key. */
 export interface BlobDeleter {
   /**
    * Removes the blob; resolves as well when it was not there (idempotent). Readers that have
@@ -77,125 +105,122 @@ export interface BlobDeleter {
 }
 
 /**
- * Writes blobs through resumable uploads: create, append at known offsets, commit under the
- * verified digest. The driver never checks the digest: the caller hashes the bytes (through
- * `onData`, or `readUpload` after a restart) and commits only what it verified.
+ * Resumable uploads as ordered lists of immutable parts.
  *
- * Appends to one upload are serialised within one driver instance; callers in different
- * processes must not append to the same upload at once (the upload session in the database
- * is the lock).
+ * Why parts: object storage has no append and no truncate, and an S3 multipart part must be at
+ * least 5 MiB unless it is the last, while clients PATCH chunks of any size. So a write never
+ * changes stored bytes: `writePart` stores a new part under a fresh name and returns the new
+ * list; the caller records that list (with the size) in the upload session, under its writer
+ * lease, and only what is recorded is the upload. A write that dies half way (a crash, a lost
+ * lease, a client that went silent) leaves at most a part nobody recorded: nothing to cut back,
+ * no file or object time to compare with any clock, and a late write of a writer that lost its
+ * lease lands under its own name, where it cannot change the recorded bytes. Small chunks are
+ * staged: when the last recorded part is smaller than the driver's `minPartSize`, the new part
+ * holds that part's bytes followed by the chunk, and supersedes it; so every part but the last
+ * is at least `minPartSize`, and S3 composes the blob from the parts server-side at commit.
+ *
+ * The driver never checks a digest: the caller hashes the bytes (through `onData`, or
+ * `readUpload` after moving between processes) and commits only the parts it verified.
  */
-export interface BlobIngester {
+export interface UploadStore {
   /**
-   * Creates an empty upload `id`, durably. Idempotent: if it exists already it is left as it is.
+   * Parts smaller than this are staged (merged into the next write); 0 when every write may be
+   * its own part (the filesystem and memory).
+   */
+  readonly minPartSize: number;
+
+  /**
+   * Creates an empty upload `id`, durably. Idempotent.
    * @throws InvalidStorageKeyError when `id` is not a lowercase uuid.
    */
   createUpload(id: string): Promise<void>;
 
   /**
-   * Bytes stored in the upload, or `null` when it does not exist. After a crash it may count
-   * bytes of an append that never resolved (see `truncateUpload`).
+   * Whether upload `id` exists (created, not yet committed or deleted).
    * @throws InvalidStorageKeyError when `id` is not a lowercase uuid.
    */
-  uploadSize(id: string): Promise<number | null>;
+  uploadExists(id: string): Promise<boolean>;
 
   /**
-   * Writes the source's bytes at exactly `offset` and resolves with the new size once they are
-   * durable. Streams with bounded memory, calling `options.onData` with each chunk as it is
-   * written. If the source throws, `onData` throws, `options.signal` aborts, or a write fails,
-   * the upload is truncated back to `offset` and the error is rethrown: nothing partial
-   * remains. When it stops early the source is closed with `return()`, as a `for await` loop
-   * does (for a Node stream that destroys it; pass `stream.iterator({ destroyOnReturn: false })`
-   * to keep it open).
-   * @throws UploadNotFoundError when the upload does not exist.
-   * @throws UploadOffsetMismatchError when `offset` is not the upload's size (nothing written).
-   * @throws InvalidStorageKeyError when `id` is not a lowercase uuid.
+   * Stores the source's bytes as a new part after `parts` (staging a small last part, see
+   * above) and resolves once the new part is durable. Streams with bounded memory (the S3
+   * driver buffers one part of its chunk size at a time). Nothing in `parts` is changed. If the
+   * source throws, `onData` throws, `options.signal` aborts, or a write fails, whatever was
+   * stored of the new part is removed and the error is rethrown. When it stops early the source
+   * is closed with `return()`, as a `for await` loop does.
+   * @throws UploadNotFoundError when the upload or a part it must read does not exist.
+   * @throws InvalidStorageKeyError when `id` or a part name is not a lowercase uuid.
    */
-  appendUpload(
-    id: string,
-    offset: number,
-    source: AsyncIterable<Buffer | Uint8Array>,
-    options?: AppendOptions,
-  ): Promise<number>;
+  writePart(id: string, parts: readonly UploadPart[], source: AsyncIterable<Buffer | Uint8Array>, options?: WritePartOptions): Promise<WritePartResult>;
 
   /**
-   * Cuts the upload back to its first `size` bytes, durably, and resolves with the upload's size
-   * afterwards. For bytes past what the caller committed: an append that a crash or `kill -9`
-   * interrupted never truncated them away, so the upload may hold a tail nobody verified.
-   *
-   * A tail may also belong to an append still running in another process, and cutting under a
-   * live append lets its later writes land in the bytes that follow. So with
-   * `options.unchangedFor` (ms) the cut happens only if the upload's bytes have not changed for
-   * at least that long; otherwise nothing changes and it resolves with the current, larger size.
-   * That is safe when every append is abandoned (and truncated back) after stalling for less
-   * than `unchangedFor`: a tail that old has no live writer. Cutting to the current size is a
-   * no-op.
-   * @throws UploadNotFoundError when the upload does not exist.
-   * @throws UploadOffsetMismatchError when the upload holds fewer than `size` bytes (nothing changed).
-   * @throws RangeError when `size` is not a non-negative integer.
-   * @throws InvalidStorageKeyError when `id` is not a lowercase uuid.
-   */
-  truncateUpload(id: string, size: number, options?: TruncateOptions): Promise<number>;
-
-  /**
-   * Streams the upload's bytes (or the inclusive `range` of them) as they are when called, e.g.
-   * to re-hash them after a restart. Do not call it while an append to the same upload runs.
-   * @throws UploadNotFoundError when the upload does not exist.
+   * Streams the bytes of `parts` in order (or the inclusive `range` of them), e.g. to re-hash
+   * them on another process.
+   * @throws UploadNotFoundError when a part does not exist.
    * @throws RangeNotSatisfiableError when `range` starts at or past the end, or is malformed.
-   * @throws InvalidStorageKeyError when `id` is not a lowercase uuid.
+   * @throws InvalidStorageKeyError when `id` or a part name is not a lowercase uuid.
    */
-  readUpload(id: string, range?: ByteRange): Promise<Readable>;
+  readUpload(id: string, parts: readonly UploadPart[], range?: ByteRange): Promise<Readable>;
 
   /**
-   * Atomically makes the upload's bytes the blob `digest` and removes the upload; durable
-   * when it resolves. Readers see the whole blob or no blob. If the blob exists already the
-   * upload is just discarded, so concurrent commits of the same content all succeed and leave
-   * one copy.
-   * @throws UploadNotFoundError when the upload does not exist.
-   * @throws InvalidStorageKeyError when `id` or `digest` is not canonical.
+   * Makes the bytes of `parts` the blob `digest`, then removes the upload; durable when it
+   * resolves. Readers see the whole blob or no blob: it appears at once, holding exactly those
+   * parts' bytes (server-side on S3: the bytes do not pass through this process). If the blob
+   * exists already with that size, the upload is just removed, so concurrent commits of the same
+   * content all succeed and leave one copy, and a commit interrupted after the blob appeared can
+   * be repeated.
+   * @throws UploadNotFoundError when a part does not exist (and the blob is not there).
+   * @throws InvalidStorageKeyError when `id`, a part name or `digest` is not canonical.
    */
-  commitUpload(id: string, digest: string): Promise<void>;
+  commitUpload(id: string, parts: readonly UploadPart[], digest: string): Promise<void>;
 
   /**
-   * Removes the upload and its bytes; resolves as well when it was not there (idempotent).
+   * Removes the given parts by exact key (superseded ones); idempotent.
+   * @throws InvalidStorageKeyError when `id` or a part name is not a lowercase uuid.
+   */
+  deleteParts(id: string, parts: readonly UploadPart[]): Promise<void>;
+
+  /**
+   * Removes the upload and everything stored under it: recorded parts, parts a dead writer left,
+   * unfinished S3 multipart uploads. Idempotent.
    * @throws InvalidStorageKeyError when `id` is not a lowercase uuid.
    */
   deleteUpload(id: string): Promise<void>;
 }
 
-/** Enumerates what is stored, for garbage collection and reconciling against the database. */
+/**
+ * Enumerates what is stored, for purging orphans and reconciling against the database: the
+ * only listings. Never derive an upload's or blob's state from them.
+ */
 export interface StorageEnumerator {
   /**
-   * Yields the digest of every committed blob, in no particular order, lazily (memory does not
-   * grow with the number of blobs). Blobs committed or deleted during the walk may or may not
-   * appear.
+   * Yields the digest of every committed blob, in no particular order, lazily. Blobs committed
+   * or deleted during the walk may or may not appear.
    */
   listBlobs(): AsyncIterable<string>;
 
-  /**
-   * Yields every upload in progress, lazily, for purging stale ones. May include an upload
-   * whose creation a crash interrupted (size 0), so that it gets purged too.
-   */
+  /** Yields every upload in progress, lazily, including one whose creation was cut short. */
   listUploads(): AsyncIterable<UploadInfo>;
 }
 
 /**
- * The blob storage port: content-addressed blobs plus resumable uploads. Drivers: filesystem,
- * memory (tests), S3 later; all pass `describeBlobStorageDriver`.
+ * The blob storage port: a content-addressed blob store plus an upload store of immutable
+ * parts. Drivers: filesystem, S3 (MinIO), memory; all pass the shared driver suite of
+ * `@lading/testing`. Every key comes from `storage.layout.ts`.
  *
  * Keys. A blob is addressed by its digest, `sha256:<64 lowercase hex>` or
- * `sha512:<128 lowercase hex>`; an upload by a lowercase uuid. Every method rejects any other
- * string with `InvalidStorageKeyError` before touching storage.
+ * `sha512:<128 lowercase hex>`; an upload by a lowercase uuid, a part by the uuid its write
+ * chose. Every method rejects any other string with `InvalidStorageKeyError` before touching
+ * storage.
  *
- * Streams. Bytes always stream: no method holds a whole blob or upload in memory, so memory
- * per request stays bounded whatever the size (invariant 7). A returned `Readable` holds a
- * resource (a file descriptor, a connection) until it ends or is destroyed: destroy it when
- * you stop reading early.
+ * Streams. Bytes always stream: no method holds a whole blob or upload in memory (invariant 7).
+ * A returned `Readable` holds a resource until it ends or is destroyed: destroy it when you
+ * stop reading early.
  *
- * Durability. When `createUpload`, `appendUpload` or `commitUpload` resolves, its effect
- * survives a crash of the process or the machine (invariant 2); the memory driver excepted.
+ * Durability. When `createUpload`, `writePart` or `commitUpload` resolves, its effect survives
+ * a crash of the process or the machine (invariant 2); the memory driver excepted.
  */
-export interface BlobStorage extends BlobReader, BlobDeleter, BlobIngester, StorageEnumerator {
+export interface BlobStorage extends BlobReader, BlobDeleter, UploadStore, StorageEnumerator {
   /** The driver's name as in the reference registry's configuration (`filesystem`, `inmemory`, `s3`). */
   readonly driverName: string;
 }

@@ -3,7 +3,8 @@
  * its source cannot drift between drivers. Internal to this lib (not exported from index).
  */
 import { isValidDigest, parseDigest, type DigestAlgorithm } from '@lading/reference';
-import type { ByteRange } from './blob-storage.port';
+import { Readable } from 'node:stream';
+import type { ByteRange, UploadPart } from './blob-storage.port';
 import { InvalidStorageKeyError, RangeNotSatisfiableError } from './storage.error';
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -155,4 +156,81 @@ function toBuffer(chunk: unknown): Buffer {
     return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   }
   throw new TypeError(`append source yielded ${typeof chunk}, expected Buffer or Uint8Array`);
+}
+
+/** The total size of `parts`. */
+export function sizeOfParts(parts: readonly UploadPart[]): number {
+  return parts.reduce((n, p) => n + p.size, 0);
+}
+
+/**
+ * How a write after `parts` goes: the parts it keeps, and the staged last part (smaller than
+ * `minPartSize`) whose bytes the new part must begin with, if any.
+ */
+export function planPartWrite(parts: readonly UploadPart[], minPartSize: number): { keep: UploadPart[]; staged?: UploadPart } {
+  const last = parts[parts.length - 1];
+  if (last && minPartSize > 0 && last.size < minPartSize) return { keep: parts.slice(0, -1), staged: last };
+  return { keep: [...parts] };
+}
+
+/** One part's share of a ranged read over several parts. */
+export interface PartSlice {
+  part: UploadPart;
+  /** Inclusive bounds within the part. */
+  start: number;
+  end: number;
+}
+
+/**
+ * The slices of `parts` that the inclusive `bounds` (already resolved against their total size)
+ * cover, in order; empty parts and parts outside the bounds are left out.
+ */
+export function slicesOf(parts: readonly UploadPart[], bounds: ByteRange): PartSlice[] {
+  const slices: PartSlice[] = [];
+  let offset = 0;
+  for (const part of parts) {
+    const first = Math.max(bounds.start, offset);
+    const last = Math.min(bounds.end, offset + part.size - 1);
+    if (first <= last) slices.push({ part, start: first - offset, end: last - offset });
+    offset += part.size;
+  }
+  return slices;
+}
+
+/**
+ * One stream of the streams `open` makes, opened one after the other as the previous one ends,
+ * so at most one resource is held at a time. Destroying the result destroys the open one.
+ */
+export function concatStreams(openers: ReadonlyArray<() => Promise<Readable>>): Readable {
+  let current: Readable | undefined;
+  async function* generate(): AsyncGenerator<Buffer> {
+    for (const open of openers) {
+      current = await open();
+      try {
+        for await (const chunk of current) yield chunk as Buffer;
+      } finally {
+        current.destroy();
+        current = undefined;
+      }
+    }
+  }
+  const out = Readable.from(generate(), { objectMode: false });
+  out.once('close', () => current?.destroy());
+  return out;
+}
+
+/**
+ * Yields the staged part's bytes (not passed to `onData`: they were hashed when they arrived)
+ * and then the source's, calling `onData` with each of the source's chunks as it passes.
+ */
+export async function* withStagedBytes(
+  staged: AsyncIterable<Buffer> | undefined,
+  source: AsyncIterable<Buffer | Uint8Array>,
+  options: { onData?: (chunk: Buffer) => void; signal?: AbortSignal },
+): AsyncGenerator<Buffer, void, undefined> {
+  if (staged) for await (const chunk of staged) yield chunk;
+  for await (const chunk of readAppendSource(source, options.signal)) {
+    options.onData?.(chunk);
+    yield chunk;
+  }
 }

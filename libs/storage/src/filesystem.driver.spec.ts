@@ -2,18 +2,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeBlobStorageDriver } from './blob-storage.suite';
+import type { UploadPart } from './blob-storage.port';
 import { FilesystemBlobStorage } from './filesystem.driver';
 
 async function temporaryRoot(): Promise<{ root: string; cleanup(): Promise<void> }> {
   const root = await mkdtemp(join(tmpdir(), 'lading-storage-'));
   return { root, cleanup: () => rm(root, { recursive: true, force: true }) };
 }
-
-describeBlobStorageDriver('filesystem', async () => {
-  const { root, cleanup } = await temporaryRoot();
-  return { storage: new FilesystemBlobStorage({ rootDirectory: root }), cleanup };
-});
 
 describe('FilesystemBlobStorage', () => {
   let root: string;
@@ -35,11 +30,17 @@ describe('FilesystemBlobStorage', () => {
     yield bytes;
   }
 
-  async function uploadOf(bytes: Buffer): Promise<string> {
+  async function uploadOf(...contents: Buffer[]): Promise<{ id: string; parts: UploadPart[] }> {
     const id = randomUUID();
     await storage.createUpload(id);
-    await storage.appendUpload(id, 0, body(bytes));
-    return id;
+    let parts: UploadPart[] = [];
+    for (const bytes of contents) parts = (await storage.writePart(id, parts, body(bytes))).parts;
+    return { id, parts };
+  }
+
+  async function commit(upload: Promise<{ id: string; parts: UploadPart[] }>, on = storage): Promise<void> {
+    const { id, parts } = await upload;
+    await on.commitUpload(id, parts, digest);
   }
 
   async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
@@ -52,20 +53,21 @@ describe('FilesystemBlobStorage', () => {
     expect(storage.driverName).toBe('filesystem');
   });
 
-  it('keeps uploads under uploads/<id>/ and blobs under blobs/<alg>/<first two hex>/<hex>/data', async () => {
-    const id = await uploadOf(content);
-    expect((await readdir(join(root, 'uploads', id))).sort()).toEqual(['data', 'startedat']);
-    expect(await readFile(join(root, 'uploads', id, 'data'))).toEqual(content);
+  it('keeps uploads under uploads/<id>/ (marker, immutable parts) and blobs under blobs/<alg>/<first two hex>/<hex>/data', async () => {
+    const { id, parts } = await uploadOf(content.subarray(0, 3), content.subarray(3));
+    expect((await readdir(join(root, 'uploads', id))).sort()).toEqual(['parts', 'startedat']);
+    expect((await readdir(join(root, 'uploads', id, 'parts'))).sort()).toEqual(parts.map((p) => p.name).sort());
+    expect(await readFile(join(root, 'uploads', id, 'parts', parts[0].name))).toEqual(content.subarray(0, 3));
     expect(Number.isNaN(Date.parse(await readFile(join(root, 'uploads', id, 'startedat'), 'utf8')))).toBe(false);
 
-    await storage.commitUpload(id, digest);
+    await storage.commitUpload(id, parts, digest);
 
     expect(await readFile(join(root, 'blobs', 'sha256', hex.slice(0, 2), hex, 'data'))).toEqual(content);
     expect(await readdir(join(root, 'uploads'))).toEqual([]);
   });
 
   it('removes the blob directory on delete', async () => {
-    await storage.commitUpload(await uploadOf(content), digest);
+    await commit(uploadOf(content));
     await storage.deleteBlob(digest);
     expect(await readdir(join(root, 'blobs', 'sha256', hex.slice(0, 2)))).toEqual([]);
   });
@@ -75,17 +77,17 @@ describe('FilesystemBlobStorage', () => {
     await expect(stat(join(root, '..', 'escaped'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('lists an upload whose creation was cut short (no data file) so it can be purged', async () => {
+  it('lists an upload whose creation was cut short (no marker) so it can be purged', async () => {
     const id = randomUUID();
     await mkdir(join(root, 'uploads', id), { recursive: true });
-    expect(await storage.uploadSize(id)).toBeNull();
-    expect(await collect(storage.listUploads())).toEqual([expect.objectContaining({ id, size: 0 })]);
+    expect(await storage.uploadExists(id)).toBe(false);
+    expect(await collect(storage.listUploads())).toEqual([{ id, startedAt: null }]);
     await storage.deleteUpload(id);
     expect(await collect(storage.listUploads())).toEqual([]);
   });
 
   it('ignores stray entries when listing', async () => {
-    await storage.commitUpload(await uploadOf(content), digest);
+    await commit(uploadOf(content));
     await mkdir(join(root, 'uploads', 'not-an-upload'), { recursive: true });
     await mkdir(join(root, 'blobs', 'sha256', 'zz', 'nothex'), { recursive: true });
     await mkdir(join(root, 'blobs', 'sha256', '00', '00'.padEnd(64, '1')), { recursive: true });
@@ -95,33 +97,33 @@ describe('FilesystemBlobStorage', () => {
     expect(await collect(storage.listUploads())).toEqual([]);
   });
 
-  it('counts bytes that a crashed append left behind, so clients resume after them', async () => {
-    const id = await uploadOf(Buffer.from('abc'));
-    await writeFile(join(root, 'uploads', id, 'data'), 'abcdef');
-    expect(await storage.uploadSize(id)).toBe(6);
-    expect(await storage.appendUpload(id, 6, body(Buffer.from('g')))).toBe(7);
+  it('refuses to commit a part whose file does not hold its recorded size (damaged or foreign)', async () => {
+    const { id, parts } = await uploadOf(content);
+    await writeFile(join(root, 'uploads', id, 'parts', parts[0].name), 'lay');
+    await expect(storage.commitUpload(id, parts, digest)).rejects.toMatchObject({ ociCode: 'BLOB_UPLOAD_UNKNOWN' });
+    expect(await storage.statBlob(digest)).toBeNull();
   });
 
   it('replaces a damaged blob (wrong size) when the same digest is committed again', async () => {
-    await storage.commitUpload(await uploadOf(content), digest);
+    await commit(uploadOf(content));
     await writeFile(join(root, 'blobs', 'sha256', hex.slice(0, 2), hex, 'data'), 'lay');
-    await storage.commitUpload(await uploadOf(content), digest);
+    await commit(uploadOf(content));
     expect(await storage.statBlob(digest)).toEqual({ size: content.length });
   });
 
   it('leaves one blob when instances sharing a root (separate processes) commit the same digest at once', async () => {
     const others = Array.from({ length: 8 }, () => new FilesystemBlobStorage({ rootDirectory: root }));
-    const ids = await Promise.all(others.map(() => uploadOf(content)));
-    await Promise.all(others.map((other, i) => other.commitUpload(ids[i], digest)));
+    const uploads = await Promise.all(others.map(() => uploadOf(content)));
+    await Promise.all(others.map((other, i) => other.commitUpload(uploads[i].id, uploads[i].parts, digest)));
     expect(await collect(storage.listBlobs())).toEqual([digest]);
     expect(await readdir(join(root, 'blobs', 'sha256', hex.slice(0, 2), hex))).toEqual(['data']);
     expect(await readdir(join(root, 'uploads'))).toEqual([]);
   });
 
   it('survives a commit racing a delete of the same digest', async () => {
-    await storage.commitUpload(await uploadOf(content), digest);
-    const id = await uploadOf(content);
-    await Promise.all([storage.deleteBlob(digest), storage.commitUpload(id, digest)]);
-    expect(await storage.uploadSize(id)).toBeNull();
+    await commit(uploadOf(content));
+    const { id, parts } = await uploadOf(content);
+    await Promise.all([storage.deleteBlob(digest), storage.commitUpload(id, parts, digest)]);
+    expect(await storage.uploadExists(id)).toBe(false);
   });
 });

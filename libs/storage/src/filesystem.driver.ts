@@ -1,43 +1,33 @@
 /*
- * Filesystem layout under the root directory:
+ * Blob storage on a filesystem, under the keys of `storage.layout.ts` (a key's `/` separated
+ * names become directories under the root).
  *
- *   <root>/
- *   ├── blobs/
- *   │   ├── sha256/
- *   │   │   └── ab/                       first two hex digits, so no directory grows too big
- *   │   │       └── abcdef…(64 hex)/
- *   │   │           └── data              the blob's bytes; present = committed
- *   │   └── sha512/
- *   │       └── 12/
- *   │           └── 1234…(128 hex)/
- *   │               └── data
- *   └── uploads/
- *       └── <uuid>/
- *           ├── startedat                 creation time, ISO 8601 (written first)
- *           └── data                      bytes appended so far; present = the upload exists
- *
- * Durability: appends fdatasync before they resolve; a commit renames the upload's `data` onto
- * the blob's `data` (atomic, so readers see all bytes or none) and fsyncs the directories whose
- * entries changed; `createUpload` fsyncs what it creates. `rename` replaces an existing file
- * atomically, which is what makes concurrent commits of the same digest safe: each one
- * installs identical bytes and exactly one file remains.
+ * Durability: a part is written to its own new file and fdatasynced, and its directory fsynced,
+ * before `writePart` resolves; a commit renames one file onto the blob's `data` (atomic, so
+ * readers see all bytes or none) and fsyncs the directories whose entries changed. An upload of
+ * several parts is first concatenated into one new part file (the filesystem has no server-side
+ * compose; one copy, streamed). `rename` replaces an existing file atomically, which is what
+ * makes concurrent commits of the same digest safe: each installs identical bytes and exactly
+ * one file remains.
  */
-import { constants as fsConstants } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, readFile, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { DIGEST_ALGORITHMS } from '@lading/reference';
-import type { AppendOptions, BlobStat, BlobStorage, ByteRange, TruncateOptions, UploadInfo } from './blob-storage.port';
+import type { BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
 import {
-  KeyedSerializer,
-  checkUploadId,
+  concatStreams,
   isBlobDigest,
   isUploadId,
-  parseBlobDigest,
-  readAppendSource,
+  planPartWrite,
   resolveByteRange,
+  sizeOfParts,
+  slicesOf,
+  withStagedBytes,
 } from './blob-storage.support';
-import { BlobNotFoundError, UploadNotFoundError, UploadOffsetMismatchError } from './storage.error';
+import { blobDataKey, uploadPartKey, uploadPrefix, uploadStartedAtKey } from './storage.layout';
+import { BlobNotFoundError, UploadNotFoundError } from './storage.error';
 
 /** Configuration of `FilesystemBlobStorage`. */
 export interface FilesystemBlobStorageOptions {
@@ -49,9 +39,6 @@ export interface FilesystemBlobStorageOptions {
 }
 
 const DATA = 'data';
-const STARTED_AT = 'startedat';
-/** A short-lived file whose mtime tells the filesystem's clock (see `truncateUpload`). */
-const CLOCK_PROBE = 'clock';
 /** How often a commit retries when a concurrent `deleteBlob` removes the directory it made. */
 const COMMIT_ATTEMPTS = 5;
 /** Read size for serving blobs: the 64 KiB default costs a syscall and a trip through JavaScript per 64 KiB. */
@@ -60,15 +47,14 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 /**
  * Blob storage on a local (or network) filesystem; the embedded default. Needs a filesystem
  * with atomic `rename` and working `fsync` (any local Linux filesystem). Safe to share one root
- * between processes for blobs; appends to one upload are serialised only within one instance.
- * Other I/O errors (EACCES, ENOSPC, EIO) propagate as Node errors.
+ * between processes. Other I/O errors (EACCES, ENOSPC, EIO) propagate as Node errors.
  */
 export class FilesystemBlobStorage implements BlobStorage {
   /** {@inheritDoc BlobStorage.driverName} */
   readonly driverName = 'filesystem';
+  /** {@inheritDoc UploadStore.minPartSize} */
+  readonly minPartSize = 0;
   private readonly root: string;
-  private readonly uploadLocks = new KeyedSerializer();
-  private probeCount = 0;
 
   /** Uses `options.rootDirectory`; touches nothing until the first call. */
   constructor(options: FilesystemBlobStorageOptions) {
@@ -77,13 +63,13 @@ export class FilesystemBlobStorage implements BlobStorage {
 
   /** {@inheritDoc BlobReader.statBlob} */
   async statBlob(digest: string): Promise<BlobStat | null> {
-    const stats = await statOrNull(this.blobDataPath(digest));
+    const stats = await statOrNull(this.path(blobDataKey(digest)));
     return stats ? { size: stats.size } : null;
   }
 
   /** {@inheritDoc BlobReader.readBlob} */
   async readBlob(digest: string, range?: ByteRange): Promise<Readable> {
-    const handle = await openOrNull(this.blobDataPath(digest), 'r');
+    const handle = await openOrNull(this.path(blobDataKey(digest)), 'r');
     if (!handle) {
       throw new BlobNotFoundError(digest);
     }
@@ -92,7 +78,7 @@ export class FilesystemBlobStorage implements BlobStorage {
 
   /** {@inheritDoc BlobDeleter.deleteBlob} */
   async deleteBlob(digest: string): Promise<void> {
-    const data = this.blobDataPath(digest);
+    const data = this.path(blobDataKey(digest));
     const blobDir = dirname(data);
     await ignoreMissing(unlink(data));
     await fsyncDirectory(blobDir);
@@ -120,141 +106,92 @@ export class FilesystemBlobStorage implements BlobStorage {
     }
   }
 
-  /** {@inheritDoc BlobIngester.createUpload} */
+  /** {@inheritDoc UploadStore.createUpload} */
   async createUpload(id: string): Promise<void> {
-    const uploadDir = this.uploadDir(id);
-    await mkdirDurable(uploadDir);
-    // startedat goes first: an upload dir without `data` is a creation cut short, which
-    // listUploads still reports so that it gets purged.
-    const startedAt = await openOrNull(join(uploadDir, STARTED_AT), 'wx', ['EEXIST']);
-    if (startedAt) {
-      await withHandle(startedAt, async (handle) => {
-        await handle.writeFile(new Date().toISOString());
-        await handle.sync();
-      });
-    }
-    const data = await open(join(uploadDir, DATA), fsConstants.O_WRONLY | fsConstants.O_CREAT);
-    await withHandle(data, (handle) => handle.sync());
-    await fsyncDirectory(uploadDir);
+    const marker = this.path(uploadStartedAtKey(id));
+    await mkdirDurable(join(dirname(marker), 'parts'));
+    if (await statOrNull(marker)) return;
+    // Written under a temporary name and renamed: a marker is whole or absent.
+    const temporary = `${marker}.${randomUUID()}`;
+    await withHandle(await open(temporary, 'wx'), async (handle) => {
+      await handle.writeFile(new Date().toISOString());
+      await handle.sync();
+    });
+    await rename(temporary, marker);
+    await fsyncDirectory(dirname(marker));
   }
 
-  /** {@inheritDoc BlobIngester.uploadSize} */
-  async uploadSize(id: string): Promise<number | null> {
-    const stats = await statOrNull(this.uploadDataPath(id));
-    return stats ? stats.size : null;
+  /** {@inheritDoc UploadStore.uploadExists} */
+  async uploadExists(id: string): Promise<boolean> {
+    return (await statOrNull(this.path(uploadStartedAtKey(id)))) !== null;
   }
 
-  /** {@inheritDoc BlobIngester.appendUpload} */
-  async appendUpload(
+  /** {@inheritDoc UploadStore.writePart} */
+  async writePart(
     id: string,
-    offset: number,
+    parts: readonly UploadPart[],
     source: AsyncIterable<Buffer | Uint8Array>,
-    options: AppendOptions = {},
-  ): Promise<number> {
-    const path = this.uploadDataPath(id);
-    return this.uploadLocks.run(id, async () => {
-      const handle = await openOrNull(path, 'r+');
-      if (!handle) {
-        throw new UploadNotFoundError(id);
-      }
-      return withHandle(handle, async () => {
-        const { size } = await handle.stat();
-        if (size !== offset) {
-          throw new UploadOffsetMismatchError(id, offset, size);
-        }
-        let position = offset;
-        try {
-          for await (const chunk of readAppendSource(source, options.signal)) {
-            await writeFully(handle, chunk, position);
-            position += chunk.length;
-            options.onData?.(chunk);
-          }
-          await handle.datasync();
-          return position;
-        } catch (error) {
-          // A failed write may have stored part of a chunk past `position`: always cut back.
-          try {
-            await handle.truncate(offset);
-            await handle.datasync();
-          } catch (truncateError) {
-            throw new AggregateError([error, truncateError], `append to upload ${id} failed and could not be undone`);
-          }
-          throw error;
-        }
-      });
-    });
+    options: WritePartOptions = {},
+  ): Promise<WritePartResult> {
+    const { keep, staged } = planPartWrite(parts, this.minPartSize);
+    if (!(await this.uploadExists(id))) throw new UploadNotFoundError(id);
+    const stagedBytes = staged ? await this.readUpload(id, [staged]) : undefined;
+    const part = await this.writePartFile(id, withStagedBytes(stagedBytes, source, options));
+    const all = [...keep, part];
+    return { parts: all, size: sizeOfParts(all), superseded: staged ? [staged] : [] };
   }
 
-  /** {@inheritDoc BlobIngester.truncateUpload} */
-  async truncateUpload(id: string, size: number, options: TruncateOptions = {}): Promise<number> {
-    const path = this.uploadDataPath(id);
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw new RangeError(`cannot truncate upload ${id} to ${size} bytes`);
+  /** {@inheritDoc UploadStore.readUpload} */
+  async readUpload(id: string, parts: readonly UploadPart[], range?: ByteRange): Promise<Readable> {
+    uploadPrefix(id);
+    const bounds = resolveByteRange(range, sizeOfParts(parts));
+    const slices = slicesOf(parts, bounds);
+    // Open every part now: a missing one is UploadNotFoundError before any byte is read.
+    const handles: FileHandle[] = [];
+    try {
+      for (const slice of slices) {
+        const handle = await openOrNull(this.path(uploadPartKey(id, slice.part.name)), 'r');
+        if (!handle) throw new UploadNotFoundError(id);
+        handles.push(handle);
+      }
+    } catch (error) {
+      await Promise.all(handles.map((h) => h.close()));
+      throw error;
     }
-    return this.uploadLocks.run(id, async () => {
-      const handle = await openOrNull(path, 'r+');
-      if (!handle) {
-        throw new UploadNotFoundError(id);
-      }
-      return withHandle(handle, async () => {
-        const stats = await handle.stat();
-        if (stats.size < size) {
-          throw new UploadOffsetMismatchError(id, size, stats.size);
-        }
-        if (stats.size === size) {
-          return stats.size;
-        }
-        // mtime moves with every write of a running append, in any process sharing the root. Its
-        // age is measured against the filesystem's own clock (a file touched now), never the
-        // process clock: the two disagree, and a file's mtime is often ahead of Date.now().
-        const unchangedFor = options.unchangedFor ?? 0;
-        if (unchangedFor > 0 && (await this.filesystemNow(id)) - stats.mtimeMs < unchangedFor) {
-          return stats.size;
-        }
-        await handle.truncate(size);
-        await handle.datasync();
-        return size;
-      });
-    });
+    return concatStreams(
+      slices.map((slice, i) => async () =>
+        handles[i].createReadStream({ start: slice.start, end: slice.end, highWaterMark: READ_CHUNK_BYTES }),
+      ),
+    );
   }
 
-  /** {@inheritDoc BlobIngester.readUpload} */
-  async readUpload(id: string, range?: ByteRange): Promise<Readable> {
-    const handle = await openOrNull(this.uploadDataPath(id), 'r');
-    if (!handle) {
-      throw new UploadNotFoundError(id);
+  /** {@inheritDoc UploadStore.commitUpload} */
+  async commitUpload(id: string, parts: readonly UploadPart[], digest: string): Promise<void> {
+    uploadPrefix(id);
+    const target = this.path(blobDataKey(digest));
+    for (const part of parts) uploadPartKey(id, part.name);
+    const size = sizeOfParts(parts);
+    const existing = await statOrNull(target);
+    // A blob of another size under the same digest is damaged; the verified upload replaces it.
+    if (existing?.size !== size) {
+      const single = parts.length === 1 ? parts[0] : await this.concatenate(id, parts);
+      const source = this.path(uploadPartKey(id, single.name));
+      if ((await statOrNull(source))?.size !== single.size) throw new UploadNotFoundError(id);
+      await this.installBlob(id, source, target);
+      await fsyncDirectory(dirname(target));
     }
-    return streamFile(handle, range);
+    await this.deleteUpload(id);
   }
 
-  /** {@inheritDoc BlobIngester.commitUpload} */
-  async commitUpload(id: string, digest: string): Promise<void> {
-    const source = this.uploadDataPath(id);
-    const target = this.blobDataPath(digest);
-    const blobDir = dirname(target);
-    await this.uploadLocks.run(id, async () => {
-      const handle = await openOrNull(source, 'r');
-      if (!handle) {
-        throw new UploadNotFoundError(id);
-      }
-      // Appends already synced; this covers bytes left by an append that a crash interrupted.
-      const { size } = await withHandle(handle, async () => {
-        await handle.datasync();
-        return handle.stat();
-      });
-      const existing = await statOrNull(target);
-      // A blob of another size under the same digest is damaged; the verified upload replaces it.
-      if (existing?.size !== size) {
-        await this.installBlob(id, source, target);
-        await fsyncDirectory(blobDir);
-      }
-      await rm(this.uploadDir(id), { recursive: true, force: true });
-    });
+  /** {@inheritDoc UploadStore.deleteParts} */
+  async deleteParts(id: string, parts: readonly UploadPart[]): Promise<void> {
+    uploadPrefix(id);
+    for (const part of parts) await ignoreMissing(unlink(this.path(uploadPartKey(id, part.name))));
   }
 
-  /** {@inheritDoc BlobIngester.deleteUpload} */
+  /** {@inheritDoc UploadStore.deleteUpload} */
   async deleteUpload(id: string): Promise<void> {
-    await rm(this.uploadDir(id), { recursive: true, force: true });
+    await rm(this.path(uploadPrefix(id)), { recursive: true, force: true });
   }
 
   /** {@inheritDoc StorageEnumerator.listUploads} */
@@ -264,19 +201,43 @@ export class FilesystemBlobStorage implements BlobStorage {
       if (!isUploadId(id)) {
         continue;
       }
-      const uploadDir = join(uploadsDir, id);
-      const dirStats = await statOrNull(uploadDir);
-      if (!dirStats) {
-        continue;
-      }
-      const dataStats = await statOrNull(join(uploadDir, DATA));
-      const startedAt = await readStartedAt(join(uploadDir, STARTED_AT));
-      yield {
-        id,
-        size: dataStats?.size ?? 0,
-        startedAt: startedAt ?? new Date(dirStats.mtimeMs),
-      };
+      if (!(await statOrNull(join(uploadsDir, id)))) continue;
+      yield { id, startedAt: await readStartedAt(this.path(uploadStartedAtKey(id))) };
     }
+  }
+
+  /** Writes a new part file from `bytes`, durably; removes it if anything fails. */
+  private async writePartFile(id: string, bytes: AsyncIterable<Buffer>): Promise<UploadPart> {
+    const name = randomUUID();
+    const path = this.path(uploadPartKey(id, name));
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'wx');
+    } catch (error) {
+      if (hasCode(error, ['ENOENT', 'ENOTDIR'])) throw new UploadNotFoundError(id);
+      throw error;
+    }
+    let size = 0;
+    try {
+      await withHandle(handle, async () => {
+        for await (const chunk of bytes) {
+          await writeFully(handle, chunk, size);
+          size += chunk.length;
+        }
+        await handle.datasync();
+      });
+      await fsyncDirectory(dirname(path));
+    } catch (error) {
+      await ignoreMissing(unlink(path));
+      throw error;
+    }
+    return { name, size };
+  }
+
+  /** Copies the parts, in order, into one new part (there is no server-side compose here). */
+  private async concatenate(id: string, parts: readonly UploadPart[]): Promise<UploadPart> {
+    const bytes = parts.length === 0 ? undefined : await this.readUpload(id, parts);
+    return this.writePartFile(id, bytes ?? emptySource());
   }
 
   private async installBlob(id: string, source: string, target: string): Promise<void> {
@@ -300,31 +261,14 @@ export class FilesystemBlobStorage implements BlobStorage {
     }
   }
 
-  private blobDataPath(digest: string): string {
-    const { algorithm, hex } = parseBlobDigest(digest);
-    return join(this.root, 'blobs', algorithm, hex.slice(0, 2), hex, DATA);
+  /** The path of a layout key under the root. */
+  private path(key: string): string {
+    return join(this.root, ...key.split('/').filter((s) => s !== ''));
   }
+}
 
-  /** The filesystem's clock, in ms: the mtime of a probe file written now beside the upload. */
-  private async filesystemNow(id: string): Promise<number> {
-    const probe = join(this.uploadDir(id), `${CLOCK_PROBE}.${process.pid}.${++this.probeCount}`);
-    const handle = await open(probe, 'w');
-    try {
-      await handle.write(Buffer.from('t'));
-      return (await handle.stat()).mtimeMs;
-    } finally {
-      await handle.close();
-      await ignoreMissing(unlink(probe));
-    }
-  }
-
-  private uploadDir(id: string): string {
-    return join(this.root, 'uploads', checkUploadId(id));
-  }
-
-  private uploadDataPath(id: string): string {
-    return join(this.uploadDir(id), DATA);
-  }
+async function* emptySource(): AsyncGenerator<Buffer> {
+  return;
 }
 
 /** Streams `range` of the open file (closing it when done); the size is taken now. */

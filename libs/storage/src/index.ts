@@ -1,6 +1,8 @@
 export * from './blob-storage.port';
 export * from './storage.error';
+export * from './storage.layout';
 export * from './filesystem.driver';
 export * from './memory.driver';
-export * from './blob-storage.suite';
+export * from './s3.driver';
+export * from './storage.factory';
 export { KeyedSerializer } from './blob-storage.support';

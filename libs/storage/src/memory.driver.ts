@@ -1,209 +1,185 @@
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { AppendOptions, BlobStat, BlobStorage, ByteRange, TruncateOptions, UploadInfo } from './blob-storage.port';
+import type { BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
+import { concatStreams, planPartWrite, resolveByteRange, sizeOfParts, slicesOf, withStagedBytes } from './blob-storage.support';
 import {
-  KeyedSerializer,
-  checkUploadId,
-  parseBlobDigest,
-  readAppendSource,
-  resolveByteRange,
-} from './blob-storage.support';
-import { BlobNotFoundError, UploadNotFoundError, UploadOffsetMismatchError } from './storage.error';
+  BLOBS_PREFIX,
+  UPLOADS_PREFIX,
+  blobDataKey,
+  digestOfBlobDataKey,
+  uploadIdOfKey,
+  uploadPartKey,
+  uploadPrefix,
+  uploadStartedAtKey,
+} from './storage.layout';
+import { BlobNotFoundError, UploadNotFoundError } from './storage.error';
 
 /** Configuration of `MemoryBlobStorage`. */
 export interface MemoryBlobStorageOptions {
   /** The clock for `UploadInfo` times; defaults to the system clock. Tests pass a fake. */
   now?: () => Date;
+  /** Staging threshold (see `UploadStore.minPartSize`); 0 by default. Tests set it to exercise staging. */
+  minPartSize?: number;
 }
 
 /** Stored bytes as the chunks they arrived in; never mutated once stored, so reads can share them. */
-interface Content {
+interface StoredObject {
   chunks: Buffer[];
   size: number;
 }
 
-interface Upload extends Content {
-  startedAt: Date;
-  modifiedAt: Date;
-}
-
 /**
- * Blob storage in process memory, for tests and throwaway instances: the same semantics as the
- * other drivers (keys, offsets, truncation on failure, ranges, idempotent deletes), no
- * durability. Stored bytes are copied from the source, so callers may reuse their buffers.
+ * Blob storage in process memory, for tests and throwaway instances: an object map under the
+ * keys of `storage.layout.ts`, with the same semantics as the other drivers, no durability.
+ * Stored bytes are copied from the source, so callers may reuse their buffers.
  */
 export class MemoryBlobStorage implements BlobStorage {
   /** {@inheritDoc BlobStorage.driverName} */
   readonly driverName = 'inmemory';
-  private readonly blobs = new Map<string, Content>();
-  private readonly uploads = new Map<string, Upload>();
-  private readonly uploadLocks = new KeyedSerializer();
+  /** {@inheritDoc UploadStore.minPartSize} */
+  readonly minPartSize: number;
+  private readonly objects = new Map<string, StoredObject>();
   private readonly now: () => Date;
 
   /** An empty store. */
   constructor(options: MemoryBlobStorageOptions = {}) {
     this.now = options.now ?? (() => new Date());
+    this.minPartSize = options.minPartSize ?? 0;
+  }
+
+  /** Every key stored, sorted (for tests: what is left behind). */
+  keys(): string[] {
+    return [...this.objects.keys()].sort();
   }
 
   /** {@inheritDoc BlobReader.statBlob} */
   async statBlob(digest: string): Promise<BlobStat | null> {
-    parseBlobDigest(digest);
-    const blob = this.blobs.get(digest);
+    const blob = this.objects.get(blobDataKey(digest));
     return blob ? { size: blob.size } : null;
   }
 
   /** {@inheritDoc BlobReader.readBlob} */
   async readBlob(digest: string, range?: ByteRange): Promise<Readable> {
-    parseBlobDigest(digest);
-    const blob = this.blobs.get(digest);
-    if (!blob) {
-      throw new BlobNotFoundError(digest);
-    }
-    return streamContent(blob, range);
+    const blob = this.objects.get(blobDataKey(digest));
+    if (!blob) throw new BlobNotFoundError(digest);
+    return streamOf(blob, resolveByteRange(range, blob.size));
   }
 
   /** {@inheritDoc BlobDeleter.deleteBlob} */
   async deleteBlob(digest: string): Promise<void> {
-    parseBlobDigest(digest);
-    this.blobs.delete(digest);
+    this.objects.delete(blobDataKey(digest));
   }
 
   /** {@inheritDoc StorageEnumerator.listBlobs} */
   async *listBlobs(): AsyncIterable<string> {
-    yield* [...this.blobs.keys()];
+    for (const key of [...this.objects.keys()]) {
+      const digest = key.startsWith(BLOBS_PREFIX) ? digestOfBlobDataKey(key) : undefined;
+      if (digest) yield digest;
+    }
   }
 
-  /** {@inheritDoc BlobIngester.createUpload} */
+  /** {@inheritDoc UploadStore.createUpload} */
   async createUpload(id: string): Promise<void> {
-    checkUploadId(id);
-    if (!this.uploads.has(id)) {
-      const now = this.now();
-      this.uploads.set(id, { chunks: [], size: 0, startedAt: now, modifiedAt: now });
-    }
+    const key = uploadStartedAtKey(id);
+    if (!this.objects.has(key)) this.objects.set(key, objectOf([Buffer.from(this.now().toISOString())]));
   }
 
-  /** {@inheritDoc BlobIngester.uploadSize} */
-  async uploadSize(id: string): Promise<number | null> {
-    checkUploadId(id);
-    return this.uploads.get(id)?.size ?? null;
+  /** {@inheritDoc UploadStore.uploadExists} */
+  async uploadExists(id: string): Promise<boolean> {
+    return this.objects.has(uploadStartedAtKey(id));
   }
 
-  /** {@inheritDoc BlobIngester.appendUpload} */
-  async appendUpload(
+  /** {@inheritDoc UploadStore.writePart} */
+  async writePart(
     id: string,
-    offset: number,
+    parts: readonly UploadPart[],
     source: AsyncIterable<Buffer | Uint8Array>,
-    options: AppendOptions = {},
-  ): Promise<number> {
-    checkUploadId(id);
-    return this.uploadLocks.run(id, async () => {
-      const upload = this.requireUpload(id);
-      if (upload.size !== offset) {
-        throw new UploadOffsetMismatchError(id, offset, upload.size);
-      }
-      // Kept aside until the source ends, so a failure leaves the upload as it was.
-      const appended: Buffer[] = [];
-      let size = offset;
-      for await (const chunk of readAppendSource(source, options.signal)) {
-        const copy = Buffer.from(chunk);
-        appended.push(copy);
-        size += copy.length;
-        options.onData?.(copy);
-      }
-      upload.chunks.push(...appended);
-      upload.size = size;
-      upload.modifiedAt = this.now();
-      return size;
-    });
+    options: WritePartOptions = {},
+  ): Promise<WritePartResult> {
+    const { keep, staged } = planPartWrite(parts, this.minPartSize);
+    if (!(await this.uploadExists(id))) throw new UploadNotFoundError(id);
+    const stagedBytes = staged ? await this.readUpload(id, [staged]) : undefined;
+    const name = randomUUID();
+    const key = uploadPartKey(id, name);
+    const chunks: Buffer[] = [];
+    for await (const chunk of withStagedBytes(stagedBytes, source, options)) chunks.push(Buffer.from(chunk));
+    // Cancelled meanwhile: the part would be left under no upload.
+    if (!(await this.uploadExists(id))) throw new UploadNotFoundError(id);
+    const stored = objectOf(chunks);
+    this.objects.set(key, stored);
+    const all = [...keep, { name, size: stored.size }];
+    return { parts: all, size: sizeOfParts(all), superseded: staged ? [staged] : [] };
   }
 
-  /** {@inheritDoc BlobIngester.truncateUpload} */
-  async truncateUpload(id: string, size: number, options: TruncateOptions = {}): Promise<number> {
-    checkUploadId(id);
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw new RangeError(`cannot truncate upload ${id} to ${size} bytes`);
+  /** {@inheritDoc UploadStore.readUpload} */
+  async readUpload(id: string, parts: readonly UploadPart[], range?: ByteRange): Promise<Readable> {
+    uploadPrefix(id);
+    const slices = slicesOf(parts, resolveByteRange(range, sizeOfParts(parts)));
+    const stored = slices.map((slice) => {
+      const object = this.objects.get(uploadPartKey(id, slice.part.name));
+      if (!object || object.size !== slice.part.size) throw new UploadNotFoundError(id);
+      return object;
+    });
+    return concatStreams(slices.map((slice, i) => async () => streamOf(stored[i], slice)));
+  }
+
+  /** {@inheritDoc UploadStore.commitUpload} */
+  async commitUpload(id: string, parts: readonly UploadPart[], digest: string): Promise<void> {
+    uploadPrefix(id);
+    const target = blobDataKey(digest);
+    const size = sizeOfParts(parts);
+    if (this.objects.get(target)?.size !== size) {
+      const chunks: Buffer[] = [];
+      for (const part of parts) {
+        const object = this.objects.get(uploadPartKey(id, part.name));
+        if (!object || object.size !== part.size) throw new UploadNotFoundError(id);
+        chunks.push(...object.chunks);
+      }
+      this.objects.set(target, objectOf(chunks));
     }
-    return this.uploadLocks.run(id, async () => {
-      const upload = this.requireUpload(id);
-      if (upload.size < size) {
-        throw new UploadOffsetMismatchError(id, size, upload.size);
-      }
-      if (upload.size === size || this.now().getTime() - upload.modifiedAt.getTime() < (options.unchangedFor ?? 0)) {
-        return upload.size;
-      }
-      // Stored chunks are shared with readers, so the cut one is sliced, not changed in place.
-      const kept: Buffer[] = [];
-      let keptSize = 0;
-      for (const chunk of upload.chunks) {
-        if (keptSize >= size) break;
-        const piece = chunk.subarray(0, Math.min(chunk.length, size - keptSize));
-        kept.push(piece);
-        keptSize += piece.length;
-      }
-      upload.chunks = kept;
-      upload.size = size;
-      upload.modifiedAt = this.now();
-      return size;
-    });
+    await this.deleteUpload(id);
   }
 
-  /** {@inheritDoc BlobIngester.readUpload} */
-  async readUpload(id: string, range?: ByteRange): Promise<Readable> {
-    checkUploadId(id);
-    return streamContent(this.requireUpload(id), range);
+  /** {@inheritDoc UploadStore.deleteParts} */
+  async deleteParts(id: string, parts: readonly UploadPart[]): Promise<void> {
+    uploadPrefix(id);
+    for (const part of parts) this.objects.delete(uploadPartKey(id, part.name));
   }
 
-  /** {@inheritDoc BlobIngester.commitUpload} */
-  async commitUpload(id: string, digest: string): Promise<void> {
-    checkUploadId(id);
-    parseBlobDigest(digest);
-    await this.uploadLocks.run(id, async () => {
-      const upload = this.requireUpload(id);
-      // Same rule as the filesystem driver: a stored blob of another size is damaged, replace it.
-      if (this.blobs.get(digest)?.size !== upload.size) {
-        this.blobs.set(digest, { chunks: upload.chunks, size: upload.size });
-      }
-      this.uploads.delete(id);
-    });
-  }
-
-  /** {@inheritDoc BlobIngester.deleteUpload} */
+  /** {@inheritDoc UploadStore.deleteUpload} */
   async deleteUpload(id: string): Promise<void> {
-    checkUploadId(id);
-    this.uploads.delete(id);
+    const prefix = uploadPrefix(id);
+    for (const key of [...this.objects.keys()]) if (key.startsWith(prefix)) this.objects.delete(key);
   }
 
   /** {@inheritDoc StorageEnumerator.listUploads} */
   async *listUploads(): AsyncIterable<UploadInfo> {
-    for (const [id, upload] of [...this.uploads]) {
-      yield { id, size: upload.size, startedAt: upload.startedAt };
+    const ids = new Set<string>();
+    for (const key of this.objects.keys()) {
+      const id = key.startsWith(UPLOADS_PREFIX) ? uploadIdOfKey(key) : undefined;
+      if (id) ids.add(id);
     }
-  }
-
-  private requireUpload(id: string): Upload {
-    const upload = this.uploads.get(id);
-    if (!upload) {
-      throw new UploadNotFoundError(id);
+    for (const id of ids) {
+      const marker = this.objects.get(uploadStartedAtKey(id));
+      const date = marker ? new Date(Buffer.concat(marker.chunks).toString()) : null;
+      yield { id, startedAt: date && !Number.isNaN(date.getTime()) ? date : null };
     }
-    return upload;
   }
 }
 
-/** Streams `range` of the content as it is now, chunk by chunk, without copying. */
-function streamContent(content: Content, range: ByteRange | undefined): Readable {
-  const { start, end } = resolveByteRange(range, content.size);
-  const chunks = content.chunks.slice();
-  function* slices(): Generator<Buffer> {
-    let chunkStart = 0;
-    for (const chunk of chunks) {
-      const chunkEnd = chunkStart + chunk.length;
-      if (chunkEnd > start && chunkStart <= end) {
-        yield chunk.subarray(Math.max(start - chunkStart, 0), Math.min(end + 1 - chunkStart, chunk.length));
-      }
-      if (chunkEnd > end) {
-        return;
-      }
-      chunkStart = chunkEnd;
-    }
+function objectOf(chunks: Buffer[]): StoredObject {
+  return { chunks, size: chunks.reduce((n, c) => n + c.length, 0) };
+}
+
+/** Streams the inclusive `bounds` of a stored object without copying it. */
+function streamOf(object: StoredObject, bounds: ByteRange): Readable {
+  const pieces: Buffer[] = [];
+  let offset = 0;
+  for (const chunk of object.chunks) {
+    const first = Math.max(bounds.start, offset);
+    const last = Math.min(bounds.end, offset + chunk.length - 1);
+    if (first <= last) pieces.push(chunk.subarray(first - offset, last - offset + 1));
+    offset += chunk.length;
   }
-  return Readable.from(slices(), { objectMode: false });
+  return Readable.from(pieces, { objectMode: false });
 }

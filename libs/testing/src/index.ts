@@ -2,3 +2,4 @@ export * from './images';
 export * from './registry-client';
 export * from './hostile';
 export * from './hostile-runner';
+export * from './blob-storage.suite';

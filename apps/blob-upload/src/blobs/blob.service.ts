@@ -14,6 +14,18 @@ export interface BlobRead {
   stream: Readable;
 }
 
+/**
+ * How long a blob GET's redirect URL stays valid: the reference registry's 20 minutes. A client
+ * follows a 307 at once; the URL only has to outlive a slow start of a large download.
+ */
+export const BLOB_REDIRECT_EXPIRY_SECONDS = 20 * 60;
+
+/** Where a blob GET is sent instead of being streamed. */
+export interface BlobRedirect {
+  blob: LinkedBlob;
+  url: string;
+}
+
 /** Blobs as a repository sees them: reachable only through a repository they are linked to. */
 @Injectable()
 export class BlobService {
@@ -29,6 +41,19 @@ export class BlobService {
     const blob = await this.db.read.blobs.findLinked(repositoryOf(scope), d);
     if (!blob) throw new BlobUnknownError(d);
     return blob;
+  }
+
+  /**
+   * A presigned storage URL to answer a GET of the blob with (307), or null when the bytes are to
+   * be streamed: redirects disabled (`storage.redirect.disable`) or a driver that makes no URLs.
+   * The link is checked first (BLOB_UNKNOWN as for any read); a `Range` header travels with the
+   * client to the URL, which storage answers with 206 itself.
+   */
+  async redirectBlob(scope: RequestScope, digest: string): Promise<BlobRedirect | null> {
+    if (this.config.storage.redirect.disable || !this.storage.blobUrl) return null;
+    const blob = await this.statBlob(scope, digest);
+    const url = await this.storage.blobUrl(blob.digest, BLOB_REDIRECT_EXPIRY_SECONDS);
+    return url ? { blob, url } : null;
   }
 
   /** Opens the blob's bytes, the whole or an HTTP `Range: bytes=a-b` of them. */

@@ -94,6 +94,8 @@ export class BlobUploadHandler implements V2Handler {
   }
 
   private async getBlob(x: V2Exchange, digest: string): Promise<void> {
+    const redirect = await this.blobs.redirectBlob(x.scope, digest);
+    if (redirect) return reply(x.res, 307, { Location: redirect.url, 'Docker-Content-Digest': redirect.blob.digest });
     const read = await this.blobs.openBlob(x.scope, digest, x.req.headers.range);
     const { blob, range } = read;
     const headers = blobHeaders(blob.digest, range ? range.end - range.start + 1 : blob.size);

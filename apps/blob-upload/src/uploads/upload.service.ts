@@ -10,13 +10,13 @@ import {
 import { Digester, parseDigest, type DigestAlgorithm } from '@lading/manifest';
 import { MetadataDb, type UploadSession } from '@lading/metadata-db';
 import { BLOB_STORAGE } from '@lading/nest-common';
-import { KeyedSerializer, type BlobStorage } from '@lading/storage';
+import { KeyedSerializer, type BlobStorage, type UploadPart, type WritePartResult } from '@lading/storage';
 import { repositoryOf } from '../scope';
 import { HashStateCache } from './hash-state.cache';
 
 /**
- * How long an append waits for the next bytes of its body before it gives up (400, its bytes
- * truncated away): the HTTP server has no body timeout, so large uploads can take long, and a
+ * How long an append waits for the next bytes of its body before it gives up (400, its part
+ * discarded): the HTTP server has no body timeout, so large uploads can take long, and a
  * client that went silent must not hold the session (and its lease) for ever.
  */
 export const APPEND_IDLE_TIMEOUT_MS = 30_000;
@@ -24,9 +24,10 @@ export const APPEND_IDLE_TIMEOUT_MS = 30_000;
 /**
  * How long a writer's lease on a session lasts without renewal. An append renews it every third
  * of that while its bytes stream, so a live append never loses it; one whose process died stops
- * renewing, and after this long (by the database's clock) the session is free again: its bytes
- * past the committed size are then known to be dead and are cut by the next writer. Longer than
- * the idle timeout, so an append abandons its body before its lease could lapse.
+ * renewing, and after this long (by the database's clock) the session is free again. Whatever
+ * the dead writer stored is a part the session never recorded: it is not part of the upload and
+ * goes with it. Longer than the idle timeout, so an append abandons its body before its lease
+ * could lapse.
  */
 export const UPLOAD_LEASE_MS = 60_000;
 
@@ -73,7 +74,7 @@ export class UploadService {
     const repository = repositoryOf(scope);
     await this.storage.createUpload(id);
     await this.db.read.uploads.createSession(id, repository);
-    return { id, repository, size: 0, leased: false, committingDigest: null };
+    return { id, repository, size: 0, parts: [], leased: false, committingDigest: null };
   }
 
   /** The session, or BLOB_UPLOAD_UNKNOWN. */
@@ -88,10 +89,7 @@ export class UploadService {
     return this.locks.run(id, async () => {
       const session = await this.getUpload(scope, id);
       checkChunk(session, chunk);
-      await this.withLease(session, async (writer) => {
-        await this.dropStrayTail(session);
-        session.size = await this.appendAsWriter(session, chunk, writer);
-      });
+      await this.withLease(session, (writer) => this.appendAsWriter(session, chunk, writer));
       return session;
     });
   }
@@ -111,20 +109,21 @@ export class UploadService {
       const session = await this.getUpload(scope, id);
       if (chunk) checkChunk(session, chunk);
       await this.withLease(session, async (writer) => {
-        const stored = await this.dropStrayTail(session);
-        if (chunk) session.size = await this.appendAsWriter(session, chunk, writer);
-        if (stored === null) {
-          // A previous attempt verified these bytes as `committingDigest`, moved them and died before
-          // the database knew: finish it, for that digest only (never link another blob of this size).
+        if (chunk) await this.appendAsWriter(session, chunk, writer);
+        else if (session.committingDigest !== null) {
+          // A previous attempt verified these parts as `committingDigest` and died before the
+          // database knew the outcome: finish it, for that digest only (never link another blob
+          // of this size). Committing is repeatable; parts already gone are BLOB_UPLOAD_UNKNOWN.
           if (session.committingDigest !== wanted) throw new BlobUploadUnknownError(id);
-          const blob = await this.storage.statBlob(wanted);
-          if (!blob || blob.size !== session.size) throw new BlobUploadUnknownError(id);
-        } else {
-          const actual = await this.digestOf(session, parsed.algorithm);
-          if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
-          if (!(await this.db.read.uploads.recordCommit(id, writer.owner, wanted))) throw new BlobUploadUnknownError(id);
-          await this.storage.commitUpload(id, wanted);
+          await this.storage.commitUpload(id, session.parts, wanted);
+          return;
         }
+        // Checked before the digest: a cached hash must not vouch for parts that are gone.
+        if (!(await this.storage.uploadExists(id))) throw new BlobUploadUnknownError(id);
+        const actual = await this.digestOf(session, parsed.algorithm);
+        if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
+        if (!(await this.db.read.uploads.recordCommit(id, writer.owner, wanted))) throw new BlobUploadUnknownError(id);
+        await this.storage.commitUpload(id, session.parts, wanted);
       });
       await this.db.transaction(async (tx) => {
         await tx.blobs.linkBlob(repository, { digest: wanted, size: session.size });
@@ -149,10 +148,10 @@ export class UploadService {
     try {
       // The algorithm is known before the first byte: hash with it as the bytes stream.
       const state = new Digester(parsed.algorithm);
-      const size = await this.writeChunk(id, 0, chunk, state);
+      const { parts, size } = await this.writeChunk(id, [], chunk, state);
       const actual = state.digest();
       if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
-      await this.storage.commitUpload(id, wanted);
+      await this.storage.commitUpload(id, parts, wanted);
       await this.db.transaction(async (tx) => {
         await tx.blobs.linkBlob(repository, { digest: wanted, size });
         await tx.outbox.append(scope, blobEvent('push', repository, wanted, size, url(wanted)));
@@ -220,47 +219,44 @@ export class UploadService {
     }
   }
 
-  /** Streams a chunk in as `writer` and advances the committed size; returns the new size. */
-  private async appendAsWriter(session: UploadSession, chunk: ChunkInput, writer: Writer): Promise<number> {
+  /**
+   * Streams a chunk in as `writer` as a new part, then records the new part list and size (in
+   * `session` too). Superseded parts (a staged part the new one holds) are deleted only once the
+   * new list is recorded; if recording fails, the new part is deleted instead.
+   */
+  private async appendAsWriter(session: UploadSession, chunk: ChunkInput, writer: Writer): Promise<void> {
     const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session));
-    // Storage errors carry their OCI codes (an offset mismatch is RANGE_INVALID, a vanished upload BLOB_UPLOAD_UNKNOWN).
-    const size = await this.writeChunk(session.id, session.size, chunk, state, writer.signal);
-    if (!(await this.db.read.uploads.advanceSize(session.id, writer.owner, session.size, size))) {
+    // Storage errors carry their OCI codes (a vanished upload is BLOB_UPLOAD_UNKNOWN).
+    const written = await this.writeChunk(session.id, session.parts, chunk, state, writer.signal);
+    if (!(await this.db.read.uploads.advanceSize(session.id, writer.owner, session.size, written.size, written.parts))) {
       // The session was cancelled or purged meanwhile (or the lease lost): these bytes are not its.
+      await this.storage.deleteParts(session.id, written.parts.slice(-1)).catch(() => undefined);
       throw new BlobUploadUnknownError(session.id);
     }
+    // Left behind if this fails: an unrecorded part, removed with the upload.
+    await this.storage.deleteParts(session.id, written.superseded).catch(() => undefined);
+    session.size = written.size;
+    session.parts = written.parts;
     this.hashes.put(session.id, state);
-    return size;
   }
 
-  /**
-   * Makes the stored upload hold exactly the session's committed bytes and returns its size (null
-   * when the bytes are gone: a commit the database never heard of). Call holding the lease: bytes
-   * past the committed size were then left by an append whose process died (a crash, kill -9)
-   * before it could roll them back — no live writer can own them — and are cut. Left in place they
-   * would make every resumed PATCH fail and be committed along with the blob.
-   */
-  private async dropStrayTail(session: UploadSession): Promise<number | null> {
-    const stored = await this.storage.uploadSize(session.id);
-    if (stored === null || stored === session.size) return stored;
-    if (stored < session.size) {
-      // Appends sync before the size advances, so this is lost data, not bad input.
-      throw new Error(`upload ${session.id} holds ${stored} bytes but ${session.size} are committed`);
-    }
-    return this.storage.truncateUpload(session.id, session.size);
-  }
-
-  /** Streams `chunk` into upload `id` at `offset`, hashing as it goes; checks the declared lengths. */
-  private async writeChunk(id: string, offset: number, chunk: ChunkInput, state: Digester, signal?: AbortSignal): Promise<number> {
+  /** Streams `chunk` into upload `id` as a part after `parts`, hashing as it goes; checks the declared lengths. */
+  private async writeChunk(
+    id: string,
+    parts: readonly UploadPart[],
+    chunk: ChunkInput,
+    state: Digester,
+    signal?: AbortSignal,
+  ): Promise<WritePartResult> {
     checkChunk(undefined, chunk);
     const expected = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
     const body = withIdleTimeout(countBytes(chunk.body, expected), APPEND_IDLE_TIMEOUT_MS);
-    return this.storage.appendUpload(id, offset, body, { onData: (c) => state.update(c), signal });
+    return this.storage.writePart(id, parts, body, { onData: (c) => state.update(c), signal });
   }
 
   /** The running sha256 of a session whose state this process does not hold: re-hashes its stored bytes. */
   private resumeHash(session: UploadSession): Promise<Digester> {
-    return this.rehash(session.id, session.size, 'sha256');
+    return this.rehash(session, 'sha256');
   }
 
   /**
@@ -274,12 +270,12 @@ export class UploadService {
       this.hashes.put(session.id, state);
       return state.digest();
     }
-    return (await this.rehash(session.id, session.size, algorithm)).digest();
+    return (await this.rehash(session, algorithm)).digest();
   }
 
-  private async rehash(id: string, size: number, algorithm: DigestAlgorithm): Promise<Digester> {
+  private async rehash(session: UploadSession, algorithm: DigestAlgorithm): Promise<Digester> {
     const digester = new Digester(algorithm);
-    if (size > 0) for await (const c of await this.storage.readUpload(id, { start: 0, end: size - 1 })) digester.update(c as Buffer);
+    for await (const c of await this.storage.readUpload(session.id, session.parts)) digester.update(c as Buffer);
     return digester;
   }
 }

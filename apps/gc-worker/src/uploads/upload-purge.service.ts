@@ -61,8 +61,9 @@ export class UploadPurgeService implements OnApplicationBootstrap, OnApplication
       }
     }
     for await (const upload of this.storage.listUploads()) {
-      // Creation time as recorded by the creating process, not a file time (see UploadInfo).
-      if (upload.startedAt >= cutoff) continue;
+      // Creation time as recorded by the creating process, not a file time (see UploadInfo). Without
+      // a readable marker the creation was cut short: there is no time to wait for.
+      if (upload.startedAt !== null && upload.startedAt >= cutoff) continue;
       if (await uploads.exists(upload.id)) continue;
       if (!dryRun) await this.storage.deleteUpload(upload.id);
       report.orphans++;

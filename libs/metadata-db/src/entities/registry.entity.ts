@@ -70,7 +70,14 @@ export class TagEntity {
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }
 
-/** An upload in progress; its bytes live under the storage's uploads prefix. */
+/** One stored part of an upload, in the storage port's `UploadPart` shape. */
+export interface UploadPartRecord {
+  name: string;
+  size: number;
+  etag?: string;
+}
+
+/** An upload in progress; its bytes live under the storage's uploads prefix, as the parts listed. */
 @Entity('upload_sessions')
 export class UploadSessionEntity {
   @PrimaryColumn({ type: 'uuid' }) id!: string;
@@ -82,6 +89,8 @@ export class UploadSessionEntity {
   @Column({ name: 'lease_until', type: 'timestamptz', nullable: true }) leaseUntil!: Date | null;
   /** The digest a commit verified, recorded before the bytes move (the only one recovery accepts). */
   @Column({ name: 'committing_digest', type: 'text', nullable: true }) committingDigest!: string | null;
+  /** The upload's stored parts, in order, as the storage driver reported them. */
+  @Column({ type: 'jsonb', default: () => "'[]'::jsonb" }) parts!: UploadPartRecord[];
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }

@@ -1,6 +1,12 @@
 import { InitialSchema1764270000000 } from './1764270000000-initial-schema';
 import { RequestScopeAndUploadLeases1764800000000 } from './1764800000000-request-scope-and-upload-leases';
 import { RequestNonces1764930000000 } from './1764930000000-request-nonces';
+import { UploadParts1765000000000 } from './1765000000000-upload-parts';
 
 /** Every migration, oldest first. Only migrations change the schema. */
-export const METADATA_MIGRATIONS = [InitialSchema1764270000000, RequestScopeAndUploadLeases1764800000000, RequestNonces1764930000000];
+export const METADATA_MIGRATIONS = [
+  InitialSchema1764270000000,
+  RequestScopeAndUploadLeases1764800000000,
+  RequestNonces1764930000000,
+  UploadParts1765000000000,
+];

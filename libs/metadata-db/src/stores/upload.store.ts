@@ -1,3 +1,4 @@
+import type { UploadPartRecord } from '../entities/registry.entity';
 import type { Queryer } from '../queryer';
 
 /** An upload session as the database knows it: its committed size is the source of truth. */
@@ -5,6 +6,8 @@ export interface UploadSession {
   id: string;
   repository: string;
   size: number;
+  /** The stored parts that hold those bytes, in order (the storage driver's list, recorded with the size). */
+  parts: UploadPartRecord[];
   /** Whether a writer holds the session's lease now (by the database's clock). */
   leased: boolean;
   /** The digest a commit verified and began to install, if one did (see {@link UploadStore.recordCommit}). */
@@ -28,7 +31,7 @@ export class UploadStore {
   /** The session `id` of repository `name`, or undefined. */
   async findSession(name: string, id: string): Promise<UploadSession | undefined> {
     const { rows } = await this.q.query<UploadSession>(
-      `SELECT id, repository, size, coalesce(lease_until > now(), false) AS leased, committing_digest AS "committingDigest"
+      `SELECT id, repository, size, parts, coalesce(lease_until > now(), false) AS leased, committing_digest AS "committingDigest"
          FROM upload_sessions WHERE id = $1 AND repository = $2`,
       [id, name],
     );
@@ -68,12 +71,15 @@ export class UploadStore {
     ]);
   }
 
-  /** Moves the committed size from `from` to `to`, as writer `owner` (who keeps the lease); false when it no longer holds it. */
-  async advanceSize(id: string, owner: string, from: number, to: number): Promise<boolean> {
+  /**
+   * Moves the committed size from `from` to `to` and records `parts` as the bytes' parts, in one
+   * statement, as writer `owner` (who keeps the lease); false when it no longer holds it.
+   */
+  async advanceSize(id: string, owner: string, from: number, to: number, parts: readonly UploadPartRecord[]): Promise<boolean> {
     const { affected } = await this.q.query(
-      `UPDATE upload_sessions SET size = $4, updated_at = now()
+      `UPDATE upload_sessions SET size = $4, parts = $5::jsonb, updated_at = now()
         WHERE id = $1 AND lease_owner = $2 AND size = $3`,
-      [id, owner, from, to],
+      [id, owner, from, to, JSON.stringify(parts)],
     );
     return affected === 1;
   }

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseDuration } from './duration';
-import { ConfigInvalidError, isNonConfigEnv, loadConfig } from './lading.config';
+import { ConfigInvalidError, isNonConfigEnv, loadConfig, type LadingConfig } from './lading.config';
 
 /** The problems loadConfig reports for `env`, or [] when it accepts it. */
 function problemsOf(env: NodeJS.ProcessEnv, overrides?: Parameters<typeof loadConfig>[1]): string[] {
@@ -13,6 +13,12 @@ function problemsOf(env: NodeJS.ProcessEnv, overrides?: Parameters<typeof loadCo
     if (!(e instanceof ConfigInvalidError)) throw e;
     return e.problems;
   }
+}
+
+/** The filesystem driver's root of a configuration that chose it. */
+function rootOf(c: LadingConfig): string {
+  if (c.storage.driver !== 'filesystem') throw new Error(`driver is ${c.storage.driver}`);
+  return c.storage.filesystem.rootdirectory;
 }
 
 function yamlFile(text: string): string {
@@ -28,7 +34,7 @@ describe('loadConfig', () => {
     expect(c.storage.delete.enabled).toBe(true);
     expect(c.validation.manifests.maxsize).toBe(4 * 1024 * 1024);
     expect(c.storage.maintenance.uploadpurging.age).toBe(168 * 3_600_000);
-    expect(c.storage.filesystem.rootdirectory).toBe(join(c.datadir, 'storage'));
+    expect(rootOf(c)).toBe(join(c.datadir, 'storage'));
   });
 
   it('takes the YAML file, then environment overrides', () => {
@@ -66,16 +72,66 @@ describe('loadConfig', () => {
   it('makes datadir and the storage root absolute, the root under datadir by default', () => {
     const c = loadConfig({ LADING_DATA_DIR: 'some/dir' });
     expect(c.datadir).toBe(resolve('some/dir'));
-    expect(c.storage.filesystem.rootdirectory).toBe(join(resolve('some/dir'), 'storage'));
+    expect(rootOf(c)).toBe(join(resolve('some/dir'), 'storage'));
     const d = loadConfig({ LADING_STORAGE_FILESYSTEM_ROOTDIRECTORY: 'blobs' });
     expect(isAbsolute(d.datadir)).toBe(true);
-    expect(d.storage.filesystem.rootdirectory).toBe(resolve('blobs'));
+    expect(rootOf(d)).toBe(resolve('blobs'));
+  });
+});
+
+describe('loadConfig: the storage driver', () => {
+  const s3Env = {
+    LADING_STORAGE_S3_BUCKET: 'registry',
+    LADING_STORAGE_S3_REGION: 'us-east-1',
+    LADING_STORAGE_S3_REGIONENDPOINT: 'http://127.0.0.1:9000',
+    LADING_STORAGE_S3_ACCESSKEY: 'key',
+    LADING_STORAGE_S3_SECRETKEY: 'secret',
+  };
+
+  it('is the filesystem without a driver section, with redirects on (unused: it makes no URLs)', () => {
+    const c = loadConfig({});
+    expect(c.storage).toMatchObject({ driver: 'filesystem', redirect: { disable: false } });
+    expect(c.storage).not.toHaveProperty('s3');
+  });
+
+  it('is s3 with the reference registry keys, from the environment, with its defaults', () => {
+    const c = loadConfig({ ...s3Env, LADING_STORAGE_S3_FORCEPATHSTYLE: 'true', LADING_STORAGE_S3_ROOTDIRECTORY: '/lading' });
+    expect(c.storage).toMatchObject({
+      driver: 's3',
+      s3: { ...Object.fromEntries(Object.entries(s3Env).map(([k, v]) => [k.slice('LADING_STORAGE_S3_'.length).toLowerCase(), v])), forcepathstyle: true, rootdirectory: '/lading', secure: true, chunksize: 10 * 1024 * 1024 },
+      redirect: { disable: false },
+    });
+    expect(c.storage).not.toHaveProperty('filesystem');
+  });
+
+  it('is s3 from the YAML file, with redirects disabled and a chunk size', () => {
+    const file = yamlFile('storage:\n  s3:\n    bucket: b\n    region: r\n    chunksize: 6291456\n    secure: false\n  redirect:\n    disable: true\n');
+    const c = loadConfig({ LADING_CONFIG: file });
+    expect(c.storage).toMatchObject({ driver: 's3', s3: { bucket: 'b', region: 'r', chunksize: 6291456, secure: false }, redirect: { disable: true } });
+  });
+
+  it('is inmemory when that section is given', () => {
+    expect(loadConfig({}, { storage: { inmemory: {} } }).storage.driver).toBe('inmemory');
+  });
+
+  it('requires bucket and region for s3 only, and refuses a chunk size below 5 MiB', () => {
+    expect(problemsOf({ LADING_STORAGE_S3_ACCESSKEY: 'k' })).toEqual([
+      'storage.s3.bucket: required by the s3 driver',
+      'storage.s3.region: required by the s3 driver',
+    ]);
+    expect(problemsOf({ ...s3Env, LADING_STORAGE_S3_CHUNKSIZE: '1024' })).toEqual([expect.stringMatching(/^storage.s3.chunksize \(LADING_STORAGE_S3_CHUNKSIZE\): /)]);
+    expect(problemsOf({ LADING_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/x' })).toEqual([]);
+  });
+
+  it('refuses two drivers at once, and an unknown s3 key', () => {
+    expect(problemsOf({ ...s3Env, LADING_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/x' })).toEqual(['storage: configure one storage driver, not filesystem and s3']);
+    expect(problemsOf({ LADING_STORAGE_S3_BUKET: 'b' })).toEqual([expect.stringMatching(/^LADING_STORAGE_S3_BUKET: unknown key "buket" in storage.s3 \(valid: accesskey, secretkey, region, regionendpoint, bucket, rootdirectory, forcepathstyle, secure, chunksize\)/)]);
   });
 });
 
 describe('loadConfig refuses unknown keys', () => {
   it.each<[string, NodeJS.ProcessEnv, RegExp]>([
-    ['a typo in a key', { LADING_STORAGE_DELET_ENABLED: 'false' }, /^LADING_STORAGE_DELET_ENABLED: unknown key "delet" in storage \(valid: driver, filesystem, delete, maintenance\)$/],
+    ['a typo in a key', { LADING_STORAGE_DELET_ENABLED: 'false' }, /^LADING_STORAGE_DELET_ENABLED: unknown key "delet" in storage \(valid: filesystem, s3, inmemory, redirect, delete, maintenance\)$/],
     ['a typo in the last key', { LADING_STORAGE_DELETE_ENABLE: 'false' }, /^LADING_STORAGE_DELETE_ENABLE: unknown key "enable" in storage.delete \(valid: enabled\)$/],
     ['a typo in the section', { LADING_STORGE_DELETE_ENABLED: 'false' }, /^LADING_STORGE_DELETE_ENABLED: unknown key "storge" at the top level \(valid: datadir, log, http, database, storage, validation, services\); .*LADING_TEST_/],
     ['a key below a value', { LADING_HTTP_ADDR_PORT: '5000' }, /^LADING_HTTP_ADDR_PORT: http.addr is a value, not a section/],

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import type { StorageDriverConfig } from '@lading/storage';
 import { parseDuration } from './duration';
 
 const duration = z
@@ -14,6 +15,57 @@ const duration = z
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
 const int = z.coerce.number().int();
 const addr = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'expected host:port');
+
+/** `storage.s3`: the reference registry's keys; `bucket` and `region` are required when it is chosen. */
+const s3Storage = z.strictObject({
+  accesskey: z.string().optional(),
+  secretkey: z.string().optional(),
+  region: z.string().min(1).optional(),
+  /** Endpoint URL of an S3-compatible service (MinIO): `http://host:port`. */
+  regionendpoint: z.string().min(1).optional(),
+  bucket: z.string().min(1).optional(),
+  rootdirectory: z.string().optional(),
+  /** Path-style requests; default: on with `regionendpoint`, off for AWS. */
+  forcepathstyle: bool.optional(),
+  secure: bool.default(true),
+  /** Part size and staging threshold in bytes, ≥ 5 MiB (the S3 part minimum). */
+  chunksize: int.min(5 * 1024 * 1024).default(10 * 1024 * 1024),
+});
+
+/** `storage`: one driver's section (`filesystem`, `s3` or `inmemory`) and the shared settings. */
+const storageSections = z
+  .strictObject({
+    /** `rootdirectory` defaults to `<datadir>/storage` (filled in below, once datadir is known). */
+    filesystem: z.strictObject({ rootdirectory: z.string().min(1).optional() }).optional(),
+    s3: s3Storage.optional(),
+    inmemory: z.strictObject({}).optional(),
+    /** Blob GETs answer 307 to a presigned storage URL when the driver can make one (s3), unless disabled. */
+    redirect: z.strictObject({ disable: bool.default(false) }).prefault({}),
+    delete: z.strictObject({ enabled: bool.default(true) }).prefault({}),
+    maintenance: z
+      .strictObject({
+        uploadpurging: z
+          .strictObject({
+            enabled: bool.default(true),
+            age: duration.default(168 * 3_600_000),
+            interval: duration.default(24 * 3_600_000),
+            dryrun: bool.default(false),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+  })
+  .superRefine((st, ctx) => {
+    const chosen = STORAGE_DRIVERS.filter((d) => st[d] !== undefined);
+    if (chosen.length > 1) {
+      ctx.addIssue({ code: 'custom', message: `configure one storage driver, not ${chosen.join(' and ')}` });
+    }
+    if (st.s3) {
+      for (const key of ['bucket', 'region'] as const) {
+        if (!st.s3[key]) ctx.addIssue({ code: 'custom', path: ['s3', key], message: 'required by the s3 driver' });
+      }
+    }
+  });
 
 /**
  * The whole configuration, validated once at start. Keys follow the reference registry's
@@ -66,26 +118,7 @@ export const ladingConfigSchema = z
         poolsize: int.min(1).max(200).default(10),
       })
       .prefault({}),
-    storage: z
-      .strictObject({
-        driver: z.enum(['filesystem', 'memory']).default('filesystem'),
-        /** `rootdirectory` defaults to `<datadir>/storage` (filled in below, once datadir is known). */
-        filesystem: z.strictObject({ rootdirectory: z.string().optional() }).prefault({}),
-        delete: z.strictObject({ enabled: bool.default(true) }).prefault({}),
-        maintenance: z
-          .strictObject({
-            uploadpurging: z
-              .strictObject({
-                enabled: bool.default(true),
-                age: duration.default(168 * 3_600_000),
-                interval: duration.default(24 * 3_600_000),
-                dryrun: bool.default(false),
-              })
-              .prefault({}),
-          })
-          .prefault({}),
-      })
-      .prefault({}),
+    storage: storageSections.prefault({}),
     validation: z
       .strictObject({
         manifests: z.strictObject({ maxsize: int.min(1024).default(4 * 1024 * 1024) }).prefault({}),
@@ -100,13 +133,24 @@ export const ladingConfigSchema = z
       })
       .prefault({}),
   })
-  .transform((c) => ({
-    ...c,
-    storage: {
-      ...c.storage,
-      filesystem: { rootdirectory: resolve(c.storage.filesystem.rootdirectory ?? join(c.datadir, 'storage')) },
-    },
-  }));
+  .transform((c) => ({ ...c, storage: chooseStorageDriver(c.storage, c.datadir) }));
+
+/** The storage drivers, named as the reference registry's `storage` keys; exactly one is configured (filesystem if none). */
+const STORAGE_DRIVERS = ['filesystem', 's3', 'inmemory'] as const;
+
+/**
+ * The validated storage section as a union discriminated by `driver`: the chosen driver's
+ * section (and only that one) plus the settings every driver shares.
+ */
+function chooseStorageDriver(
+  st: z.output<typeof storageSections>,
+  datadir: string,
+): StorageDriverConfig & Omit<z.output<typeof storageSections>, (typeof STORAGE_DRIVERS)[number]> {
+  const { filesystem, s3, inmemory, ...shared } = st;
+  if (s3) return { ...shared, driver: 's3', s3: { ...s3, region: s3.region!, bucket: s3.bucket! } };
+  if (inmemory) return { ...shared, driver: 'inmemory' };
+  return { ...shared, driver: 'filesystem', filesystem: { rootdirectory: resolve(filesystem?.rootdirectory ?? join(datadir, 'storage')) } };
+}
 
 /** `T` with every property, at every depth, read-only: what `Object.freeze` applied recursively gives. */
 export type DeepReadonly<T> = T extends (...args: never[]) => unknown

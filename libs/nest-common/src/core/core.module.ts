@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { hostname } from 'node:os';
 import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
-import { FilesystemBlobStorage, MemoryBlobStorage, type BlobStorage } from '@lading/storage';
+import { createBlobStorage } from '@lading/storage';
 import type { LadingConfig } from '../config/lading.config';
 import { BLOB_STORAGE, LADING_CONFIG } from './tokens';
 
@@ -14,12 +14,6 @@ class MetadataDbCloser implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.db.close();
   }
-}
-
-/** Builds the storage driver the configuration names. */
-export function createBlobStorage(config: LadingConfig): BlobStorage {
-  if (config.storage.driver === 'memory') return new MemoryBlobStorage();
-  return new FilesystemBlobStorage({ rootDirectory: config.storage.filesystem.rootdirectory! });
 }
 
 /**
@@ -48,7 +42,7 @@ export class LadingCoreModule {
           inject: [DataSource],
           useFactory: (ds: DataSource) => new MetadataDb(ds, { source: { addr: eventSourceAddr(config) } }),
         },
-        { provide: BLOB_STORAGE, useFactory: () => createBlobStorage(config) },
+        { provide: BLOB_STORAGE, useFactory: () => createBlobStorage(config.storage) },
         MetadataDbCloser,
       ],
       exports: [LADING_CONFIG, DataSource, MetadataDb, BLOB_STORAGE],
