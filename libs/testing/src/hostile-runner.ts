@@ -2,7 +2,10 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import {
+  HOSTILE_REQUIRED_COVERAGE,
+  KNOWN_DEFECTS,
   hostileCases,
+  hostileCoverage,
   hostileSeedContent,
   type HostileCase,
   type HostileRequest,
@@ -371,4 +374,31 @@ export async function runHostileSuite(options: {
   const file = process.env.LADING_HOSTILE_REPORT;
   if (file) writeFileSync(file, JSON.stringify(report, null, 1));
   return { cases, report, before, after };
+}
+
+/**
+ * The checks every hostile-suite spec makes of its run, as `it` blocks (call inside a `describe`
+ * whose `beforeAll` ran the suite; `run` returns it): coverage of at least 1000 requests over
+ * every route, the verdict for `deployment`, and nothing changed in the database or the storage.
+ * The spec adds its own liveness check, which differs between deployments.
+ */
+export function itChecksHostileRun(run: () => HostileRun, deployment: 'embedded' | 'split'): void {
+  it('sends at least 1000 invalid requests over every route and method', () => {
+    expect(run().cases.length).toBeGreaterThanOrEqual(1000);
+    const covered = hostileCoverage(run().cases);
+    expect(HOSTILE_REQUIRED_COVERAGE.filter((op) => !covered[op])).toEqual([]);
+    expect(run().report.cases).toBe(run().cases.length);
+  });
+
+  it('answers each with a 4xx OCI error: no 5xx, no hang, no other status (known defects aside)', () => {
+    expect(hostileVerdict(run().report, KNOWN_DEFECTS, deployment)).toEqual([]);
+  });
+
+  it('changed nothing in the database or the storage', () => {
+    const { before, after } = run();
+    expect(before.tables.manifests.rows).toBe(2);
+    expect(before.tables.tags.rows).toBe(1);
+    expect(before.tables.upload_sessions.rows).toBe(1);
+    expect(diffSnapshots(before, after)).toEqual([]);
+  });
 }
