@@ -4,3 +4,4 @@ export * from './headers';
 export * from './events';
 export * from './operations';
 export * from './request-scope';
+export * from './crash-point';

@@ -6,7 +6,7 @@ export { asBuffer, isForeignKeyViolation, isUniqueViolation, managerQueryer, poo
 export * from './unit-of-work';
 export * from './event.factory';
 export type { LinkedBlob } from './stores/blob.store';
-export type { UploadSession } from './stores/upload.store';
+export type { HashCheckpoint, UploadSession } from './stores/upload.store';
 export type { ManifestRecord, MissingReference, ReferrerRow, StoredManifest } from './stores/manifest.store';
 export type { BlobStore } from './stores/blob.store';
 export type { ManifestStore } from './stores/manifest.store';

@@ -22,13 +22,16 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Client } from 'minio';
+import { crashPoint } from '@lading/contracts';
 import type { BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
 import { concatStreams, planPartWrite, resolveByteRange, sizeOfParts, slicesOf, withStagedBytes } from './blob-storage.support';
 import {
   BLOBS_PREFIX,
   UPLOADS_PREFIX,
   blobDataKey,
+  multipartIdOfKey,
   digestOfBlobDataKey,
+  uploadMultipartKey,
   uploadIdOfKey,
   uploadPartKey,
   uploadPrefix,
@@ -102,8 +105,9 @@ export class S3BlobStorage implements BlobStorage {
     for await (const item of this.client.listObjectsV2(this.bucket, this.root, true)) {
       if (item.name) keys.push(item.name.slice(this.root.length));
     }
-    for await (const upload of this.client.listIncompleteUploads(this.bucket, this.root, true)) {
-      keys.push(`multipart:${upload.key.slice(this.root.length)}`);
+    // The whole bucket's: MinIO lists unfinished multipart uploads only by exact key or all of them.
+    for await (const upload of this.client.listIncompleteUploads(this.bucket, '', true)) {
+      if (upload.key.startsWith(this.root)) keys.push(`multipart:${upload.key.slice(this.root.length)}`);
     }
     return keys.sort();
   }
@@ -167,7 +171,7 @@ export class S3BlobStorage implements BlobStorage {
     if (!(await this.uploadExists(id))) throw new UploadNotFoundError(id);
     const stagedBytes = staged ? await this.readUpload(id, [staged]) : undefined;
     try {
-      const part = await this.writeObject(key, withStagedBytes(stagedBytes, source, options));
+      const part = await this.writeObject(id, key, withStagedBytes(stagedBytes, source, options));
       const all = [...keep, { name, ...part }];
       return { parts: all, size: sizeOfParts(all), superseded: staged ? [staged] : [] };
     } finally {
@@ -225,6 +229,13 @@ export class S3BlobStorage implements BlobStorage {
     }
     const keys: string[] = [];
     for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) if (item.name) keys.push(item.name);
+    // Multipart uploads of this upload that a crash cut short (or that completed: aborting is then a no-op).
+    for (const key of keys) {
+      const multipartId = multipartIdOfKey(id, key.slice(this.root.length));
+      if (multipartId === undefined) continue;
+      const target = await this.readSmall(key.slice(this.root.length));
+      if (target) await this.client.abortMultipartUpload(this.bucket, this.root + target, multipartId).catch(ignoreMissing);
+    }
     // The marker last: until it goes, the upload is still listed and so still purged.
     const marker = this.root + uploadStartedAtKey(id);
     const rest = keys.filter((k) => k !== marker);
@@ -247,7 +258,7 @@ export class S3BlobStorage implements BlobStorage {
   }
 
   /** Writes `bytes` as the object `key`: one PUT up to a chunk, else a multipart upload aborted on failure. */
-  private async writeObject(key: string, bytes: AsyncIterable<Buffer>): Promise<{ size: number; etag: string }> {
+  private async writeObject(id: string, key: string, bytes: AsyncIterable<Buffer>): Promise<{ size: number; etag: string }> {
     const name = this.root + key;
     let buffered: Buffer[] = [];
     let bufferedSize = 0;
@@ -255,7 +266,7 @@ export class S3BlobStorage implements BlobStorage {
     let uploadId: string | undefined;
     const etags: { part: number; etag: string }[] = [];
     const flush = async () => {
-      uploadId ??= await this.client.initiateNewMultipartUpload(this.bucket, name, { 'Content-Type': 'application/octet-stream' });
+      uploadId ??= await this.startMultipart(id, key);
       const part = etags.length + 1;
       const payload = Buffer.concat(buffered, bufferedSize);
       buffered = [];
@@ -295,7 +306,7 @@ export class S3BlobStorage implements BlobStorage {
       await this.client.putObject(this.bucket, name, Buffer.alloc(0), 0, { 'Content-Type': 'application/octet-stream' });
       return;
     }
-    const uploadId = await this.client.initiateNewMultipartUpload(this.bucket, name, { 'Content-Type': 'application/octet-stream' });
+    const uploadId = await this.startMultipart(id, target);
     try {
       const etags: { part: number; etag: string }[] = [];
       for (const { key, part } of sources) {
@@ -311,6 +322,7 @@ export class S3BlobStorage implements BlobStorage {
           etags.push({ part: number, etag: result.etag });
         }
       }
+      crashPoint('storage.compose.started');
       await this.client.completeMultipartUpload(this.bucket, name, uploadId, etags);
     } catch (error) {
       await this.client.abortMultipartUpload(this.bucket, name, uploadId).catch(() => undefined);
@@ -319,13 +331,35 @@ export class S3BlobStorage implements BlobStorage {
     }
   }
 
+  /**
+   * Starts a multipart upload of `key` (relative) for upload `id` and records it under the
+   * upload, so that removing the upload aborts it if a crash cuts it short: nothing else leads
+   * to it (MinIO lists unfinished multipart uploads only by exact key), and it holds bytes (a
+   * compose at a blob's key holds a copy of every part). A crash between the two calls can still
+   * leave one; the window is one small PUT.
+   */
+  private async startMultipart(id: string, key: string): Promise<string> {
+    const multipartId = await this.client.initiateNewMultipartUpload(this.bucket, this.root + key, { 'Content-Type': 'application/octet-stream' });
+    await this.client.putObject(this.bucket, this.root + uploadMultipartKey(id, multipartId), Buffer.from(key), undefined, {
+      'Content-Type': 'text/plain',
+    });
+    return multipartId;
+  }
+
   private async readStartedAt(id: string): Promise<Date | null> {
-    const stream = await this.open(uploadStartedAtKey(id));
+    const text = await this.readSmall(uploadStartedAtKey(id));
+    if (text === null) return null;
+    const date = new Date(text.trim());
+    return Number.isNaN(date.getTime()) ? null : date;
+  }
+
+  /** The text of a small object of ours (a marker), or null when it does not exist. */
+  private async readSmall(key: string): Promise<string | null> {
+    const stream = await this.open(key);
     if (!stream) return null;
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
-    const date = new Date(Buffer.concat(chunks).toString().trim());
-    return Number.isNaN(date.getTime()) ? null : date;
+    return Buffer.concat(chunks).toString();
   }
 
   /** The object's size, or null when it does not exist. */
@@ -360,6 +394,11 @@ function parseEndpoint(endpoint: string, secure: boolean): { host: string; port?
     port: url.port ? Number(url.port) : undefined,
     secure: url.protocol === 'https:',
   };
+}
+
+/** Swallows the error of a delete or abort of something already gone. */
+function ignoreMissing(error: unknown): void {
+  if (!isMissing(error)) throw error;
 }
 
 function isMissing(error: unknown): boolean {

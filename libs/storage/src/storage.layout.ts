@@ -17,14 +17,20 @@
  *   └── uploads/
  *       └── <upload uuid>/
  *           ├── startedat                    creation time, ISO 8601; present = the upload exists
- *           └── parts/
- *               └── <part uuid>              one immutable part: written once, never rewritten
+ *           ├── parts/
+ *           │   └── <part uuid>              one immutable part: written once, never rewritten
+ *           └── multipart/
+ *               └── <S3 multipart upload id> S3 only: a multipart upload in progress for this upload (a big
+ *                                            part, or the blob's `data` a commit composes); holds its key, so
+ *                                            removing the upload aborts one that a crash cut short
  *
  * The ordered list of an upload's parts is not here: the caller records it (the upload session
  * in the database), so a part that a dead writer left behind is never part of the upload. A
  * part's name is a fresh uuid per write, so two writers can never write the same key. The S3
  * driver's multipart uploads in progress are keyed the same way (a part, or a blob's `data`
- * while a commit composes it) and are aborted by exact key.
+ * while a commit composes it) and are aborted by exact key and upload id, each recorded under
+ * `multipart/` when it starts: MinIO lists unfinished multipart uploads only by exact key, and
+ * a compose at a blob's key lies outside the upload's prefix.
  */
 import { InvalidStorageKeyError } from './storage.error';
 import { checkUploadId, parseBlobDigest } from './blob-storage.support';
@@ -84,4 +90,22 @@ export function uploadPartKey(id: string, name: string): string {
 export function uploadIdOfKey(key: string): string | undefined {
   const m = /^uploads\/([0-9a-f-]{36})\//.exec(key);
   return m ? m[1] : undefined;
+}
+
+const MULTIPART_ID = /^[A-Za-z0-9._~+=-]{1,1024}$/;
+
+/**
+ * The key recording that upload `id` has S3 multipart upload `multipartId` in progress (its body
+ * names the multipart upload's object key).
+ * @throws InvalidStorageKeyError when `id` is not a lowercase uuid or `multipartId` is not a plain token.
+ */
+export function uploadMultipartKey(id: string, multipartId: string): string {
+  if (!MULTIPART_ID.test(multipartId)) throw new InvalidStorageKeyError('uploadId', multipartId);
+  return `${uploadPrefix(id)}multipart/${multipartId}`;
+}
+
+/** The multipart upload id of such a record's key (under `uploadPrefix(id)`), or undefined. */
+export function multipartIdOfKey(id: string, key: string): string | undefined {
+  const prefix = `${uploadPrefix(id)}multipart/`;
+  return key.startsWith(prefix) ? key.slice(prefix.length) : undefined;
 }

@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   BlobUploadInvalidError,
   BlobUploadUnknownError,
+  crashPoint,
   DigestInvalidError,
   RangeInvalidError,
   type RequestScope,
@@ -13,6 +14,7 @@ import { BLOB_STORAGE } from '@lading/nest-common';
 import { KeyedSerializer, type BlobStorage, type UploadPart, type WritePartResult } from '@lading/storage';
 import { repositoryOf } from '../scope';
 import { HashStateCache } from './hash-state.cache';
+import { ResumedSha256, type UploadHasher } from './upload-hasher';
 
 /**
  * How long an append waits for the next bytes of its body before it gives up (400, its part
@@ -74,7 +76,7 @@ export class UploadService {
     const repository = repositoryOf(scope);
     await this.storage.createUpload(id);
     await this.db.read.uploads.createSession(id, repository);
-    return { id, repository, size: 0, parts: [], leased: false, committingDigest: null };
+    return { id, repository, size: 0, parts: [], leased: false, committingDigest: null, hashCheckpoint: null };
   }
 
   /** The session, or BLOB_UPLOAD_UNKNOWN. */
@@ -109,13 +111,15 @@ export class UploadService {
       const session = await this.getUpload(scope, id);
       if (chunk) checkChunk(session, chunk);
       await this.withLease(session, async (writer) => {
-        if (chunk) await this.appendAsWriter(session, chunk, writer);
+        // The last chunk: no checkpoint, the digest is checked right here.
+        if (chunk) await this.appendAsWriter(session, chunk, writer, false);
         else if (session.committingDigest !== null) {
           // A previous attempt verified these parts as `committingDigest` and died before the
           // database knew the outcome: finish it, for that digest only (never link another blob
           // of this size). Committing is repeatable; parts already gone are BLOB_UPLOAD_UNKNOWN.
           if (session.committingDigest !== wanted) throw new BlobUploadUnknownError(id);
           await this.storage.commitUpload(id, session.parts, wanted);
+          crashPoint('upload.commit.stored');
           return;
         }
         // Checked before the digest: a cached hash must not vouch for parts that are gone.
@@ -123,13 +127,16 @@ export class UploadService {
         const actual = await this.digestOf(session, parsed.algorithm);
         if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
         if (!(await this.db.read.uploads.recordCommit(id, writer.owner, wanted))) throw new BlobUploadUnknownError(id);
+        crashPoint('upload.commit.verified');
         await this.storage.commitUpload(id, session.parts, wanted);
+        crashPoint('upload.commit.stored');
       });
       await this.db.transaction(async (tx) => {
         await tx.blobs.linkBlob(repository, { digest: wanted, size: session.size });
         await tx.uploads.deleteSession(id);
         await tx.outbox.append(scope, blobEvent('push', repository, wanted, session.size, url(wanted)));
       });
+      crashPoint('upload.commit.linked');
       this.hashes.drop(id);
       return { digest: wanted, size: session.size };
     });
@@ -221,22 +228,34 @@ export class UploadService {
 
   /**
    * Streams a chunk in as `writer` as a new part, then records the new part list and size (in
-   * `session` too). Superseded parts (a staged part the new one holds) are deleted only once the
-   * new list is recorded; if recording fails, the new part is deleted instead.
+   * `session` too), with the hash state of those bytes when `checkpoint` and one can be had.
+   * Superseded parts (a staged part the new one holds) are deleted only once the new list is
+   * recorded; if recording fails, the new part is deleted instead. A failed append forgets the
+   * running hash (it has seen bytes the session does not hold).
    */
-  private async appendAsWriter(session: UploadSession, chunk: ChunkInput, writer: Writer): Promise<void> {
+  private async appendAsWriter(session: UploadSession, chunk: ChunkInput, writer: Writer, checkpoint = true): Promise<void> {
     const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session));
-    // Storage errors carry their OCI codes (a vanished upload is BLOB_UPLOAD_UNKNOWN).
-    const written = await this.writeChunk(session.id, session.parts, chunk, state, writer.signal);
-    if (!(await this.db.read.uploads.advanceSize(session.id, writer.owner, session.size, written.size, written.parts))) {
-      // The session was cancelled or purged meanwhile (or the lease lost): these bytes are not its.
-      await this.storage.deleteParts(session.id, written.parts.slice(-1)).catch(() => undefined);
-      throw new BlobUploadUnknownError(session.id);
+    try {
+      // Storage errors carry their OCI codes (a vanished upload is BLOB_UPLOAD_UNKNOWN).
+      const written = await this.writeChunk(session.id, session.parts, chunk, state, writer.signal);
+      crashPoint('upload.append.stored');
+      const saved = checkpoint && this.hashes.checkpoints ? await state.checkpoint() : null;
+      const uploads = this.db.read.uploads;
+      if (!(await uploads.advanceSize(session.id, writer.owner, session.size, written.size, written.parts, saved ?? undefined))) {
+        // The session was cancelled or purged meanwhile (or the lease lost): these bytes are not its.
+        await this.storage.deleteParts(session.id, written.parts.slice(-1)).catch(() => undefined);
+        throw new BlobUploadUnknownError(session.id);
+      }
+      crashPoint('upload.append.recorded');
+      // Left behind if this fails: an unrecorded part, removed with the upload.
+      await this.storage.deleteParts(session.id, written.superseded).catch(() => undefined);
+      session.size = written.size;
+      session.parts = written.parts;
+      if (saved) session.hashCheckpoint = saved;
+    } catch (e) {
+      state.dispose();
+      throw e;
     }
-    // Left behind if this fails: an unrecorded part, removed with the upload.
-    await this.storage.deleteParts(session.id, written.superseded).catch(() => undefined);
-    session.size = written.size;
-    session.parts = written.parts;
     this.hashes.put(session.id, state);
   }
 
@@ -245,7 +264,7 @@ export class UploadService {
     id: string,
     parts: readonly UploadPart[],
     chunk: ChunkInput,
-    state: Digester,
+    state: { update(chunk: Uint8Array): unknown },
     signal?: AbortSignal,
   ): Promise<WritePartResult> {
     checkChunk(undefined, chunk);
@@ -254,9 +273,26 @@ export class UploadService {
     return this.storage.writePart(id, parts, body, { onData: (c) => state.update(c), signal });
   }
 
-  /** The running sha256 of a session whose state this process does not hold: re-hashes its stored bytes. */
-  private resumeHash(session: UploadSession): Promise<Digester> {
-    return this.rehash(session, 'sha256');
+  /**
+   * The running sha256 of a session whose state this process does not hold: continues from the
+   * session's hash checkpoint, reading only the stored bytes after it (none when the last append
+   * recorded one), or else re-hashes every stored byte once.
+   */
+  private async resumeHash(session: UploadSession): Promise<UploadHasher> {
+    const saved = session.hashCheckpoint;
+    const resumed = saved && saved.offset <= session.size ? await ResumedSha256.resume(saved) : undefined;
+    const state = resumed ?? this.hashes.fresh();
+    const from = resumed ? resumed.bytes : 0;
+    try {
+      if (from < session.size) {
+        const bytes = await this.storage.readUpload(session.id, session.parts, { start: from, end: session.size - 1 });
+        for await (const c of bytes) state.update(c as Buffer);
+      }
+    } catch (e) {
+      state.dispose();
+      throw e;
+    }
+    return state;
   }
 
   /**

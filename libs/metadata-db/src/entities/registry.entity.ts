@@ -91,6 +91,10 @@ export class UploadSessionEntity {
   @Column({ name: 'committing_digest', type: 'text', nullable: true }) committingDigest!: string | null;
   /** The upload's stored parts, in order, as the storage driver reported them. */
   @Column({ type: 'jsonb', default: () => "'[]'::jsonb" }) parts!: UploadPartRecord[];
+  /** A saved hash state of the first `hashOffset` bytes, and the implementation that can load it. */
+  @Column({ name: 'hash_impl', type: 'text', nullable: true }) hashImpl!: string | null;
+  @Column({ name: 'hash_offset', type: 'bigint', nullable: true }) hashOffset!: number | null;
+  @Column({ name: 'hash_state', type: 'bytea', nullable: true }) hashState!: Buffer | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }

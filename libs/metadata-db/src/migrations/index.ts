@@ -2,6 +2,7 @@ import { InitialSchema1764270000000 } from './1764270000000-initial-schema';
 import { RequestScopeAndUploadLeases1764800000000 } from './1764800000000-request-scope-and-upload-leases';
 import { RequestNonces1764930000000 } from './1764930000000-request-nonces';
 import { UploadParts1765000000000 } from './1765000000000-upload-parts';
+import { UploadHashState1765100000000 } from './1765100000000-upload-hash-state';
 
 /** Every migration, oldest first. Only migrations change the schema. */
 export const METADATA_MIGRATIONS = [
@@ -9,4 +10,5 @@ export const METADATA_MIGRATIONS = [
   RequestScopeAndUploadLeases1764800000000,
   RequestNonces1764930000000,
   UploadParts1765000000000,
+  UploadHashState1765100000000,
 ];

@@ -1,5 +1,15 @@
 import type { UploadPartRecord } from '../entities/registry.entity';
-import type { Queryer } from '../queryer';
+import { asBuffer, type Queryer } from '../queryer';
+
+/**
+ * A saved hash state of a session's first `offset` bytes. Opaque here: `impl` names the hashing
+ * build that wrote `state`, and only that build may load it (anything else re-hashes).
+ */
+export interface HashCheckpoint {
+  impl: string;
+  offset: number;
+  state: Buffer;
+}
 
 /** An upload session as the database knows it: its committed size is the source of truth. */
 export interface UploadSession {
@@ -12,6 +22,14 @@ export interface UploadSession {
   leased: boolean;
   /** The digest a commit verified and began to install, if one did (see {@link UploadStore.recordCommit}). */
   committingDigest: string | null;
+  /** The latest saved hash state of the session's bytes, if a writer recorded one. */
+  hashCheckpoint: HashCheckpoint | null;
+}
+
+interface SessionRow extends Omit<UploadSession, 'hashCheckpoint'> {
+  hashImpl: string | null;
+  hashOffset: string | number | null;
+  hashState: Uint8Array | null;
 }
 
 /**
@@ -30,12 +48,20 @@ export class UploadStore {
 
   /** The session `id` of repository `name`, or undefined. */
   async findSession(name: string, id: string): Promise<UploadSession | undefined> {
-    const { rows } = await this.q.query<UploadSession>(
-      `SELECT id, repository, size, parts, coalesce(lease_until > now(), false) AS leased, committing_digest AS "committingDigest"
+    const { rows } = await this.q.query<SessionRow>(
+      `SELECT id, repository, size, parts, coalesce(lease_until > now(), false) AS leased, committing_digest AS "committingDigest",
+              hash_impl AS "hashImpl", hash_offset AS "hashOffset", hash_state AS "hashState"
          FROM upload_sessions WHERE id = $1 AND repository = $2`,
       [id, name],
     );
-    return rows[0];
+    const row = rows[0];
+    if (!row) return undefined;
+    const { hashImpl, hashOffset, hashState, ...session } = row;
+    const hashCheckpoint =
+      hashImpl !== null && hashOffset !== null && hashState !== null
+        ? { impl: hashImpl, offset: Number(hashOffset), state: asBuffer(hashState) }
+        : null;
+    return { ...session, size: Number(session.size), hashCheckpoint };
   }
 
   /**
@@ -73,13 +99,26 @@ export class UploadStore {
 
   /**
    * Moves the committed size from `from` to `to` and records `parts` as the bytes' parts, in one
-   * statement, as writer `owner` (who keeps the lease); false when it no longer holds it.
+   * statement, as writer `owner` (who keeps the lease); false when it no longer holds it. With
+   * `checkpoint` (the hash state of those `to` bytes) it is recorded too; without, the session
+   * keeps the checkpoint it had, still true for its own offset.
    */
-  async advanceSize(id: string, owner: string, from: number, to: number, parts: readonly UploadPartRecord[]): Promise<boolean> {
+  async advanceSize(
+    id: string,
+    owner: string,
+    from: number,
+    to: number,
+    parts: readonly UploadPartRecord[],
+    checkpoint?: HashCheckpoint,
+  ): Promise<boolean> {
+    if (checkpoint && checkpoint.offset !== to) throw new Error(`a hash checkpoint at ${checkpoint.offset} recorded with size ${to}`);
     const { affected } = await this.q.query(
-      `UPDATE upload_sessions SET size = $4, parts = $5::jsonb, updated_at = now()
-        WHERE id = $1 AND lease_owner = $2 AND size = $3`,
-      [id, owner, from, to, JSON.stringify(parts)],
+      checkpoint
+        ? `UPDATE upload_sessions SET size = $4, parts = $5::jsonb, updated_at = now(), hash_impl = $6, hash_offset = $4, hash_state = $7
+            WHERE id = $1 AND lease_owner = $2 AND size = $3`
+        : `UPDATE upload_sessions SET size = $4, parts = $5::jsonb, updated_at = now()
+            WHERE id = $1 AND lease_owner = $2 AND size = $3`,
+      checkpoint ? [id, owner, from, to, JSON.stringify(parts), checkpoint.impl, checkpoint.state] : [id, owner, from, to, JSON.stringify(parts)],
     );
     return affected === 1;
   }

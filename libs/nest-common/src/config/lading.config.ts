@@ -126,7 +126,18 @@ export const ladingConfigSchema = z
       .prefault({}),
     services: z
       .strictObject({
-        blobupload: z.strictObject({ url: z.url().optional(), addr: addr.optional() }).prefault({}),
+        blobupload: z
+          .strictObject({
+            url: z.url().optional(),
+            addr: addr.optional(),
+            /**
+             * Record a saved hash state with each upload session (hashed again off the request's
+             * path), so a chunk or PUT on another replica need not re-read the stored bytes.
+             * Only where other processes share the database: embedded mode never needs it.
+             */
+            hashcheckpoints: bool.default(true),
+          })
+          .prefault({}),
         manifests: z.strictObject({ url: z.url().optional(), addr: addr.optional() }).prefault({}),
         notifications: z.strictObject({ addr: addr.optional() }).prefault({}),
         gcworker: z.strictObject({ addr: addr.optional() }).prefault({}),

@@ -1,0 +1,151 @@
+import { Worker } from 'node:worker_threads';
+
+/**
+ * How many bytes may wait for the hashing worker, across every upload of the process. A chunk
+ * that would go past it is not shadowed: that upload's checkpoint is given up (for the rest of
+ * its append), so the worker never slows a request and never holds more than this in memory.
+ */
+export const SHADOW_BUDGET_BYTES = 32 * 1024 * 1024;
+
+/** How long `save` waits for the worker before giving up on the checkpoint. */
+export const SHADOW_SAVE_TIMEOUT_MS = 10_000;
+
+/** One upload's shadow hash in the worker. */
+export interface ShadowHandle {
+  /** Hashes a copy of `chunk` in the worker, if the budget allows; else gives the shadow up. */
+  update(chunk: Uint8Array): void;
+  /** The saved state once the worker has hashed `bytes` bytes; null if the shadow was given up. */
+  save(bytes: number): Promise<Buffer | null>;
+  close(): void;
+}
+
+type ToWorker =
+  | { t: 'data'; h: number; bytes: Uint8Array }
+  | { t: 'save'; h: number; r: number }
+  | { t: 'close'; h: number };
+type FromWorker = { t: 'consumed'; n: number } | { t: 'saved'; r: number; state: Uint8Array | null };
+
+/**
+ * The worker's program. Each shadow is a saved 116-byte state, loaded into one shared hash-wasm
+ * instance for each chunk, so a thousand open uploads cost a thousand small states, not a
+ * thousand WebAssembly memories. Messages are handled strictly in order.
+ */
+function workerSource(hashWasmPath: string): string {
+  return `
+const { parentPort } = require('node:worker_threads');
+const { createSHA256 } = require(${JSON.stringify(hashWasmPath)});
+const ready = createSHA256();
+const states = new Map();
+let queue = Promise.resolve();
+parentPort.on('message', (m) => {
+  queue = queue.then(async () => {
+    const h = await ready;
+    if (m.t === 'data') {
+      const s = states.get(m.h);
+      if (s === undefined) h.init(); else h.load(s);
+      h.update(m.bytes);
+      states.set(m.h, h.save());
+      parentPort.postMessage({ t: 'consumed', n: m.bytes.byteLength });
+    } else if (m.t === 'save') {
+      let s = states.get(m.h);
+      if (s === undefined) { h.init(); s = h.save(); }
+      parentPort.postMessage({ t: 'saved', r: m.r, state: s });
+    } else if (m.t === 'close') {
+      states.delete(m.h);
+    }
+  });
+});`;
+}
+
+/**
+ * A worker thread that hashes copies of upload bytes with hash-wasm, whose state can be saved,
+ * while the request hashes them with node:crypto, whose state cannot. At the end of an append
+ * the shadow's state is the checkpoint recorded with the session, so a chunk or the final PUT
+ * that lands on another process resumes from it instead of re-reading every stored byte.
+ * Started on first use; a worker that dies fails the checkpoints in flight (null) and is
+ * started again for the next upload.
+ */
+export class HashShadow {
+  private worker: Worker | undefined;
+  private pendingBytes = 0;
+  private nextHandle = 1;
+  private nextRequest = 1;
+  private readonly saves = new Map<number, (state: Buffer | null) => void>();
+  private closed = false;
+
+  constructor(private readonly budgetBytes = SHADOW_BUDGET_BYTES) {}
+
+  /** A new shadow of an upload's bytes from its first byte. */
+  open(): ShadowHandle {
+    const h = this.nextHandle++;
+    // The worker this shadow's state lives in: one restarted since has lost it.
+    const worker = this.ensureWorker();
+    let alive = worker !== undefined;
+    let given = 0;
+    const current = (): boolean => alive && worker === this.worker;
+    const giveUp = (): void => {
+      if (!alive) return;
+      alive = false;
+      if (worker === this.worker) worker?.postMessage({ t: 'close', h } satisfies ToWorker);
+    };
+    return {
+      update: (chunk) => {
+        if (!current() || this.pendingBytes + chunk.byteLength > this.budgetBytes) return giveUp();
+        const copy = new Uint8Array(chunk); // only the view's bytes, not the pooled buffer behind it
+        this.pendingBytes += copy.byteLength;
+        given += copy.byteLength;
+        worker!.postMessage({ t: 'data', h, bytes: copy } satisfies ToWorker, [copy.buffer as ArrayBuffer]);
+      },
+      save: (bytes) => {
+        if (!current() || bytes !== given) return Promise.resolve(null);
+        const r = this.nextRequest++;
+        return new Promise<Buffer | null>((resolve) => {
+          const finish = (state: Buffer | null): void => {
+            clearTimeout(timer);
+            this.saves.delete(r);
+            resolve(state);
+          };
+          const timer = setTimeout(() => finish(null), SHADOW_SAVE_TIMEOUT_MS);
+          timer.unref();
+          this.saves.set(r, finish);
+          worker!.postMessage({ t: 'save', h, r } satisfies ToWorker);
+        });
+      },
+      close: giveUp,
+    };
+  }
+
+  /** Stops the worker; later shadows give up at once. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    this.worker = undefined;
+    this.failSaves();
+    await worker?.terminate();
+  }
+
+  private ensureWorker(): Worker | undefined {
+    if (this.closed) return undefined;
+    if (this.worker) return this.worker;
+    const worker = new Worker(workerSource(require.resolve('hash-wasm')), { eval: true });
+    worker.unref();
+    worker.on('message', (m: FromWorker) => {
+      if (m.t === 'consumed') this.pendingBytes -= m.n;
+      else this.saves.get(m.r)?.(m.state ? Buffer.from(m.state) : null);
+    });
+    const lost = (): void => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      this.pendingBytes = 0;
+      this.failSaves();
+    };
+    worker.on('error', lost);
+    worker.on('exit', lost);
+    this.worker = worker;
+    return worker;
+  }
+
+  private failSaves(): void {
+    for (const finish of [...this.saves.values()]) finish(null);
+  }
+}
