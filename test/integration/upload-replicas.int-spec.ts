@@ -5,7 +5,7 @@ import { S3BlobStorage } from '@lading/storage';
 import { randomBlob, RegistryTestClient, sha256, type TestResponse } from '@lading/testing';
 import { startSplit, type LadingProcess, type SplitStack } from '../support/registry-processes';
 import { completeSession, openSession, patchChunk, reportedSize, withDb, type Session } from '../support/robustness-stack';
-import { hashStream } from '../support/robustness-streams';
+import { hashStream, RawRequest } from '../support/robustness-streams';
 import { purgeS3Root, s3RegistryEnv, testS3Options } from '../support/s3';
 
 const MiB = 1024 * 1024;
@@ -146,6 +146,116 @@ describe('uploads on two blob-upload replicas on PostgreSQL and MinIO', () => {
       await setCheckpoint(session.id, { impl: 'hash-wasm@0.0.1/sha256', offset: 8 * MiB, state: await stateOf(randomBlob(8 * MiB).bytes) });
       expect((await completeSession(c1, session, blob.digest, blob.bytes.subarray(8 * MiB))).status).toBe(201);
       await expectBlob(c2, name, blob);
+      await expectBucketSound();
+    });
+  });
+
+  describe('racing writers on the two replicas', () => {
+    const ROUNDS = 8;
+    const gateways = () => [stack.url, extras[1].url];
+
+    /** A request head for a raw socket: PATCH of `length` bytes at `start`, or the closing PUT with its last chunk. */
+    function head(session: Session, method: 'PATCH' | 'PUT', start: number, length: number, digest?: string): string {
+      const path = digest ? `${session.location}${session.location.includes('?') ? '&' : '?'}digest=${digest}` : session.location;
+      return [
+        `${method} ${path} HTTP/1.1`,
+        'Host: 127.0.0.1',
+        'Content-Type: application/octet-stream',
+        ...(method === 'PATCH' ? [`Content-Range: ${start}-${start + length - 1}`] : []),
+        `Content-Length: ${length}`,
+      ].join('\n');
+    }
+
+    /**
+     * Sends two requests at once, one through each replica, each holding back the rest of its
+     * body after the first 256 KiB until both are under way, then finishing both; their statuses.
+     */
+    async function race(a: { head: string; body: Buffer }, b: { head: string; body: Buffer }): Promise<number[]> {
+      const [ga, gb] = gateways();
+      const held = [await RawRequest.open(ga, a.head), await RawRequest.open(gb, b.head)];
+      const bodies = [a.body, b.body];
+      await Promise.all(held.map((r, i) => r.write(bodies[i].subarray(0, 256 * 1024))));
+      await Promise.all(held.map((r, i) => r.write(bodies[i].subarray(256 * 1024)).catch(() => undefined)));
+      const answers = await Promise.all(held.map((r) => r.response(60_000).then((x) => x.status, () => 0)));
+      held.forEach((r) => r.destroy());
+      return answers;
+    }
+
+    /** After a race: the session's committed bytes are exactly one of the candidates' (prefix + body). */
+    async function committedIs(session: Session, prefix: Buffer, candidates: Buffer[]): Promise<Buffer> {
+      const size = await reportedSize(c1, session);
+      const tail = candidates.find((b) => prefix.length + b.length === size);
+      expect(tail).toBeDefined();
+      return Buffer.concat([prefix, tail!]);
+    }
+
+    it(`two PATCHes of the same range, bodies held back, through different replicas: one lands, the other is refused, ${ROUNDS} rounds`, async () => {
+      const name = 'replicas/race-patch';
+      for (let round = 0; round < ROUNDS; round++) {
+        const prefix = randomBlob(1 * MiB + round).bytes;
+        const [x, y] = [randomBlob(3 * MiB), randomBlob(3 * MiB)];
+        const session = await openSession(c1, name);
+        expect((await patchChunk(c1, session, 0, prefix, prefix.length)).status).toBe(202);
+        const answers = await race(
+          { head: head(session, 'PATCH', prefix.length, x.size), body: x.bytes },
+          { head: head(session, 'PATCH', prefix.length, y.size), body: y.bytes },
+        );
+        // The loser is refused before it writes (416: the session is leased, or its size moved), not
+        // after (its bytes stored, then dropped): one writer per session.
+        expect([...answers].sort()).toEqual([202, 416]);
+        const bytes = await committedIs(session, prefix, [answers[0] === 202 ? x.bytes : y.bytes]);
+        const whole = { digest: sha256(bytes), bytes };
+        // The final PUT on the replica that lost the race: it must hash what was committed.
+        const loserClient = answers[0] === 202 ? c2 : c1;
+        expect((await completeSession(loserClient, session, whole.digest)).status).toBe(201);
+        await expectBlob(c1, name, whole);
+      }
+      await expectBucketSound();
+    });
+
+    it(`a closing PUT with its last chunk racing a PATCH of the same range on the other replica, ${ROUNDS} rounds`, async () => {
+      const name = 'replicas/race-put-patch';
+      for (let round = 0; round < ROUNDS; round++) {
+        const prefix = randomBlob(2 * MiB + round).bytes;
+        const [x, y] = [randomBlob(3 * MiB), randomBlob(3 * MiB)];
+        const withX = sha256(Buffer.concat([prefix, x.bytes]));
+        const session = await openSession(c1, name);
+        expect((await patchChunk(c1, session, 0, prefix, prefix.length)).status).toBe(202);
+        const [put, patch] = await race(
+          { head: head(session, 'PUT', prefix.length, x.size, withX), body: x.bytes },
+          { head: head(session, 'PATCH', prefix.length, y.size), body: y.bytes },
+        );
+        expect([put, patch].filter((s) => s >= 500)).toEqual([]);
+        expect([put === 201, patch === 202].filter(Boolean)).toHaveLength(1);
+        if (put === 201) {
+          await expectBlob(c2, name, { digest: withX, bytes: Buffer.concat([prefix, x.bytes]) });
+        } else {
+          const bytes = await committedIs(session, prefix, [y.bytes]);
+          expect((await c1.call('HEAD', `/v2/${name}/blobs/${withX}`)).status).toBe(404);
+          expect((await completeSession(c1, session, sha256(bytes))).status).toBe(201);
+        }
+      }
+      await expectBucketSound();
+    });
+
+    it(`two closing PUTs with different last chunks and digests on different replicas: at most one blob, under its own digest, ${ROUNDS} rounds`, async () => {
+      const name = 'replicas/race-put-put';
+      for (let round = 0; round < ROUNDS; round++) {
+        const prefix = randomBlob(2 * MiB + round).bytes;
+        const [x, y] = [randomBlob(3 * MiB), randomBlob(3 * MiB)];
+        const digests = [sha256(Buffer.concat([prefix, x.bytes])), sha256(Buffer.concat([prefix, y.bytes]))];
+        const session = await openSession(c1, name);
+        expect((await patchChunk(c1, session, 0, prefix, prefix.length)).status).toBe(202);
+        const answers = await race(
+          { head: head(session, 'PUT', prefix.length, x.size, digests[0]), body: x.bytes },
+          { head: head(session, 'PUT', prefix.length, y.size, digests[1]), body: y.bytes },
+        );
+        expect(answers.filter((s) => s >= 500)).toEqual([]);
+        expect(answers.filter((s) => s === 201)).toHaveLength(1);
+        const won = answers[0] === 201 ? 0 : 1;
+        await expectBlob(c1, name, { digest: digests[won], bytes: Buffer.concat([prefix, [x, y][won].bytes]) });
+        expect((await c1.call('HEAD', `/v2/${name}/blobs/${digests[1 - won]}`)).status).toBe(404);
+      }
       await expectBucketSound();
     });
   });
