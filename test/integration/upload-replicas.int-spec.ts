@@ -176,7 +176,7 @@ describe('uploads on two blob-upload replicas on PostgreSQL and MinIO', () => {
       const bodies = [a.body, b.body];
       await Promise.all(held.map((r, i) => r.write(bodies[i].subarray(0, 256 * 1024))));
       await Promise.all(held.map((r, i) => r.write(bodies[i].subarray(256 * 1024)).catch(() => undefined)));
-      const answers = await Promise.all(held.map((r) => r.response(60_000).then((x) => x.status, () => 0)));
+      const answers = await Promise.all(held.map((r) => r.response(60_000).then((x) => x.status ?? 0, () => 0)));
       held.forEach((r) => r.destroy());
       return answers;
     }

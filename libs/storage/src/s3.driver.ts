@@ -106,7 +106,7 @@ export class S3BlobStorage implements BlobStorage {
       if (item.name) keys.push(item.name.slice(this.root.length));
     }
     // The whole bucket's: MinIO lists unfinished multipart uploads only by exact key or all of them.
-    for await (const upload of this.client.listIncompleteUploads(this.bucket, '', true)) {
+    for await (const upload of this.multipartUploads('')) {
       if (upload.key.startsWith(this.root)) keys.push(`multipart:${upload.key.slice(this.root.length)}`);
     }
     return keys.sort();
@@ -224,7 +224,7 @@ export class S3BlobStorage implements BlobStorage {
   /** {@inheritDoc UploadStore.deleteUpload} */
   async deleteUpload(id: string): Promise<void> {
     const prefix = this.root + uploadPrefix(id);
-    for await (const upload of this.client.listIncompleteUploads(this.bucket, prefix, true)) {
+    for await (const upload of this.multipartUploads(prefix)) {
       await this.client.abortMultipartUpload(this.bucket, upload.key, upload.uploadId);
     }
     const keys: string[] = [];
@@ -250,11 +250,29 @@ export class S3BlobStorage implements BlobStorage {
       const id = item.name ? uploadIdOfKey(item.name.slice(this.root.length)) : undefined;
       if (id) ids.add(id);
     }
-    for await (const upload of this.client.listIncompleteUploads(this.bucket, this.root + UPLOADS_PREFIX, true)) {
+    for await (const upload of this.multipartUploads(this.root + UPLOADS_PREFIX)) {
       const id = uploadIdOfKey(upload.key.slice(this.root.length));
       if (id) ids.add(id);
     }
     for (const id of ids) yield { id, startedAt: await this.readStartedAt(id) };
+  }
+
+  /**
+   * The unfinished multipart uploads whose keys start with `prefix` (full key), page by page.
+   * Not the client's `listIncompleteUploads`: it asks for each upload's parts as well, and fails
+   * the whole listing when one completes meanwhile. (MinIO answers a prefix that is not an exact
+   * key with nothing, which is why every multipart upload is also recorded under its upload.)
+   */
+  private async *multipartUploads(prefix: string): AsyncIterable<{ key: string; uploadId: string }> {
+    let keyMarker = '';
+    let uploadIdMarker = '';
+    for (;;) {
+      const page = await this.client.listIncompleteUploadsQuery(this.bucket, prefix, keyMarker, uploadIdMarker, '');
+      for (const upload of page.uploads) yield { key: upload.key, uploadId: String(upload.uploadId) };
+      if (!page.isTruncated) return;
+      keyMarker = page.nextKeyMarker;
+      uploadIdMarker = page.nextUploadIdMarker;
+    }
   }
 
   /** Writes `bytes` as the object `key`: one PUT up to a chunk, else a multipart upload aborted on failure. */
