@@ -1,5 +1,5 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 /**
  * Addresses a webhook may not reach unless allow-listed (SSRF): the IANA special-purpose ranges
@@ -107,12 +107,8 @@ export class WebhookAddressGuard {
    * A `dns.lookup` replacement for `net.connect`: resolves, then fails the connection with
    * {@link ForbiddenWebhookAddressError} if any address the name resolves to is forbidden.
    */
-  readonly lookup = (
-    hostname: string,
-    options: { all?: boolean; family?: number },
-    callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
-  ): void => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
       if (err) return callback(err, '');
       const refused = addresses.find((a) => !this.allows(hostname, a.address));
       if (refused) return callback(Object.assign(new ForbiddenWebhookAddressError(hostname, refused.address), { code: 'EWEBHOOKFORBIDDEN' }), '');
