@@ -15,3 +15,13 @@ export type { OutboxStore } from './stores/outbox.store';
 export type { RepositoryStore } from './stores/repository.store';
 export type { TagStore } from './stores/tag.store';
 export type { UploadStore } from './stores/upload.store';
+export type {
+  AttemptRecord,
+  ClaimedDelivery,
+  DeliveryOutcome,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookEndpointState,
+  WebhookEventInput,
+  WebhookStore,
+} from './stores/webhook.store';

@@ -9,6 +9,7 @@ import { OutboxStore } from './stores/outbox.store';
 import { RepositoryStore } from './stores/repository.store';
 import { TagStore } from './stores/tag.store';
 import { UploadStore } from './stores/upload.store';
+import { WebhookStore } from './stores/webhook.store';
 
 /** Every store, bound to one Queryer (the pool, or one transaction). */
 export interface Stores {
@@ -19,6 +20,7 @@ export interface Stores {
   readonly tags: TagStore;
   readonly outbox: OutboxStore;
   readonly nonces: NonceStore;
+  readonly webhooks: WebhookStore;
 }
 
 /** The unit of work: the stores bound to one open transaction. Services pass it, never an EntityManager. */
@@ -131,6 +133,7 @@ export class MetadataDb {
       tags: new TagStore(q, changed),
       outbox: new OutboxStore(q, this.source),
       nonces: new NonceStore(q),
+      webhooks: new WebhookStore(q),
     };
   }
 }

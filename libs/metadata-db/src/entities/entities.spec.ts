@@ -42,7 +42,7 @@ describe('the TypeORM entities', () => {
         e.columns.map((c) => ({
           table: e.tableName,
           column: c.databaseName,
-          type: PG_TYPE[String(c.type)] ?? `unmapped:${String(c.type)}`,
+          type: c.isArray ? 'ARRAY' : (PG_TYPE[String(c.type)] ?? `unmapped:${String(c.type)}`),
           nullable: c.isNullable,
         })),
       )

@@ -123,6 +123,49 @@ export class RequestNonceEntity {
   @Column({ name: 'expires_at', type: 'timestamptz' }) expiresAt!: Date;
 }
 
+/** What an operator or the failure threshold set for a webhook endpoint. */
+@Entity('webhook_endpoints')
+export class WebhookEndpointEntity {
+  @PrimaryColumn({ type: 'text', collation: 'C' }) name!: string;
+  @Column({ type: 'boolean', default: false }) paused!: boolean;
+  @Column({ type: 'integer', default: 0 }) failures!: number;
+  @Column({ name: 'backoff_until', type: 'timestamptz', nullable: true }) backoffUntil!: Date | null;
+}
+
+/** One event for one webhook endpoint: the endpoint's cursor, with its delivery state. */
+@Entity('webhook_deliveries')
+export class WebhookDeliveryEntity {
+  @PrimaryColumn({ type: 'text', collation: 'C' }) endpoint!: string;
+  @PrimaryColumn({ name: 'event_id', type: 'uuid' }) eventId!: string;
+  @Column({ type: 'bigint', generated: 'identity' }) seq!: number;
+  @Column({ type: 'text' }) repository!: string;
+  @Column({ type: 'text' }) action!: string;
+  @Column({ type: 'jsonb' }) payload!: unknown;
+  @Column({ type: 'text', default: 'pending' }) status!: 'pending' | 'delivered' | 'dead';
+  @Column({ type: 'integer', default: 0 }) attempts!: number;
+  @Column({ name: 'due_at', type: 'timestamptz' }) dueAt!: Date;
+  @Column({ name: 'claim_owner', type: 'uuid', nullable: true }) claimOwner!: string | null;
+  @Column({ name: 'claim_until', type: 'timestamptz', nullable: true }) claimUntil!: Date | null;
+  @Column({ name: 'last_status', type: 'integer', nullable: true }) lastStatus!: number | null;
+  @Column({ name: 'last_error', type: 'text', nullable: true }) lastError!: string | null;
+  @Column({ name: 'last_latency_ms', type: 'integer', nullable: true }) lastLatencyMs!: number | null;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}
+
+/** The delivery log: one row per POST to an endpoint. */
+@Entity('webhook_attempts')
+export class WebhookAttemptEntity {
+  @PrimaryColumn({ type: 'bigint', generated: 'identity' }) id!: number;
+  @Column({ type: 'text', collation: 'C' }) endpoint!: string;
+  @Column({ name: 'event_ids', type: 'uuid', array: true }) eventIds!: string[];
+  @Column({ name: 'attempted_at', type: 'timestamptz' }) attemptedAt!: Date;
+  @Column({ name: 'status_code', type: 'integer', nullable: true }) statusCode!: number | null;
+  @Column({ name: 'latency_ms', type: 'integer' }) latencyMs!: number;
+  @Column({ type: 'text', nullable: true }) error!: string | null;
+  @Column({ name: 'response_snippet', type: 'text', default: '' }) responseSnippet!: string;
+}
+
 /** Every entity of the metadata database. */
 export const METADATA_ENTITIES = [
   RepositoryEntity,
@@ -132,6 +175,9 @@ export const METADATA_ENTITIES = [
   ManifestReferenceEntity,
   TagEntity,
   UploadSessionEntity,
+  WebhookEndpointEntity,
+  WebhookDeliveryEntity,
+  WebhookAttemptEntity,
   OutboxEventEntity,
   RequestNonceEntity,
 ];

@@ -3,6 +3,7 @@ import { RequestScopeAndUploadLeases1764800000000 } from './1764800000000-reques
 import { RequestNonces1764930000000 } from './1764930000000-request-nonces';
 import { UploadParts1765000000000 } from './1765000000000-upload-parts';
 import { UploadHashState1765100000000 } from './1765100000000-upload-hash-state';
+import { WebhookDeliveries1765300000000 } from './1765300000000-webhook-deliveries';
 
 /** Every migration, oldest first. Only migrations change the schema. */
 export const METADATA_MIGRATIONS = [
@@ -11,4 +12,5 @@ export const METADATA_MIGRATIONS = [
   RequestNonces1764930000000,
   UploadParts1765000000000,
   UploadHashState1765100000000,
+  WebhookDeliveries1765300000000,
 ];

@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import type { MetadataDb, WebhookEventInput } from '@lading/metadata-db';
+import { retryDelayMs } from './webhook-backoff';
+import { CLOUDEVENTS_BATCH_MEDIA_TYPE, EVENTS_MEDIA_TYPE, type WebhookSender } from './webhook.sender';
+
+/** One webhook endpoint, as configured (`notifications.endpoints[]`, the reference registry's keys plus Lading's). */
+export interface WebhookEndpoint {
+  name: string;
+  disabled: boolean;
+  url: string;
+  headers: Readonly<Record<string, readonly string[]>>;
+  /** Per POST, ms. */
+  timeout: number;
+  /** Consecutive failed POSTs after which the endpoint backs off for `backoff`. */
+  threshold: number;
+  /** ms: the endpoint's pause after `threshold` failures, and the first retry delay of a failed event. */
+  backoff: number;
+  /** ms: the longest wait between retries of one event (Lading; retries double from `backoff`). */
+  maxbackoff: number;
+  /** POSTs an event gets before it is a dead letter (Lading). */
+  maxattempts: number;
+  ignoredmediatypes: readonly string[];
+  ignore: { mediatypes: readonly string[]; actions: readonly string[] };
+  /** HMAC-SHA256 signing secret (Lading). */
+  secret?: string;
+  /** Body format (Lading): the reference registry's envelope, or CloudEvents 1.0 JSON batch. */
+  format: 'distribution' | 'cloudevents';
+}
+
+/** An event as the bus hands it over: the envelope, with the fields the dispatcher filters on. */
+export interface DeliverableEvent {
+  id: string;
+  action: string;
+  timestamp?: string;
+  target?: { mediaType?: string; repository?: string };
+  [key: string]: unknown;
+}
+
+/** Options of {@link WebhookDispatcher}. */
+export interface WebhookDispatcherOptions {
+  /** Events per POST. */
+  batchSize?: number;
+  /** How often an idle endpoint looks for due events, ms. */
+  pollMs?: number;
+  /** `source` of CloudEvents (a URI naming this registry). */
+  cloudEventsSource?: string;
+  now?: () => number;
+}
+
+/**
+ * Delivers registry events to the configured webhook endpoints. `accept` queues each event for
+ * every endpoint that wants it (its own cursor: a row per endpoint and event, so one slow or dead
+ * endpoint never delays another); each endpoint has its own loop that claims due rows, POSTs
+ * them as one body, and records the outcome: delivered; due again after a doubling, jittered
+ * delay; a dead letter after `maxattempts`; the endpoint backed off after `threshold`
+ * consecutive failures. Any number of replicas may run it: claims expire by the database's clock.
+ */
+export class WebhookDispatcher {
+  private readonly owner = randomUUID();
+  private readonly batchSize: number;
+  private readonly pollMs: number;
+  private readonly now: () => number;
+  private readonly wakers = new Map<string, () => void>();
+  private running = false;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly db: MetadataDb,
+    readonly endpoints: readonly WebhookEndpoint[],
+    private readonly sender: WebhookSender,
+    private readonly options: WebhookDispatcherOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 100;
+    this.pollMs = options.pollMs ?? 250;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Queues `events` for every enabled endpoint whose filters let them through; durable when it resolves. */
+  async accept(events: readonly DeliverableEvent[]): Promise<void> {
+    for (const endpoint of this.endpoints) {
+      if (endpoint.disabled) continue;
+      const wanted: WebhookEventInput[] = events
+        .filter((e) => wants(endpoint, e))
+        .map((e) => ({ id: e.id, repository: e.target?.repository ?? '', action: e.action, payload: e }));
+      await this.db.read.webhooks.enqueue(endpoint.name, wanted);
+      if (wanted.length > 0) this.wakers.get(endpoint.name)?.();
+    }
+  }
+
+  /** One round for `endpoint`: claims a batch of due events, POSTs it, records the outcome. How many it sent. */
+  async deliverOnce(endpoint: WebhookEndpoint): Promise<number> {
+    const webhooks = this.db.read.webhooks;
+    const claimed = await webhooks.claimDue(endpoint.name, this.owner, this.batchSize, endpoint.timeout + 30_000);
+    if (claimed.length === 0) return 0;
+    const payloads = claimed.map((c) => c.payload as DeliverableEvent);
+    const [body, contentType] = this.bodyOf(endpoint, payloads);
+    const target = { url: endpoint.url, headers: endpoint.headers, timeoutMs: endpoint.timeout, secret: endpoint.secret };
+    const result = await this.sender.send(target, body, contentType, this.now());
+    const attempts = Math.max(...claimed.map((c) => c.attempts)) + 1;
+    await webhooks.recordAttempt(
+      endpoint.name,
+      this.owner,
+      claimed.map((c) => c.eventId),
+      { status: result.status, latencyMs: result.latencyMs, error: result.error, snippet: result.snippet },
+      result.ok
+        ? { delivered: true }
+        : {
+            delivered: false,
+            retryAfterMs: retryDelayMs(attempts, endpoint.backoff, endpoint.maxbackoff),
+            maxAttempts: endpoint.maxattempts,
+            threshold: endpoint.threshold,
+            endpointBackoffMs: endpoint.backoff,
+          },
+    );
+    return claimed.length;
+  }
+
+  /** Starts one delivery loop per enabled endpoint. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops = this.endpoints.filter((e) => !e.disabled).map((e) => this.loop(e));
+  }
+
+  /** Stops the loops after their current round. */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const wake of this.wakers.values()) wake();
+    await Promise.all(this.loops);
+    this.loops = [];
+  }
+
+  private async loop(endpoint: WebhookEndpoint): Promise<void> {
+    while (this.running) {
+      let sent = 0;
+      try {
+        sent = await this.deliverOnce(endpoint);
+      } catch {
+        // The database is away: try again after a pause (claims lapse, nothing is lost).
+      }
+      if (sent === 0 && this.running) {
+        await new Promise<void>((wake) => {
+          const timer = setTimeout(wake, this.pollMs);
+          this.wakers.set(endpoint.name, () => {
+            clearTimeout(timer);
+            wake();
+          });
+        });
+      }
+    }
+  }
+
+  private bodyOf(endpoint: WebhookEndpoint, events: DeliverableEvent[]): [Buffer, string] {
+    if (endpoint.format === 'cloudevents') {
+      const source = this.options.cloudEventsSource ?? 'urn:lading:registry';
+      const batch = events.map((e) => ({
+        specversion: '1.0',
+        id: e.id,
+        source,
+        type: `io.lading.registry.${e.action}`,
+        subject: e.target?.repository,
+        time: e.timestamp,
+        datacontenttype: 'application/json',
+        data: e,
+      }));
+      return [Buffer.from(JSON.stringify(batch)), CLOUDEVENTS_BATCH_MEDIA_TYPE];
+    }
+    return [Buffer.from(JSON.stringify({ events })), EVENTS_MEDIA_TYPE];
+  }
+}
+
+/** Whether `endpoint` wants `event`: not an ignored action or media type. */
+function wants(endpoint: WebhookEndpoint, event: DeliverableEvent): boolean {
+  const mediaType = event.target?.mediaType;
+  if (endpoint.ignore.actions.includes(event.action)) return false;
+  if (mediaType && (endpoint.ignoredmediatypes.includes(mediaType) || endpoint.ignore.mediatypes.includes(mediaType))) return false;
+  return true;
+}
