@@ -96,7 +96,8 @@ function updateReadme(marker: string, markdown: string): void {
     log(`${relative(ROOT, README)} has no ${startMark} … ${endMark} section; not updated`);
     return;
   }
-  const body = markdown.replace(/^# .*\n/, '').replace(/^(#+) /gm, '#$1 ');
+  // Under the README's `## Latest results` / `### <suite>` headings.
+  const body = markdown.replace(/^# .*\n/, '').replace(/^(#+) /gm, '##$1 ');
   writeFileSync(README, `${readme.slice(0, start + startMark.length)}\n${body.trim()}\n${readme.slice(end)}`);
 }
 
