@@ -205,7 +205,8 @@ const s3: Suite = {
       '(the gateway hop, the services apart) on the same storage and database. The filesystem suite runs it on PGlite.',
     "Split: the sum over its processes of CPU time and of each process's peak RSS (an upper bound of the peak of the sum: " +
       'the processes need not peak at the same moment); the per-process tables break them down. The RSS target is ' +
-      'checked against that sum for split. Notifications and gc-worker run but have no work in these workloads.',
+      'checked against that sum for split. Notifications and gc-worker run too (no webhook endpoint is configured); ' +
+      'their share is in the per-process tables.',
     "PostgreSQL backends' CPU is that of the server processes of the registry's own database (found by their process " +
       'title); a backend that ends within a measurement (pool idle timeout) takes its CPU with it. The reference ' +
       'registry has no database: it keeps everything in the bucket.',
