@@ -18,6 +18,8 @@ export interface MachineFacts {
   reference: string;
   loadBefore: string;
   loadAfter: string;
+  /** The command line that produced the report (the `BENCH_*` settings and `bench/run`). */
+  command: string;
 }
 
 /** One workload's outcome: metrics per target name, in the order the targets ran. */
@@ -249,6 +251,7 @@ export function renderReport(report: BenchReport): string {
     `- Machine: ${m.cpus}; ${m.memory}; ${m.os}`,
     `- Node ${m.node}; Lading ${m.lading} ${report.ladingSetup}`,
     `- Reference: ${m.reference}`,
+    `- Command: ${m.command}`,
     `- Scale: ${report.scaleSummary}`,
     ...report.facts.map((f) => `- ${f}`),
     `- Load average (1/5/15 min) before: ${m.loadBefore}; after: ${m.loadAfter}`,

@@ -62,7 +62,17 @@ function machineFacts(referenceBin: string): MachineFacts {
       .map((l) => l.toFixed(2))
       .join(' / '),
     loadAfter: '',
+    command: commandLine(),
   };
+}
+
+/** `BENCH_*=… bench/run` as this run was started (the note elided: the report's notes hold it). */
+function commandLine(): string {
+  const settings = ['BENCH_SUITE', 'BENCH_SCALE', 'BENCH_OUT', 'BENCH_REFERENCE_BIN', 'BENCH_NOTE']
+    .filter((name) => process.env[name])
+    .map((name) => (name === 'BENCH_NOTE' ? `${name}="…"` : `${name}=${process.env[name]}`));
+  const run = `\`${[...settings, 'bench/run'].join(' ')}\``;
+  return process.env.BENCH_SUITE === 's3' ? `\`eval "$(bash scripts/services env)"\`, then ${run}` : run;
 }
 
 function notes(suite: Suite, report: BenchReport, methods: Map<string, Set<string>>): string[] {
