@@ -3,6 +3,7 @@
  * registry. Every call checks the status the spec promises and fails loudly otherwise: a
  * benchmark that counts error responses as throughput measures nothing.
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 
@@ -63,13 +64,43 @@ export async function pushBlob(client: Dispatcher, repo: string, blob: BlobBody)
   await putBlob(client, await startUpload(client, repo), blob);
 }
 
-/** `GET /v2/<repo>/blobs/<digest>`, body streamed and discarded; returns the byte count. */
-export async function pullBlob(client: Dispatcher, repo: string, digest: string): Promise<number> {
-  const res = await client.request({ method: 'GET', path: `/v2/${repo}/blobs/${digest}` });
-  await expectStatus(`GET blob ${digest}`, res, 200);
+/** What a blob GET received: the bytes' count and sha256 digest, and whether it went through a redirect. */
+export interface PulledBlob {
+  bytes: number;
+  digest: string;
+  redirected: boolean;
+}
+
+/**
+ * `GET /v2/<repo>/blobs/<digest>`, body streamed, hashed (sha256) and discarded. A 307 (the
+ * registry's redirect to a presigned storage URL) is followed once, through `storage`: the
+ * dispatcher for other origins, so the registry's client stays bound to the registry.
+ */
+export async function pullBlob(
+  client: Dispatcher,
+  storage: Dispatcher,
+  repo: string,
+  digest: string,
+): Promise<PulledBlob> {
+  const what = `GET blob ${digest}`;
+  let res = await client.request({ method: 'GET', path: `/v2/${repo}/blobs/${digest}` });
+  let redirected = false;
+  if (res.statusCode === 307) {
+    await res.body.dump();
+    const location = res.headers['location'];
+    if (typeof location !== 'string') throw new UnexpectedResponseError(`${what}: 307 without a Location header`);
+    const url = new URL(location);
+    res = await storage.request({ origin: url.origin, method: 'GET', path: `${url.pathname}${url.search}` });
+    redirected = true;
+  }
+  await expectStatus(redirected ? `${what} (redirected)` : what, res, 200);
+  const hash = createHash('sha256');
   let bytes = 0;
-  for await (const chunk of res.body) bytes += (chunk as Buffer).length;
-  return bytes;
+  for await (const chunk of res.body) {
+    bytes += (chunk as Buffer).length;
+    hash.update(chunk as Buffer);
+  }
+  return { bytes, digest: `sha256:${hash.digest('hex')}`, redirected };
 }
 
 /** `PUT /v2/<repo>/manifests/<tag>` with an OCI image manifest. */

@@ -2,7 +2,7 @@
  * What the kernel knows about a server process: resident memory and CPU time, read from /proc.
  * Linux only, like the registries' deployment targets.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux ABI Node runs on). */
 const USER_HZ = 100;
@@ -64,21 +64,28 @@ export function processTree(pid: number): number[] {
 export interface MemoryPeak {
   /** RSS summed over the processes when the interval started, bytes. */
   startRss: number;
-  /** The highest resident memory seen in the interval, bytes. */
+  /**
+   * The highest resident memory of the set in the interval, bytes: for one process its peak; for
+   * several, the sum of each one's peak (an upper bound: they need not peak at the same moment).
+   */
   peakRss: number;
-  /** How `peakRss` was obtained. */
+  /** Each process's own peak, bytes. */
+  peakByPid: Map<number, number>;
+  /** How the peaks were obtained. */
   method: 'VmHWM' | 'VmRSS samples';
 }
 
 /**
- * Watches resident memory of `pids` during an interval: resets each VmHWM at `start()` and samples
- * VmRSS every `intervalMs`; `stop()` reports VmHWM (which also catches spikes between samples)
- * when the reset worked for a single process, else the highest summed RSS sample.
+ * Watches resident memory of `pids` during an interval: resets each process's VmHWM at `start()`
+ * and samples VmRSS every `intervalMs`; `stop()` reports VmHWM (which also catches spikes between
+ * samples) when every reset worked and the set of processes did not change, else the samples.
  */
 export class MemoryWatch {
   private timer: NodeJS.Timeout | undefined;
+  private startPids: number[] = [];
   private startRss = 0;
-  private maxSample = 0;
+  private maxSum = 0;
+  private readonly maxByPid = new Map<number, number>();
   private hwmUsable = false;
 
   constructor(
@@ -87,29 +94,59 @@ export class MemoryWatch {
   ) {}
 
   start(): void {
-    const pids = this.pids();
-    this.hwmUsable = pids.length === 1 && resetPeakMemory(pids[0]);
+    this.startPids = this.pids();
+    this.hwmUsable = this.startPids.length > 0 && this.startPids.every((pid) => resetPeakMemory(pid));
     this.startRss = this.sample();
-    this.maxSample = this.startRss;
-    this.timer = setInterval(() => (this.maxSample = Math.max(this.maxSample, this.sample())), this.intervalMs);
+    this.maxSum = this.startRss;
+    this.timer = setInterval(() => (this.maxSum = Math.max(this.maxSum, this.sample())), this.intervalMs);
   }
 
   stop(): MemoryPeak {
     clearInterval(this.timer);
-    this.maxSample = Math.max(this.maxSample, this.sample());
+    this.maxSum = Math.max(this.maxSum, this.sample());
     const pids = this.pids();
-    const hwm = this.hwmUsable && pids.length === 1 ? readMemory(pids[0])?.hwm : undefined;
-    return hwm !== undefined && Number.isFinite(hwm)
-      ? { startRss: this.startRss, peakRss: Math.max(hwm, this.maxSample), method: 'VmHWM' }
-      : { startRss: this.startRss, peakRss: this.maxSample, method: 'VmRSS samples' };
+    const samePids = pids.length === this.startPids.length && pids.every((pid) => this.startPids.includes(pid));
+    const hwms = this.hwmUsable && samePids ? pids.map((pid) => readMemory(pid)?.hwm ?? NaN) : [];
+    if (hwms.length > 0 && hwms.every(Number.isFinite)) {
+      const peakByPid = new Map(pids.map((pid, i) => [pid, Math.max(hwms[i], this.maxByPid.get(pid) ?? 0)]));
+      const sum = [...peakByPid.values()].reduce((a, b) => a + b, 0);
+      return { startRss: this.startRss, peakRss: Math.max(sum, this.maxSum), peakByPid, method: 'VmHWM' };
+    }
+    return {
+      startRss: this.startRss,
+      peakRss: this.maxSum,
+      peakByPid: new Map(this.maxByPid),
+      method: 'VmRSS samples',
+    };
   }
 
   private sample(): number {
-    return this.pids().reduce((sum, pid) => sum + (readMemory(pid)?.rss || 0), 0);
+    let sum = 0;
+    for (const pid of this.pids()) {
+      const rss = readMemory(pid)?.rss || 0;
+      this.maxByPid.set(pid, Math.max(rss, this.maxByPid.get(pid) ?? 0));
+      sum += rss;
+    }
+    return sum;
   }
 }
 
 /** CPU seconds used by `pids` together. */
 export function cpuSecondsOf(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + (readCpuSeconds(pid) || 0), 0);
+}
+
+/** The pids whose `comm` is `name` and whose command line passes `match`; a scan of /proc. */
+export function findProcesses(name: string, match: (cmdline: string) => boolean): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== name) continue;
+      if (match(readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' '))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }

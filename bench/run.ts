@@ -4,9 +4,12 @@
  *   bench/run                      (or: SWC_NODE_PROJECT=tsconfig.base.json node -r @swc-node/register bench/run.ts)
  *
  * Environment:
+ *   BENCH_SUITE          `filesystem` (default: Lading embedded vs the reference, both on the filesystem) or
+ *                        `s3` (Lading split and embedded vs the reference on the test MinIO, redirects off then on;
+ *                        needs `eval "$(bash scripts/services env)"`)
  *   BENCH_SCALE          `full` (default: 1 GiB blobs, 10 s load) or `small` (64 MiB, 5 s) for a quick run
- *   BENCH_OUT            where to write the markdown (default bench/results/latest.md at full scale,
- *                        bench/results/latest-<scale>.md otherwise, which git ignores)
+ *   BENCH_OUT            where to write the markdown (default bench/results/latest.md, or latest-s3.md, at full
+ *                        scale; bench/results/latest-<scale>.md or latest-s3-<scale>.md otherwise, which git ignores)
  *   BENCH_NOTE           a sentence added to the notes (e.g. what else was running)
  *   BENCH_REFERENCE_BIN  the reference registry binary (default /usr/bin/docker-registry)
  *
@@ -17,24 +20,16 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem, type } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { Client } from 'undici';
+import { Agent, Client } from 'undici';
 import { BlobSource } from './blob-source';
-import {
-  REFERENCE_BIN,
-  ROOT,
-  referenceVersion,
-  startLadingEmbedded,
-  startReference,
-  stopAll,
-  type Target,
-} from './registries';
-import { renderReport, type BenchReport, type MachineFacts, type WorkloadResult } from './report';
+import { removeCraneFiles } from './crane';
+import { REFERENCE_BIN, ROOT, referenceVersion, stopAll, type Target } from './registries';
+import { renderReport, type BenchReport, type MachineFacts, type RoundReport, type WorkloadResult } from './report';
 import { GiB } from './stats';
-import { SCALES, WORKLOADS, describeScale, type BenchContext, type TargetState } from './workloads';
+import { SUITES, type Round, type Suite } from './suites';
+import { SCALES, describeScale, type BenchContext, type Scale, type TargetState } from './workloads';
 
 const README = join(ROOT, 'bench/README.md');
-const README_START = '<!-- results:start -->';
-const README_END = '<!-- results:end -->';
 /** Long enough for a 1 GiB body on a slow, loaded machine; bounded so a hung server ends the run. */
 const TRANSFER_TIMEOUT_MS = 10 * 60_000;
 
@@ -67,23 +62,30 @@ function machineFacts(referenceBin: string): MachineFacts {
       .map((l) => l.toFixed(2))
       .join(' / '),
     loadAfter: '',
+    command: commandLine(),
   };
 }
 
-function notes(report: BenchReport, states: Map<Target, TargetState>): string[] {
-  const methods = [...states]
-    .map(([t, s]) => `${t.name}: ${[...s.memoryMethods].join(', ') || 'not measured'}`)
-    .join('; ');
+/** `BENCH_*=… bench/run` as this run was started (the note elided: the report's notes hold it). */
+function commandLine(): string {
+  const settings = ['BENCH_SUITE', 'BENCH_SCALE', 'BENCH_OUT', 'BENCH_REFERENCE_BIN', 'BENCH_NOTE']
+    .filter((name) => process.env[name])
+    .map((name) => (name === 'BENCH_NOTE' ? `${name}="…"` : `${name}=${process.env[name]}`));
+  const run = `\`${[...settings, 'bench/run'].join(' ')}\``;
+  return process.env.BENCH_SUITE === 's3' ? `\`eval "$(bash scripts/services env)"\`, then ${run}` : run;
+}
+
+function notes(suite: Suite, report: BenchReport, methods: Map<string, Set<string>>): string[] {
+  const used = [...methods].map(([name, m]) => `${name}: ${[...m].join(', ') || 'not measured'}`).join('; ');
   const list = [
-    'Ratios are Lading / reference. ↑ marks metrics where higher is better, ↓ where lower is better. MB = 10^6 bytes.',
-    'Both registries run at the same time, each as a child process on 127.0.0.1 with a fresh temp data directory; ' +
-      'each workload runs against one, then the other, and the order alternates from one workload to the next. Warm-up is not measured.',
+    `Ratios are ${report.ratios.map((r) => `${r.numerator} / ${r.denominator}`).join(', ')}. ↑ marks metrics where higher ` +
+      'is better, ↓ where lower is better. MB = 10^6 bytes.',
+    suite.notes[0],
     "Peak RSS: the server's VmHWM is reset (`echo 5 > /proc/<pid>/clear_refs`) just before the transfer and read right after it, " +
-      `while VmRSS is also sampled every 100 ms; the larger is reported (method used — ${methods}).`,
+      `while VmRSS is also sampled every 100 ms; the larger is reported (method used — ${used}).`,
     'The load generator is one Node process on the same 2 cores as the servers: it competes with them for CPU, and can itself ' +
       'cap the requests/s it measures (see its CPU share). Server CPU time per request is the steadier comparison on a busy machine.',
-    "Lading's database is created by `lading migrate` before `lading serve` starts, so the server opens an existing PGlite " +
-      "database: PGlite's first boot (initdb) leaves several hundred MB of WebAssembly memory resident in the process that ran it.",
+    ...suite.notes.slice(1),
     "The reference runs with its access log off and the in-memory blob descriptor cache on (its stock configuration's cache); " +
       'Lading at log level `warn` writes no access log either.',
   ];
@@ -95,59 +97,56 @@ function notes(report: BenchReport, states: Map<Target, TargetState>): string[] 
   return list;
 }
 
-function updateReadme(markdown: string): void {
+function updateReadme(marker: string, markdown: string): void {
   const readme = readFileSync(README, 'utf8');
-  const start = readme.indexOf(README_START);
-  const end = readme.indexOf(README_END);
+  const [startMark, endMark] = [`<!-- ${marker}:start -->`, `<!-- ${marker}:end -->`];
+  const start = readme.indexOf(startMark);
+  const end = readme.indexOf(endMark);
   if (start < 0 || end < start) {
-    log(`${relative(ROOT, README)} has no ${README_START} … ${README_END} section; not updated`);
+    log(`${relative(ROOT, README)} has no ${startMark} … ${endMark} section; not updated`);
     return;
   }
-  const body = markdown.replace(/^# .*\n/, '').replace(/^## /gm, '### ');
-  writeFileSync(README, `${readme.slice(0, start + README_START.length)}\n${body.trim()}\n${readme.slice(end)}`);
+  // Under the README's `## Latest results` / `### <suite>` headings.
+  const body = markdown.replace(/^# .*\n/, '').replace(/^(#+) /gm, '##$1 ');
+  writeFileSync(README, `${readme.slice(0, start + startMark.length)}\n${body.trim()}\n${readme.slice(end)}`);
 }
 
-/** Set by SIGINT/SIGTERM: the run stops at the next workload and writes no report. */
-let interrupted = false;
-
-async function main(): Promise<number> {
-  const scaleName = process.env.BENCH_SCALE || 'full';
-  const scale = SCALES[scaleName];
-  if (!scale) throw new Error(`BENCH_SCALE must be one of ${Object.keys(SCALES).join(', ')}; got "${scaleName}"`);
-  const referenceBin = process.env.BENCH_REFERENCE_BIN || REFERENCE_BIN;
-  const out =
-    process.env.BENCH_OUT ||
-    join(ROOT, 'bench/results', scale.name === 'full' ? 'latest.md' : `latest-${scale.name}.md`);
-  const machine = machineFacts(referenceBin);
-
-  const source = new BlobSource();
-  log(`scale ${describeScale(scale)}`);
-  log('hashing the shared prefix of the large blob once');
-  source.create(scale.bigBlob);
-
-  log('starting Lading (embedded) and the reference registry');
-  const [lading, reference] = await Promise.all([startLadingEmbedded(), startReference(referenceBin)]);
+/** Runs one round: starts its registries, runs every workload against each, stops them. */
+async function runRound(
+  suite: Suite,
+  round: Round,
+  referenceBin: string,
+  base: Omit<BenchContext, 'state' | 'blobRedirect'>,
+  methods: Map<string, Set<string>>,
+): Promise<RoundReport> {
   log(
-    `Lading at ${lading.url} (pid ${lading.pids().join(',')}), reference at ${reference.url} (pid ${reference.pids().join(',')})`,
+    `${round.title ?? suite.name}: starting ${suite.name === 'filesystem' ? 'Lading (embedded) and the reference registry' : 'the registries'}`,
   );
+  const targets = await round.start(referenceBin);
+  const report: RoundReport = {
+    title: round.title,
+    description: round.description,
+    targets: targets.map((t) => t.name),
+    results: [],
+  };
+  log(targets.map((t) => `${t.name} at ${t.url} (pids ${t.pids().join(',')})`).join('; '));
   const states = new Map<Target, TargetState>();
-  for (const t of [lading, reference]) {
+  for (const t of targets) {
     states.set(t, {
       client: new Client(t.url, { headersTimeout: TRANSFER_TIMEOUT_MS, bodyTimeout: TRANSFER_TIMEOUT_MS }),
       memoryMethods: new Set(),
     });
   }
-  const ctx: BenchContext = { scale, source, state: (t) => states.get(t)! };
-
-  const results: WorkloadResult[] = [];
+  const ctx: BenchContext = { ...base, blobRedirect: round.blobRedirect, state: (t) => states.get(t)! };
   try {
-    for (const [i, workload] of WORKLOADS.entries()) {
-      const order = i % 2 === 0 ? [lading, reference] : [reference, lading];
+    for (const [i, workload] of suite.workloads.entries()) {
+      // The first target rotates from one workload to the next (alternates, with two).
+      const order = targets.map((_t, j) => targets[(i + j) % targets.length]);
       const result: WorkloadResult = { workload, order: order.map((t) => t.name), values: {} };
-      results.push(result);
+      report.results.push(result);
       for (const target of order) {
         if (interrupted) throw new Error('interrupted');
-        if (target.pids().length === 0) {
+        if (Object.values(target.apps()).some((pids) => pids.length === 0)) {
           result.error = `${target.name} is not running:\n${target.log()}`;
           break;
         }
@@ -166,27 +165,83 @@ async function main(): Promise<number> {
     }
   } finally {
     await Promise.all([...states.values()].map((s) => s.client.close()));
+    for (const [t, s] of states) {
+      const seen = methods.get(t.name) ?? new Set<string>();
+      for (const m of s.memoryMethods) seen.add(m);
+      methods.set(t.name, seen);
+    }
+    log(`${round.title ?? suite.name}: stopping the registries and removing their data`);
+    await Promise.all(targets.map((t) => t.stop()));
+  }
+  return report;
+}
+
+/** Set by SIGINT/SIGTERM: the run stops at the next workload and writes no report. */
+let interrupted = false;
+
+async function main(): Promise<number> {
+  const suiteName = process.env.BENCH_SUITE || 'filesystem';
+  const suite = SUITES[suiteName];
+  if (!suite) throw new Error(`BENCH_SUITE must be one of ${Object.keys(SUITES).join(', ')}; got "${suiteName}"`);
+  const scaleName = process.env.BENCH_SCALE || 'full';
+  const scale: Scale | undefined = SCALES[scaleName];
+  if (!scale) throw new Error(`BENCH_SCALE must be one of ${Object.keys(SCALES).join(', ')}; got "${scaleName}"`);
+  suite.check();
+  const referenceBin = process.env.BENCH_REFERENCE_BIN || REFERENCE_BIN;
+  const out = process.env.BENCH_OUT || join(ROOT, 'bench/results', suite.resultsFile(scale));
+  const machine = machineFacts(referenceBin);
+  const facts = await suite.facts(scale);
+
+  const source = new BlobSource();
+  log(`suite ${suite.name}; scale ${describeScale(scale)}`);
+  log('hashing the shared prefix of the large blob once');
+  source.create(scale.bigBlob);
+
+  const storage = new Agent({ headersTimeout: TRANSFER_TIMEOUT_MS, bodyTimeout: TRANSFER_TIMEOUT_MS });
+  const methods = new Map<string, Set<string>>();
+  const rounds: RoundReport[] = [];
+  try {
+    for (const round of suite.rounds) {
+      if (interrupted) throw new Error('interrupted');
+      rounds.push(
+        await runRound(suite, round, referenceBin, { scale, source, storage, backends: suite.backends }, methods),
+      );
+    }
+  } finally {
+    await storage.close();
   }
   machine.loadAfter = loadavg()
     .map((l) => l.toFixed(2))
     .join(' / ');
 
-  const report: BenchReport = { scale, scaleSummary: describeScale(scale), machine, results, notes: [] };
-  report.notes = notes(report, states);
+  const report: BenchReport = {
+    title: suite.title,
+    ladingSetup: suite.ladingSetup,
+    facts,
+    scale,
+    scaleSummary: describeScale(scale),
+    machine,
+    ratios: suite.ratios,
+    rounds,
+    notes: [],
+  };
+  report.notes = notes(suite, report, methods);
   const markdown = renderReport(report);
   console.log(markdown);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, markdown);
   log(`wrote ${relative(ROOT, out)}`);
-  if (scale.name === 'full' && !process.env.BENCH_OUT) updateReadme(markdown);
-  return results.some((r) => r.error) ? 1 : 0;
+  if (scale.name === 'full' && !process.env.BENCH_OUT) updateReadme(suite.readmeMarker, markdown);
+  return rounds.some((r) => r.results.some((x) => x.error)) ? 1 : 0;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     interrupted = true;
-    log(`${signal}: stopping both registries and removing their data`);
-    stopAll().finally(() => process.exit(130));
+    log(`${signal}: stopping the registries and removing their data`);
+    stopAll()
+      .then(removeCraneFiles)
+      .finally(() => process.exit(130));
   });
 }
 
@@ -199,5 +254,7 @@ main()
     },
   )
   .finally(async () => {
-    if (!interrupted) await stopAll();
+    if (interrupted) return;
+    await stopAll();
+    removeCraneFiles();
   });

@@ -4,10 +4,10 @@
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Client, Pool } from 'undici';
+import { Pool, type Client, type Dispatcher } from 'undici';
 import type { BlobSource, BlobSpec } from './blob-source';
 import { OCI_MANIFEST, pullBlob, pushBlob, putManifest, UnexpectedResponseError } from './oci-client';
-import { MemoryWatch, cpuSecondsOf, type MemoryPeak } from './proc-stats';
+import { MemoryWatch, readCpuSeconds, type MemoryPeak } from './proc-stats';
 import type { Target } from './registries';
 import { MB, MiB, GiB, binarySize, mbPerSecond, percentile } from './stats';
 
@@ -32,6 +32,9 @@ export interface Scale {
   loadWarmupSeconds: number;
   warmupRequests: number;
   loadSeconds: number;
+  /** The image the real-client workload pushes and pulls: layers of this size each. */
+  imageLayers: number;
+  imageLayerSize: number;
 }
 
 /** The scales `BENCH_SCALE` chooses from. */
@@ -47,6 +50,8 @@ export const SCALES: Record<string, Scale> = {
     loadWarmupSeconds: 2,
     warmupRequests: 5000,
     loadSeconds: 10,
+    imageLayers: 8,
+    imageLayerSize: 32 * MiB,
   },
   small: {
     name: 'small',
@@ -59,6 +64,8 @@ export const SCALES: Record<string, Scale> = {
     loadWarmupSeconds: 1,
     warmupRequests: 2000,
     loadSeconds: 5,
+    imageLayers: 4,
+    imageLayerSize: 4 * MiB,
   },
 };
 
@@ -68,6 +75,8 @@ export interface Metric {
   label: string;
   better: 'higher' | 'lower' | 'neither';
   digits: number;
+  /** Shown in the summary of ratios (suites with several rounds). */
+  headline?: boolean;
 }
 
 /** What one target carries between workloads: its HTTP client and the blobs it holds. */
@@ -85,6 +94,18 @@ export interface BenchContext {
   scale: Scale;
   source: BlobSource;
   state(target: Target): TargetState;
+  /** The dispatcher for other origins than the registry's: where a blob GET's 307 points. */
+  storage: Dispatcher;
+  /** Whether every blob GET must answer 307 (redirects on, object storage) rather than 200. */
+  blobRedirect: boolean;
+  /** The processes that do a target's work besides its own: its PostgreSQL backends and the object store. */
+  backends(target: Target): Backends;
+}
+
+/** Processes outside a target that work for it; absent when there is none (PGlite, the filesystem). */
+export interface Backends {
+  database?: number[];
+  storage?: number[];
 }
 
 /** A workload: what it measures and how. */
@@ -101,23 +122,73 @@ const SMALL_REPO = 'bench/small';
 const IMAGE_REPO = 'bench/image';
 const IMAGE_TAG = 'bench';
 
+/**
+ * Rows for CPU time under `key`: the server's, and (where the target has them) its PostgreSQL
+ * backends', the object store's and all three together. Per-app values go in `<key>@<app>`.
+ */
+export function cpuMetricRows(key: string, label: string, digits: number): Metric[] {
+  return [
+    { key, label: `server ${label}`, better: 'lower', digits },
+    { key: `${key}:db`, label: `PostgreSQL backends ${label}`, better: 'lower', digits },
+    { key: `${key}:storage`, label: `MinIO ${label}`, better: 'lower', digits },
+    { key: `${key}:system`, label: `server + PostgreSQL + MinIO ${label}`, better: 'lower', digits },
+  ];
+}
+
 const transferMetrics: Metric[] = [
-  { key: 'throughput', label: 'throughput (MB/s)', better: 'higher', digits: 1 },
+  { key: 'throughput', label: 'throughput (MB/s)', better: 'higher', digits: 1, headline: true },
   { key: 'seconds', label: 'duration (s)', better: 'lower', digits: 2 },
-  { key: 'serverCpu', label: 'server CPU time (s)', better: 'lower', digits: 2 },
+  ...cpuMetricRows('serverCpu', 'CPU time (s)', 2),
   { key: 'peakRss', label: 'server peak RSS during transfer (MB)', better: 'lower', digits: 0 },
   { key: 'startRss', label: 'server RSS before transfer (MB)', better: 'lower', digits: 0 },
 ];
 
+/** CPU seconds so far of each process that works for a target, by what it is (`app:<name>`, `db`, `storage`). */
+export type CpuSnapshot = Map<string, Map<number, number>>;
+
+/** CPU seconds so far of the target's processes and its backends', read from /proc now. */
+export function cpuSnapshot(target: Target, ctx: BenchContext): CpuSnapshot {
+  const groups: [string, number[]][] = Object.entries(target.apps()).map(([app, pids]) => [`app:${app}`, pids]);
+  const { database, storage } = ctx.backends(target);
+  if (database) groups.push(['db', database]);
+  if (storage) groups.push(['storage', storage]);
+  return new Map(groups.map(([group, pids]) => [group, new Map(pids.map((pid) => [pid, readCpuSeconds(pid) || 0]))]));
+}
+
+/**
+ * CPU used between two snapshots, times `scale`, as metrics under `key` (see `cpuMetricRows`).
+ * Per process: one that appeared in between counts from zero, one that ended in between is lost
+ * (a PostgreSQL backend closed by its pool's idle timeout).
+ */
+export function cpuMetrics(before: CpuSnapshot, after: CpuSnapshot, key: string, scale = 1): Record<string, number> {
+  const used = (group: string) => {
+    let sum = 0;
+    for (const [pid, seconds] of after.get(group) ?? []) sum += seconds - (before.get(group)?.get(pid) ?? 0);
+    return sum * scale;
+  };
+  const apps = [...after.keys()].filter((g) => g.startsWith('app:'));
+  const metrics: Record<string, number> = { [key]: apps.reduce((sum, g) => sum + used(g), 0) };
+  if (apps.length > 1) for (const g of apps) metrics[`${key}@${g.slice('app:'.length)}`] = used(g);
+  let system = metrics[key];
+  for (const group of ['db', 'storage']) {
+    if (!after.has(group)) continue;
+    metrics[`${key}:${group}`] = used(group);
+    system += metrics[`${key}:${group}`];
+  }
+  if (after.has('db') || after.has('storage')) metrics[`${key}:system`] = system;
+  return metrics;
+}
+
 /** Runs `transfer` while watching the target's memory and CPU; returns the transfer metrics. */
 async function measureTransfer(
   target: Target,
-  state: TargetState,
+  ctx: BenchContext,
   bytes: number,
   transfer: () => Promise<void>,
 ): Promise<Record<string, number>> {
+  const state = ctx.state(target);
   const watch = new MemoryWatch(() => target.pids());
-  const cpu0 = cpuSecondsOf(target.pids());
+  const cpu0 = cpuSnapshot(target, ctx);
   watch.start();
   const t0 = performance.now();
   let peak: MemoryPeak;
@@ -128,19 +199,34 @@ async function measureTransfer(
   }
   const ms = performance.now() - t0;
   state.memoryMethods.add(peak.method);
-  return {
+  const metrics: Record<string, number> = {
     throughput: mbPerSecond(bytes, ms),
     seconds: ms / 1000,
-    serverCpu: cpuSecondsOf(target.pids()) - cpu0,
+    ...cpuMetrics(cpu0, cpuSnapshot(target, ctx), 'serverCpu'),
     peakRss: peak.peakRss / MB,
     startRss: peak.startRss / MB,
   };
+  const apps = Object.entries(target.apps());
+  if (apps.length > 1) {
+    for (const [app, pids] of apps) {
+      metrics[`peakRss@${app}`] = pids.reduce((sum, pid) => sum + (peak.peakByPid.get(pid) ?? 0), 0) / MB;
+    }
+  }
+  return metrics;
 }
 
-async function pullExactly(client: Client, repo: string, blob: BlobSpec): Promise<void> {
-  const bytes = await pullBlob(client, repo, blob.digest);
-  if (bytes !== blob.size)
-    throw new UnexpectedResponseError(`GET blob ${blob.digest}: ${bytes} bytes, expected ${blob.size}`);
+/** Pulls `blob` and checks what came: its size and digest, and a 307 exactly when redirects are on. */
+async function pullExactly(client: Client, ctx: BenchContext, repo: string, blob: BlobSpec): Promise<void> {
+  const got = await pullBlob(client, ctx.storage, repo, blob.digest);
+  if (got.bytes !== blob.size || got.digest !== blob.digest)
+    throw new UnexpectedResponseError(
+      `GET blob ${blob.digest}: ${got.bytes} bytes of digest ${got.digest}, expected ${blob.size} bytes`,
+    );
+  if (got.redirected !== ctx.blobRedirect)
+    throw new UnexpectedResponseError(
+      `GET blob ${blob.digest}: ${got.redirected ? 'redirected' : 'served directly'}, expected ` +
+        `${ctx.blobRedirect ? 'a 307 to storage' : 'a 200 with the bytes'}`,
+    );
 }
 
 /** Workload 1: one large monolithic push (POST, then PUT with the whole body streamed). */
@@ -156,7 +242,7 @@ export const pushBig: Workload = {
     state.warmupBlob = ctx.source.create(ctx.scale.warmupBlob);
     await pushBlob(state.client, BIG_REPO, ctx.source.body(state.warmupBlob));
     const blob = ctx.source.create(ctx.scale.bigBlob);
-    const metrics = await measureTransfer(target, state, blob.size, () =>
+    const metrics = await measureTransfer(target, ctx, blob.size, () =>
       pushBlob(state.client, BIG_REPO, ctx.source.body(blob)),
     );
     state.bigBlob = blob;
@@ -169,15 +255,17 @@ export const pullBig: Workload = {
   id: 'pull-big',
   title: 'Large blob pull',
   description:
-    '`GET /v2/<repo>/blobs/<digest>` of the blob pushed by the push workload, streamed and discarded (bytes counted). ' +
-    'Warm-up: one pull of the smaller warm-up blob. The blob was just written, so both registries read it from the page cache.',
+    '`GET /v2/<repo>/blobs/<digest>` of the blob pushed by the push workload, streamed, hashed and discarded: every pull ' +
+    'must bring the pushed size and digest. With redirects on, the GET must answer 307 and the presigned URL is followed; ' +
+    'the time covers both requests. Warm-up: one pull of the smaller warm-up blob. The blob was just written, so the ' +
+    'storage reads it from the page cache.',
   metrics: transferMetrics,
   async run(target, ctx) {
     const state = ctx.state(target);
     const { bigBlob, warmupBlob } = state;
     if (!bigBlob || !warmupBlob) throw new Error(`${target.name}: the pull workload needs the push workload's blobs`);
-    await pullExactly(state.client, BIG_REPO, warmupBlob);
-    return measureTransfer(target, state, bigBlob.size, () => pullExactly(state.client, BIG_REPO, bigBlob));
+    await pullExactly(state.client, ctx, BIG_REPO, warmupBlob);
+    return measureTransfer(target, ctx, bigBlob.size, () => pullExactly(state.client, ctx, BIG_REPO, bigBlob));
   },
 };
 
@@ -189,10 +277,10 @@ export const pushSmall: Workload = {
     'Sequential monolithic pushes (POST + PUT) of distinct blobs, one connection. Latency is per push (both requests). ' +
     'Digests are computed before the clock starts.',
   metrics: [
-    { key: 'throughput', label: 'throughput (MB/s)', better: 'higher', digits: 1 },
-    { key: 'p50', label: 'p50 latency per push (ms)', better: 'lower', digits: 1 },
+    { key: 'throughput', label: 'throughput (MB/s)', better: 'higher', digits: 1, headline: true },
+    { key: 'p50', label: 'p50 latency per push (ms)', better: 'lower', digits: 1, headline: true },
     { key: 'max', label: 'max latency per push (ms)', better: 'lower', digits: 1 },
-    { key: 'serverCpu', label: 'server CPU time (s)', better: 'lower', digits: 2 },
+    ...cpuMetricRows('serverCpu', 'CPU time (s)', 2),
   ],
   async run(target, ctx) {
     const { client } = ctx.state(target);
@@ -200,7 +288,7 @@ export const pushSmall: Workload = {
     const blobs = Array.from({ length: smallWarmups + smallPushes }, () => ctx.source.create(smallBlob));
     for (const blob of blobs.slice(0, smallWarmups)) await pushBlob(client, SMALL_REPO, ctx.source.body(blob));
     const latencies: number[] = [];
-    const cpu0 = cpuSecondsOf(target.pids());
+    const cpu0 = cpuSnapshot(target, ctx);
     const start = performance.now();
     for (const blob of blobs.slice(smallWarmups)) {
       const t0 = performance.now();
@@ -212,7 +300,7 @@ export const pushSmall: Workload = {
       throughput: mbPerSecond(smallPushes * smallBlob, ms),
       p50: percentile(latencies, 50),
       max: Math.max(...latencies),
-      serverCpu: cpuSecondsOf(target.pids()) - cpu0,
+      ...cpuMetrics(cpu0, cpuSnapshot(target, ctx), 'serverCpu'),
     };
   },
 };
@@ -227,10 +315,10 @@ export const manifestGet: Workload = {
     '200 with exactly the pushed manifest. The warm-up lasts a minimum time and a minimum number of requests (capped at ' +
     '60 s); only requests completed inside the measured window count.',
   metrics: [
-    { key: 'rps', label: 'requests/s', better: 'higher', digits: 0 },
+    { key: 'rps', label: 'requests/s', better: 'higher', digits: 0, headline: true },
     { key: 'p50', label: 'p50 latency (ms)', better: 'lower', digits: 2 },
-    { key: 'p99', label: 'p99 latency (ms)', better: 'lower', digits: 2 },
-    { key: 'cpuPerRequest', label: 'server CPU per request (µs)', better: 'lower', digits: 0 },
+    { key: 'p99', label: 'p99 latency (ms)', better: 'lower', digits: 2, headline: true },
+    ...cpuMetricRows('cpuPerRequest', 'CPU per request (µs)', 0),
     { key: 'clientCpu', label: 'load generator CPU (% of one core)', better: 'neither', digits: 0 },
     { key: 'warmups', label: 'warm-up requests (not measured)', better: 'neither', digits: 0 },
   ],
@@ -238,7 +326,7 @@ export const manifestGet: Workload = {
     const { client } = ctx.state(target);
     const manifest = await pushImage(client, ctx.source);
     const path = `/v2/${IMAGE_REPO}/manifests/${IMAGE_TAG}`;
-    return manifestLoad(target, path, manifest, ctx.scale);
+    return manifestLoad(target, ctx, path, manifest);
   },
 };
 
@@ -280,10 +368,11 @@ const MAX_WARMUP_MS = 60_000;
 
 async function manifestLoad(
   target: Target,
+  ctx: BenchContext,
   path: string,
   expected: Buffer,
-  scale: Scale,
 ): Promise<Record<string, number>> {
+  const { scale } = ctx;
   const pool = new Pool(target.url, { connections: scale.connections, pipelining: 1 });
   const latencies: number[] = [];
   let warmups = 0;
@@ -297,7 +386,7 @@ async function manifestLoad(
   let end = Infinity;
 
   // CPU of the server and of this process over the measured window, read at its edges.
-  const snapshot = () => ({ at: performance.now(), server: cpuSecondsOf(target.pids()), client: process.cpuUsage() });
+  const snapshot = () => ({ at: performance.now(), cpu: cpuSnapshot(target, ctx), client: process.cpuUsage() });
   let first: ReturnType<typeof snapshot> | undefined;
   let last: ReturnType<typeof snapshot> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -352,7 +441,7 @@ async function manifestLoad(
     rps,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
-    cpuPerRequest: ((last.server - first.server) / (rps * window)) * 1e6,
+    ...cpuMetrics(first.cpu, last.cpu, 'cpuPerRequest', 1e6 / (rps * window)),
     clientCpu: (clientCpuSeconds / window) * 100,
     warmups,
   };

@@ -142,27 +142,61 @@ export interface SplitStack {
   stop(): Promise<void>;
 }
 
-/** Starts the five apps as separate processes against a new database on the test PostgreSQL. */
-export async function startSplit(options: { env?: Record<string, string>; withWorkers?: boolean } = {}): Promise<SplitStack> {
+/** One app of a split deployment, ready to start: its port and its whole LADING_* environment. */
+export interface SplitApp {
+  app: string;
+  port: number;
+  env: Record<string, string>;
+}
+
+/** The split deployment's apps, in the order they must start (the first migrates the schema). */
+export const SPLIT_APPS = ['blob-upload', 'manifests', 'gateway', 'notifications', 'gc-worker'] as const;
+
+/** The variable that sets where `app` listens: `LADING_HTTP_ADDR` for the gateway, `LADING_SERVICES_<APP>_ADDR` else. */
+export function splitAddrKey(app: string): string {
+  return app === 'gateway' ? 'LADING_HTTP_ADDR' : `LADING_SERVICES_${app.replace('-', '').toUpperCase()}_ADDR`;
+}
+
+/**
+ * What a split deployment needs before its processes start: a new database on the test
+ * PostgreSQL, a temp data folder, a shared secret, and a port and environment per app (in
+ * {@link SPLIT_APPS} order; `env` is laid over the shared settings).
+ */
+export async function planSplit(env: Record<string, string> = {}): Promise<{
+  db: Awaited<ReturnType<typeof createTestDatabase>>;
+  dataDir: string;
+  env: Record<string, string>;
+  apps: SplitApp[];
+}> {
   const db = await createTestDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'lading-split-'));
-  const [gw, bu, mf, nt, gc] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const env: Record<string, string> = {
+  const ports = await Promise.all(SPLIT_APPS.map(() => freePort()));
+  const port = (app: string) => ports[SPLIT_APPS.indexOf(app as (typeof SPLIT_APPS)[number])];
+  const shared: Record<string, string> = {
     LADING_DATABASE_URL: db.url,
     LADING_DATA_DIR: dataDir,
     LADING_HTTP_SECRET: randomBytes(24).toString('hex'),
-    LADING_SERVICES_BLOBUPLOAD_URL: `http://127.0.0.1:${bu}`,
-    LADING_SERVICES_MANIFESTS_URL: `http://127.0.0.1:${mf}`,
-    ...options.env,
+    LADING_SERVICES_BLOBUPLOAD_URL: `http://127.0.0.1:${port('blob-upload')}`,
+    LADING_SERVICES_MANIFESTS_URL: `http://127.0.0.1:${port('manifests')}`,
+    ...env,
   };
+  const apps = SPLIT_APPS.map((app) => ({
+    app,
+    port: port(app),
+    env: { ...shared, [splitAddrKey(app)]: `127.0.0.1:${port(app)}` },
+  }));
+  return { db, dataDir, env: shared, apps };
+}
+
+/** Starts the five apps as separate processes against a new database on the test PostgreSQL. */
+export async function startSplit(options: { env?: Record<string, string>; withWorkers?: boolean } = {}): Promise<SplitStack> {
+  const { db, dataDir, env, apps: plan } = await planSplit(options.env);
+  const workers: readonly string[] = ['notifications', 'gc-worker'];
   const apps: Record<string, LadingProcess> = {};
   // Services first (the first one migrates the schema), then the gateway.
-  apps['blob-upload'] = await startLading('blob-upload', { ...env, LADING_SERVICES_BLOBUPLOAD_ADDR: `127.0.0.1:${bu}` }, bu);
-  apps['manifests'] = await startLading('manifests', { ...env, LADING_SERVICES_MANIFESTS_ADDR: `127.0.0.1:${mf}` }, mf);
-  apps['gateway'] = await startLading('gateway', { ...env, LADING_HTTP_ADDR: `127.0.0.1:${gw}` }, gw);
-  if (options.withWorkers !== false) {
-    apps['notifications'] = await startLading('notifications', { ...env, LADING_SERVICES_NOTIFICATIONS_ADDR: `127.0.0.1:${nt}` }, nt);
-    apps['gc-worker'] = await startLading('gc-worker', { ...env, LADING_SERVICES_GCWORKER_ADDR: `127.0.0.1:${gc}` }, gc);
+  for (const a of plan) {
+    if (options.withWorkers === false && workers.includes(a.app)) continue;
+    apps[a.app] = await startLading(a.app, a.env, a.port);
   }
   const extras: LadingProcess[] = [];
   return {
@@ -173,9 +207,7 @@ export async function startSplit(options: { env?: Record<string, string>; withWo
     apps,
     async startExtra(app, extraEnv = {}) {
       const port = await freePort();
-      const addrKey =
-        app === 'gateway' ? 'LADING_HTTP_ADDR' : `LADING_SERVICES_${app.replace('-', '').toUpperCase()}_ADDR`;
-      const p = await startLading(app, { ...env, [addrKey]: `127.0.0.1:${port}`, ...extraEnv }, port);
+      const p = await startLading(app, { ...env, [splitAddrKey(app)]: `127.0.0.1:${port}`, ...extraEnv }, port);
       extras.push(p);
       return p;
     },

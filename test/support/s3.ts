@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'minio';
 import { S3BlobStorage, type S3BlobStorageOptions } from '@lading/storage';
 
 function need(name: string): string {
@@ -40,4 +41,36 @@ export async function purgeS3Root(rootDirectory: string): Promise<void> {
   const storage = new S3BlobStorage(testS3Options(rootDirectory));
   for await (const digest of storage.listBlobs()) await storage.deleteBlob(digest);
   for await (const upload of storage.listUploads()) await storage.deleteUpload(upload.id);
+}
+
+/**
+ * Removes every object under `prefix` of the test bucket, whatever wrote it (another registry's
+ * layout too), and aborts the unfinished multipart uploads there; `prefix` must not be empty.
+ */
+export async function purgeS3Prefix(prefix: string): Promise<void> {
+  if (!prefix.replace(/\/+/g, '')) throw new Error('refusing to purge the whole test bucket');
+  const o = testS3Options(prefix);
+  const endpoint = new URL(o.regionEndpoint!);
+  const client = new Client({
+    endPoint: endpoint.hostname,
+    port: endpoint.port ? Number(endpoint.port) : undefined,
+    useSSL: endpoint.protocol === 'https:',
+    accessKey: o.accessKey!,
+    secretKey: o.secretKey!,
+    region: o.region,
+    pathStyle: true,
+  });
+  const root = `${prefix.replace(/^\/+|\/+$/g, '')}/`;
+  for await (const upload of client.listIncompleteUploads(o.bucket, root, true)) {
+    await client.abortMultipartUpload(o.bucket, upload.key, upload.uploadId);
+  }
+  let batch: string[] = [];
+  for await (const item of client.listObjectsV2(o.bucket, root, true)) {
+    if (item.name) batch.push(item.name);
+    if (batch.length === 1000) {
+      await client.removeObjects(o.bucket, batch);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await client.removeObjects(o.bucket, batch);
 }
