@@ -2,20 +2,30 @@ import { Worker } from 'node:worker_threads';
 
 /**
  * How many bytes may wait for the hashing worker, across every upload of the process. A chunk
- * that would go past it is not shadowed: that upload's checkpoint is given up (for the rest of
- * its append), so the worker never slows a request and never holds more than this in memory.
+ * that would go past it is not shadowed: that upload's shadow stops where it is (its state still
+ * covers the bytes it was given, a checkpoint short of the upload's end), so the worker never
+ * slows a request and never holds more than this in memory.
  */
 export const SHADOW_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** How long `save` waits for the worker before giving up on the checkpoint. */
 export const SHADOW_SAVE_TIMEOUT_MS = 10_000;
 
+/** A saved shadow state and how many bytes of the upload it covers. */
+export interface ShadowState {
+  state: Buffer;
+  bytes: number;
+}
+
 /** One upload's shadow hash in the worker. */
 export interface ShadowHandle {
-  /** Hashes a copy of `chunk` in the worker, if the budget allows; else gives the shadow up. */
+  /**
+   * Hashes a copy of `chunk` in the worker, if the budget allows; else the shadow stops for good
+   * (later chunks are not hashed: it would miss bytes).
+   */
   update(chunk: Uint8Array): void;
-  /** The saved state once the worker has hashed `bytes` bytes; null if the shadow was given up. */
-  save(bytes: number): Promise<Buffer | null>;
+  /** The saved state of every byte the shadow was given; null if it was closed or its worker is gone. */
+  save(): Promise<ShadowState | null>;
   close(): void;
 }
 
@@ -81,6 +91,7 @@ export class HashShadow {
     // The worker this shadow's state lives in: one restarted since has lost it.
     const worker = this.ensureWorker();
     let alive = worker !== undefined;
+    let stopped = false;
     let given = 0;
     const current = (): boolean => alive && worker === this.worker;
     const giveUp = (): void => {
@@ -90,20 +101,25 @@ export class HashShadow {
     };
     return {
       update: (chunk) => {
-        if (!current() || this.pendingBytes + chunk.byteLength > this.budgetBytes) return giveUp();
+        if (!current()) return giveUp();
+        if (stopped || this.pendingBytes + chunk.byteLength > this.budgetBytes) {
+          stopped = true;
+          return;
+        }
         const copy = new Uint8Array(chunk); // only the view's bytes, not the pooled buffer behind it
         this.pendingBytes += copy.byteLength;
         given += copy.byteLength;
         worker!.postMessage({ t: 'data', h, bytes: copy } satisfies ToWorker, [copy.buffer as ArrayBuffer]);
       },
-      save: (bytes) => {
-        if (!current() || bytes !== given) return Promise.resolve(null);
+      save: () => {
+        if (!current()) return Promise.resolve(null);
         const r = this.nextRequest++;
-        return new Promise<Buffer | null>((resolve) => {
+        const bytes = given;
+        return new Promise<ShadowState | null>((resolve) => {
           const finish = (state: Buffer | null): void => {
             clearTimeout(timer);
             this.saves.delete(r);
-            resolve(state);
+            resolve(state ? { state, bytes } : null);
           };
           const timer = setTimeout(() => finish(null), SHADOW_SAVE_TIMEOUT_MS);
           timer.unref();

@@ -18,8 +18,9 @@ export interface UploadHasher {
   /** `sha256:<hex>` of the bytes so far; non-destructive. */
   digest(): string;
   /**
-   * The saved state of the bytes so far, for another process to continue from; null when none
-   * can be had (the shadow fell behind or failed): the session then keeps its older checkpoint.
+   * A saved state of the bytes so far, or of a prefix of them (a shadow that fell behind stopped
+   * short), for another process to continue from; null when none can be had (no shadow, or it
+   * failed): the session then keeps its older checkpoint.
    */
   checkpoint(): Promise<HashCheckpoint | null>;
   /** Frees what it holds besides memory (a shadow in the hashing worker). Idempotent. */
@@ -50,8 +51,8 @@ export class NativeSha256 implements UploadHasher {
   }
 
   async checkpoint(): Promise<HashCheckpoint | null> {
-    const state = await this.shadow?.save(this.bytes);
-    return state ? { impl: SHA256_STATE_IMPL, offset: this.bytes, state } : null;
+    const saved = await this.shadow?.save();
+    return saved ? { impl: SHA256_STATE_IMPL, offset: saved.bytes, state: saved.state } : null;
   }
 
   dispose(): void {

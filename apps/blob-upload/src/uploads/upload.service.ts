@@ -239,7 +239,9 @@ export class UploadService {
       // Storage errors carry their OCI codes (a vanished upload is BLOB_UPLOAD_UNKNOWN).
       const written = await this.writeChunk(session.id, session.parts, chunk, state, writer.signal);
       crashPoint('upload.append.stored');
-      const saved = checkpoint && this.hashes.checkpoints ? await state.checkpoint() : null;
+      let saved = checkpoint && this.hashes.checkpoints ? await state.checkpoint() : null;
+      // A shadow that stopped short may offer no more than the session has already.
+      if (saved && saved.offset <= (session.hashCheckpoint?.offset ?? -1)) saved = null;
       const uploads = this.db.read.uploads;
       if (!(await uploads.advanceSize(session.id, writer.owner, session.size, written.size, written.parts, saved ?? undefined))) {
         // The session was cancelled or purged meanwhile (or the lease lost): these bytes are not its.
@@ -276,11 +278,14 @@ export class UploadService {
   /**
    * The running sha256 of a session whose state this process does not hold: continues from the
    * session's hash checkpoint, reading only the stored bytes after it (none when the last append
-   * recorded one), or else re-hashes every stored byte once.
+   * recorded one), or else re-hashes every stored byte once. A checkpoint that covers less than
+   * half the upload is not used: hash-wasm, which must then hash the rest, is several times
+   * slower than node:crypto, so re-reading everything into node:crypto costs less.
    */
   private async resumeHash(session: UploadSession): Promise<UploadHasher> {
     const saved = session.hashCheckpoint;
-    const resumed = saved && saved.offset <= session.size ? await ResumedSha256.resume(saved) : undefined;
+    const usable = saved !== null && saved.offset <= session.size && saved.offset * 2 >= session.size;
+    const resumed = usable ? await ResumedSha256.resume(saved) : undefined;
     const state = resumed ?? this.hashes.fresh();
     const from = resumed ? resumed.bytes : 0;
     try {

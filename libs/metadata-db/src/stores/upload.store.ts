@@ -100,8 +100,8 @@ export class UploadStore {
   /**
    * Moves the committed size from `from` to `to` and records `parts` as the bytes' parts, in one
    * statement, as writer `owner` (who keeps the lease); false when it no longer holds it. With
-   * `checkpoint` (the hash state of those `to` bytes) it is recorded too; without, the session
-   * keeps the checkpoint it had, still true for its own offset.
+   * `checkpoint` (the hash state of the first `checkpoint.offset` of those `to` bytes) it is
+   * recorded too; without, the session keeps the checkpoint it had, still true for its own offset.
    */
   async advanceSize(
     id: string,
@@ -111,14 +111,16 @@ export class UploadStore {
     parts: readonly UploadPartRecord[],
     checkpoint?: HashCheckpoint,
   ): Promise<boolean> {
-    if (checkpoint && checkpoint.offset !== to) throw new Error(`a hash checkpoint at ${checkpoint.offset} recorded with size ${to}`);
+    if (checkpoint && checkpoint.offset > to) throw new Error(`a hash checkpoint at ${checkpoint.offset} recorded with size ${to}`);
     const { affected } = await this.q.query(
       checkpoint
-        ? `UPDATE upload_sessions SET size = $4, parts = $5::jsonb, updated_at = now(), hash_impl = $6, hash_offset = $4, hash_state = $7
+        ? `UPDATE upload_sessions SET size = $4, parts = $5::jsonb, updated_at = now(), hash_impl = $6, hash_offset = $8, hash_state = $7
             WHERE id = $1 AND lease_owner = $2 AND size = $3`
         : `UPDATE upload_sessions SET size = $4, parts = $5::jsonb, updated_at = now()
             WHERE id = $1 AND lease_owner = $2 AND size = $3`,
-      checkpoint ? [id, owner, from, to, JSON.stringify(parts), checkpoint.impl, checkpoint.state] : [id, owner, from, to, JSON.stringify(parts)],
+      checkpoint
+        ? [id, owner, from, to, JSON.stringify(parts), checkpoint.impl, checkpoint.state, checkpoint.offset]
+        : [id, owner, from, to, JSON.stringify(parts)],
     );
     return affected === 1;
   }
