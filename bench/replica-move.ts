@@ -3,9 +3,10 @@
  * PATCH that carried its bytes (what a load balancer does to `docker push` about half the time
  * with two replicas): the split stack on PostgreSQL + MinIO with two blob-upload replicas, each
  * behind its own gateway; one PATCH of the whole blob through replica 1, then `PUT ?digest=`
- * through replica 2. Run twice: with hash checkpoints (the default: replica 2 loads the saved
- * state) and with `services.blobupload.hashcheckpoints: false` (replica 2 re-reads and re-hashes
- * every stored byte). Reports the PATCH throughput (the shadow hash's cost on the way in), the
+ * through replica 2. Run three times: the PUT on replica 1 itself (the commit alone, the
+ * baseline), on replica 2 with hash checkpoints (the default: replica 2 loads the saved state)
+ * and with `services.blobupload.hashcheckpoints: false` (replica 2 re-reads and re-hashes every
+ * stored byte). Reports the PATCH throughput (the shadow hash's cost on the way in), the
  * PUT's latency (the move's cost), and the blob-upload processes' CPU. Not a test: numbers.
  *
  *   eval "$(bash scripts/services env)"
@@ -28,7 +29,7 @@ function cpuSeconds(processes: LadingProcess[]): number {
   return cpuSecondsOf(processes.map((p) => p.proc.pid!));
 }
 
-async function run(label: string, checkpoints: boolean, blob: RepeatedBlob, digest: string): Promise<string> {
+async function run(label: string, checkpoints: boolean, putOn: 1 | 2, blob: RepeatedBlob, digest: string): Promise<string> {
   const root = `bench-replica-move/${randomUUID()}`;
   const stack = await startSplit({
     env: {
@@ -63,7 +64,7 @@ async function run(label: string, checkpoints: boolean, blob: RepeatedBlob, dige
       return rows[0]?.o as number | null;
     });
 
-    const put = new URL(location.pathname + location.search, gw2.url);
+    const put = new URL(location.pathname + location.search, putOn === 2 ? gw2.url : stack.url);
     put.searchParams.set('digest', digest);
     t = process.hrtime.bigint();
     const done = await request(put, { method: 'PUT', headers: { 'content-length': '0' } });
@@ -85,9 +86,13 @@ async function run(label: string, checkpoints: boolean, blob: RepeatedBlob, dige
 async function main(): Promise<void> {
   const blob = new RepeatedBlob(size);
   const digest = await blob.digest();
-  const rows = [await run('hash checkpoints (default)', true, blob, digest), await run('hashcheckpoints: false (re-hash)', false, blob, digest)];
-  console.log(`${size / MiB} MiB, one PATCH through replica 1, then PUT ?digest= through replica 2 (PostgreSQL + MinIO, redirects off)\n`);
-  console.log('| mode | PATCH throughput | blob-upload CPU during PATCH | checkpoint at PUT | PUT on replica 2 | blob-upload CPU during PUT |');
+  const rows = [
+    await run('PUT on the same replica (the commit alone)', true, 1, blob, digest),
+    await run('PUT on the other replica, hash checkpoints (default)', true, 2, blob, digest),
+    await run('PUT on the other replica, hashcheckpoints: false (re-hash)', false, 2, blob, digest),
+  ];
+  console.log(`${size / MiB} MiB, one PATCH through replica 1, then PUT ?digest= (PostgreSQL + MinIO, redirects off)\n`);
+  console.log('| mode | PATCH throughput | blob-upload CPU during PATCH | checkpoint at PUT | PUT | blob-upload CPU during PUT |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   for (const row of rows) console.log(row);
 }
