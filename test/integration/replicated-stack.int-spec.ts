@@ -1,6 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { Client } from 'undici';
+import { randomImage, RegistryTestClient } from '@lading/testing';
+import { uniqueRepo } from '../support/clients-tools';
+import { servedRequests, startReplicated, type ReplicatedStack } from '../support/replicated-stack';
 import { startTcpBalancer, type TcpBalancer } from '../support/tcp-balancer';
 
 /** An HTTP server that answers every request with its own name. */
@@ -71,5 +74,105 @@ describe('the round-robin TCP balancer of the test stacks', () => {
     a.server.closeAllConnections();
     await new Promise((ok) => a.server.close(ok));
     expect(await getAlone(balancer.url)).toBe('failed');
+  });
+});
+
+/**
+ * The replicated split stack with the gateway's default upstream settings: a gateway does not pin
+ * a service to one replica, and one replica going away (kill -9) is not an outage.
+ */
+describe('a replicated split stack (2 replicas each, PostgreSQL and MinIO) with default settings', () => {
+  let stack: ReplicatedStack;
+  let c: RegistryTestClient;
+  const name = uniqueRepo('replicated');
+  const image = randomImage({ layers: 1, layerSize: 1024 });
+  const manifestPath = `/v2/${name}/manifests/v1`;
+
+  beforeAll(async () => {
+    stack = await startReplicated({ replicas: 2, storage: 's3' });
+    c = new RegistryTestClient(stack.url);
+    expect((await c.pushImage(name, image, 'v1')).status).toBe(201);
+  });
+  afterAll(async () => {
+    await c?.close();
+    await stack?.stop();
+  });
+
+  const served = (i: number) =>
+    servedRequests(stack.replicas.manifests[i]).filter((r) => r.path === manifestPath).length;
+  /**
+   * The manifest GETs each replica served since `before`, once they add up to `total`: a process
+   * logs a request when its response has gone out, so the last line may lag a little.
+   */
+  async function servedSince(before: number[], total: number): Promise<number[]> {
+    let spread = [0, 0];
+    for (let i = 0; i < 40 && spread[0] + spread[1] < total; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      spread = [served(0) - before[0], served(1) - before[1]];
+    }
+    return spread;
+  }
+
+  it('spreads a sequential stream of requests on one client connection to one gateway over both manifests replicas', async () => {
+    // One connection to one gateway: a connection balancer in front of the gateways cannot
+    // spread it, so whatever spreading happens is the gateway's. It replaces its connection to
+    // manifests every 100 requests (http.upstream.maxrequests), and the Service in front of the
+    // replicas gives each new connection to the next one.
+    const gateway = new Client(stack.replicas.gateway[0].url, { pipelining: 1 });
+    const before = [served(0), served(1)];
+    const statuses = new Set<number>();
+    for (let i = 0; i < 300; i++) {
+      const res = await gateway.request({ method: 'GET', path: manifestPath, headers: { accept: image.mediaType } });
+      await res.body.dump();
+      statuses.add(res.statusCode);
+    }
+    await gateway.close();
+    const spread = await servedSince(before, 300);
+    console.log(`300 sequential manifest GETs on one connection: ${spread.join(' / ')} per manifests replica`);
+    expect([...statuses]).toEqual([200]);
+    expect(spread[0] + spread[1]).toBe(300);
+    expect(Math.min(...spread)).toBeGreaterThanOrEqual(90);
+  });
+
+  it('with http.upstream.maxrequests 1 sends every request on a new connection, so ten in a row alternate between the replicas', async () => {
+    const gateway = await stack.startExtra('gateway', { LADING_HTTP_UPSTREAM_MAXREQUESTS: '1' });
+    const client = new Client(gateway.url, { pipelining: 1 });
+    const before = [served(0), served(1)];
+    const connections = stack.balancers.manifests.connections().reduce((a, b) => a + b);
+    for (let i = 0; i < 10; i++) {
+      const res = await client.request({ method: 'GET', path: manifestPath, headers: { accept: image.mediaType } });
+      await res.body.dump();
+      expect(res.statusCode).toBe(200);
+    }
+    await client.close();
+    await gateway.stop();
+    expect(stack.balancers.manifests.connections().reduce((a, b) => a + b) - connections).toBe(10);
+    expect(await servedSince(before, 10)).toEqual([5, 5]);
+  });
+
+  it('keeps serving when a manifests replica is killed, and sends requests to it again once it is back', async () => {
+    await stack.replicas.manifests[1].kill9();
+    // A request the gateway sends on a connection to the dead replica before that connection is
+    // seen closed gets 503 (the documented answer for a dead upstream); let the resets arrive.
+    await new Promise((r) => setTimeout(r, 300));
+    const whileDown: number[] = [];
+    for (let i = 0; i < 20; i++)
+      whileDown.push((await c.call('GET', manifestPath, { headers: { accept: image.mediaType } })).status);
+    expect(whileDown).toEqual(Array(20).fill(200));
+
+    const fresh = await stack.restart('manifests', 1, 'sigkill');
+    const clients = Array.from({ length: 8 }, () => new RegistryTestClient(stack.url));
+    try {
+      // New client connections reach both gateways, whose pools open new connections under load.
+      await Promise.all(
+        clients.map(async (client) => {
+          for (let i = 0; i < 20; i++)
+            expect((await client.call('GET', manifestPath, { headers: { accept: image.mediaType } })).status).toBe(200);
+        }),
+      );
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+    }
+    expect(servedRequests(fresh).filter((r) => r.path === manifestPath).length).toBeGreaterThan(0);
   });
 });
