@@ -5,7 +5,11 @@
  * Writes. A part is one object, written once under a fresh name: a source of up to `chunkSize`
  * bytes is one PUT; a longer one becomes a multipart upload of that object, `chunkSize` bytes
  * buffered at a time (the memory one streaming write holds). If the write fails, its multipart
- * upload is aborted by exact key (object name + upload id), so nothing of it remains.
+ * upload is aborted by exact key (object name + upload id), so nothing of it remains. Before the
+ * multipart upload starts, an empty object is put at its key (the completed upload replaces
+ * it): a writer that dies half way leaves that key under the upload's prefix, and through it
+ * `deleteUpload` finds the unfinished multipart upload, since MinIO lists unfinished multipart
+ * uploads by exact key only (or for a whole bucket), never by a shorter prefix as S3 does.
  *
  * Commit. The blob is composed server-side from the recorded parts: a multipart upload at the
  * blob's key whose parts are copies (`UploadPartCopy`, each guarded by the part's ETag) of the
@@ -102,8 +106,9 @@ export class S3BlobStorage implements BlobStorage {
     for await (const item of this.client.listObjectsV2(this.bucket, this.root, true)) {
       if (item.name) keys.push(item.name.slice(this.root.length));
     }
-    for await (const upload of this.client.listIncompleteUploads(this.bucket, this.root, true)) {
-      keys.push(`multipart:${upload.key.slice(this.root.length)}`);
+    // The whole bucket's, as MinIO lists no shorter prefix than an exact key.
+    for await (const upload of this.unfinishedUploads('')) {
+      if (upload.key.startsWith(this.root)) keys.push(`multipart:${upload.key.slice(this.root.length)}`);
     }
     return keys.sort();
   }
@@ -220,11 +225,25 @@ export class S3BlobStorage implements BlobStorage {
   /** {@inheritDoc UploadStore.deleteUpload} */
   async deleteUpload(id: string): Promise<void> {
     const prefix = this.root + uploadPrefix(id);
-    for await (const upload of this.client.listIncompleteUploads(this.bucket, prefix, true)) {
-      await this.client.abortMultipartUpload(this.bucket, upload.key, upload.uploadId);
-    }
     const keys: string[] = [];
-    for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) if (item.name) keys.push(item.name);
+    const placeholders: string[] = [];
+    for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) {
+      if (!item.name) continue;
+      keys.push(item.name);
+      if (item.size === 0) placeholders.push(item.name);
+    }
+    // Unfinished multipart uploads: by the upload's prefix (S3), and by the exact key of each
+    // empty object, which a multipart write puts first (MinIO lists by exact key only).
+    const unfinished = new Map<string, string>();
+    for (const listed of [prefix, ...placeholders]) {
+      for await (const upload of this.unfinishedUploads(listed)) unfinished.set(upload.uploadId, upload.key);
+    }
+    for (const [uploadId, key] of unfinished) {
+      // One that completed or was aborted since it was listed is gone already.
+      await this.client.abortMultipartUpload(this.bucket, key, uploadId).catch((error: unknown) => {
+        if (!isMissing(error)) throw error;
+      });
+    }
     // The marker last: until it goes, the upload is still listed and so still purged.
     const marker = this.root + uploadStartedAtKey(id);
     const rest = keys.filter((k) => k !== marker);
@@ -239,11 +258,28 @@ export class S3BlobStorage implements BlobStorage {
       const id = item.name ? uploadIdOfKey(item.name.slice(this.root.length)) : undefined;
       if (id) ids.add(id);
     }
-    for await (const upload of this.client.listIncompleteUploads(this.bucket, this.root + UPLOADS_PREFIX, true)) {
+    for await (const upload of this.unfinishedUploads(this.root + UPLOADS_PREFIX)) {
       const id = uploadIdOfKey(upload.key.slice(this.root.length));
       if (id) ids.add(id);
     }
     for (const id of ids) yield { id, startedAt: await this.readStartedAt(id) };
+  }
+
+  /**
+   * The unfinished multipart uploads whose keys start with `prefix` (full key, root included),
+   * page by page. Not the client's `listIncompleteUploads`: that also lists each one's parts, and
+   * fails when one completes or is aborted in between.
+   */
+  private async *unfinishedUploads(prefix: string): AsyncIterable<{ key: string; uploadId: string }> {
+    let keyMarker = '';
+    let uploadIdMarker = '';
+    for (;;) {
+      const page = await this.client.listIncompleteUploadsQuery(this.bucket, prefix, keyMarker, uploadIdMarker, '');
+      for (const upload of page.uploads) yield { key: upload.key, uploadId: upload.uploadId };
+      if (!page.isTruncated) return;
+      keyMarker = page.nextKeyMarker;
+      uploadIdMarker = page.nextUploadIdMarker;
+    }
   }
 
   /** Writes `bytes` as the object `key`: one PUT up to a chunk, else a multipart upload aborted on failure. */
@@ -253,9 +289,15 @@ export class S3BlobStorage implements BlobStorage {
     let bufferedSize = 0;
     let size = 0;
     let uploadId: string | undefined;
+    let placeholder = false;
     const etags: { part: number; etag: string }[] = [];
     const flush = async () => {
-      uploadId ??= await this.client.initiateNewMultipartUpload(this.bucket, name, { 'Content-Type': 'application/octet-stream' });
+      if (uploadId === undefined) {
+        // The placeholder that lets deleteUpload find this multipart upload if the writer dies.
+        placeholder = true;
+        await this.client.putObject(this.bucket, name, Buffer.alloc(0), 0, { 'Content-Type': 'application/octet-stream' });
+        uploadId = await this.client.initiateNewMultipartUpload(this.bucket, name, { 'Content-Type': 'application/octet-stream' });
+      }
       const part = etags.length + 1;
       const payload = Buffer.concat(buffered, bufferedSize);
       buffered = [];
@@ -281,6 +323,7 @@ export class S3BlobStorage implements BlobStorage {
       return { size, etag: result.etag };
     } catch (error) {
       if (uploadId !== undefined) await this.client.abortMultipartUpload(this.bucket, name, uploadId).catch(() => undefined);
+      if (placeholder) await this.client.removeObject(this.bucket, name).catch(() => undefined);
       throw error;
     }
   }
