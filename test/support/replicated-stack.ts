@@ -81,37 +81,43 @@ export async function startReplicated(options: ReplicatedStackOptions = {}): Pro
     (options.storage ?? 's3') === 's3'
       ? { driver: 's3', rootDirectory: `replicated/${randomUUID()}` }
       : { driver: 'filesystem', dataDir };
-  const ports = async () => Promise.all(Array.from({ length: count }, () => freePort()));
-  const addresses: Record<ReplicatedApp, number[]> = {
-    gateway: await ports(),
-    'blob-upload': await ports(),
-    manifests: await ports(),
-  };
-  const urlsOf = (app: ReplicatedApp) => addresses[app].map((p) => `http://127.0.0.1:${p}`);
-  const balancers = {} as Record<ReplicatedApp, TcpBalancer>;
-  for (const app of REPLICATED_APPS) balancers[app] = await startTcpBalancer(urlsOf(app));
-
   const env: Record<string, string> = {
     LADING_DATABASE_URL: db.url,
     LADING_DATA_DIR: dataDir,
     LADING_HTTP_SECRET: randomBytes(24).toString('hex'),
-    LADING_SERVICES_BLOBUPLOAD_URL: balancers['blob-upload'].url,
-    LADING_SERVICES_MANIFESTS_URL: balancers.manifests.url,
     LADING_LOG_LEVEL: 'debug',
     ...(storage.driver === 's3' ? s3RegistryEnv(storage.rootDirectory) : {}),
     ...options.env,
   };
   const start = (app: ReplicatedApp | SingletonApp, port: number) =>
     startLading(app, { ...env, [ADDR_KEY[app]]: `127.0.0.1:${port}` }, port);
-
   const started: LadingProcess[] = [];
   const tracked = async (p: Promise<LadingProcess>) => {
     const process = await p;
     started.push(process);
     return process;
   };
+  /**
+   * Starts `app` on a free port. The port is free when picked, not yet taken: another process on
+   * the machine may take it first, so a start refused with EADDRINUSE tries another one.
+   */
+  const startOnFreePort = async (app: ReplicatedApp | SingletonApp): Promise<LadingProcess> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await tracked(start(app, await freePort()));
+      } catch (e) {
+        if (attempt === 3 || !String((e as Error).message).includes('EADDRINUSE')) throw e;
+      }
+    }
+  };
   const replicas = {} as Record<ReplicatedApp, LadingProcess[]>;
   const workers = {} as Record<SingletonApp, LadingProcess>;
+  const balancers = {} as Record<ReplicatedApp, TcpBalancer>;
+  const balance = async (app: ReplicatedApp) => {
+    balancers[app] = await startTcpBalancer(replicas[app].map((p) => p.url));
+    return balancers[app].url;
+  };
+  const replicasOf = (app: ReplicatedApp) => Promise.all(Array.from({ length: count }, () => startOnFreePort(app)));
   const stop = async () => {
     // Every process ever started, replaced ones included (stopping an exited one is a no-op).
     await Promise.all(started.map((p) => p.stop()));
@@ -121,20 +127,17 @@ export async function startReplicated(options: ReplicatedStackOptions = {}): Pro
     if (storage.driver === 's3') await purgeS3Root(storage.rootDirectory);
   };
   try {
-    // Services first (they migrate the schema, one at a time under a lock), then the gateways and workers.
-    const services = await Promise.all(
-      (['blob-upload', 'manifests'] as const).flatMap((app) => addresses[app].map((port) => tracked(start(app, port)))),
-    );
-    replicas['blob-upload'] = services.slice(0, count);
-    replicas.manifests = services.slice(count);
-    const [notifications, gcWorker, ...gateways] = await Promise.all([
-      tracked(start('notifications', await freePort())),
-      tracked(start('gc-worker', await freePort())),
-      ...addresses.gateway.map((port) => tracked(start('gateway', port))),
+    // Services first (they migrate the schema, one at a time under a lock), then the balancers
+    // in front of them, which the gateways are given; the gateways' balancer last.
+    [replicas['blob-upload'], replicas.manifests] = await Promise.all([replicasOf('blob-upload'), replicasOf('manifests')]);
+    env.LADING_SERVICES_BLOBUPLOAD_URL = await balance('blob-upload');
+    env.LADING_SERVICES_MANIFESTS_URL = await balance('manifests');
+    [replicas.gateway, workers.notifications, workers['gc-worker']] = await Promise.all([
+      replicasOf('gateway'),
+      startOnFreePort('notifications'),
+      startOnFreePort('gc-worker'),
     ]);
-    replicas.gateway = gateways;
-    workers.notifications = notifications;
-    workers['gc-worker'] = gcWorker;
+    await balance('gateway');
   } catch (e) {
     await stop();
     throw e;
@@ -153,7 +156,7 @@ export async function startReplicated(options: ReplicatedStackOptions = {}): Pro
     async restart(app, index, how) {
       const old = replicas[app][index];
       await (how === 'sigkill' ? old.kill9() : old.stop());
-      const fresh = await tracked(start(app, addresses[app][index]));
+      const fresh = await tracked(start(app, Number(new URL(old.url).port)));
       replicas[app][index] = fresh;
       return fresh;
     },
