@@ -2,7 +2,8 @@
  * Running real registry clients (skopeo, crane, oras) and the conformance binary from tests:
  * binaries come from the environment (`eval "$(scripts/services env)"`), every run uses an
  * argument array (no shell), a private HOME so no auth or config file leaks in or out, and a
- * timeout; and the two stacks (embedded, split) behind one factory type for `describe.each`.
+ * timeout; and the stacks (embedded, split, embedded on S3, replicated split on S3) behind one
+ * factory type for `describe.each`.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';

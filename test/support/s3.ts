@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'minio';
 import { S3BlobStorage, type S3BlobStorageOptions } from '@lading/storage';
 
 function need(name: string): string {
@@ -40,4 +41,18 @@ export async function purgeS3Root(rootDirectory: string): Promise<void> {
   const storage = new S3BlobStorage(testS3Options(rootDirectory));
   for await (const digest of storage.listBlobs()) await storage.deleteBlob(digest);
   for await (const upload of storage.listUploads()) await storage.deleteUpload(upload.id);
+}
+
+/** A `minio` client for the test MinIO, to look at objects below a stack's root directory. */
+export function testMinioClient(): Client {
+  const endpoint = new URL(need('LADING_TEST_S3_ENDPOINT'));
+  return new Client({
+    endPoint: endpoint.hostname,
+    port: Number(endpoint.port),
+    useSSL: endpoint.protocol === 'https:',
+    accessKey: need('LADING_TEST_S3_ACCESS_KEY'),
+    secretKey: need('LADING_TEST_S3_SECRET_KEY'),
+    region: need('LADING_TEST_S3_REGION'),
+    pathStyle: true,
+  });
 }
