@@ -21,6 +21,7 @@ import {
   writeOciLayout,
   type MultiPlatformImage,
 } from '../support/oci-layout';
+import { describeSpread, idleReplicas } from '../support/replicated-stack';
 
 /** Asserts that the layout in `dir` holds `image` under `tag`, every blob byte for byte. */
 function expectLayoutHolds(dir: string, tag: string, image: MultiPlatformImage): void {
@@ -389,4 +390,13 @@ describe.each(STACKS)('real clients against the %s registry', (mode, startStack)
       expect(readFileSync(join(out, 'hello.txt')).equals(content)).toBe(true);
     });
   });
+
+  if (mode.includes('replicas')) {
+    // Each client run is a process of its own with connections of its own, spread over the gateways.
+    it('spread the requests of the clients over both replicas of gateway, blob-upload and manifests', () => {
+      const spread = stack.spread!();
+      console.log(`clients (${mode}) requests per replica: ${describeSpread(spread)}`);
+      expect(idleReplicas(spread, ['gateway', 'blob-upload', 'manifests'])).toEqual([]);
+    });
+  }
 });

@@ -10,6 +10,7 @@ import {
   type ClientStack,
 } from '../support/clients-tools';
 import { countOutcomes, junitTotals, parseJunit } from '../support/clients-junit';
+import { describeSpread, idleReplicas } from '../support/replicated-stack';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -103,4 +104,14 @@ describe.each(STACKS)('OCI distribution-spec conformance suite against %s', (mod
     expect(counts.passed).toBeGreaterThan(50);
     expect(run.code).toBe(0);
   });
+
+  if (mode.includes('replicas')) {
+    // The suite is one client on one connection, so it stays on one gateway (a connection
+    // balancer sees one connection); behind it, each service's replicas share the work.
+    it('spread the requests of the run over both replicas of blob-upload and manifests', () => {
+      const spread = stack.spread!();
+      console.log(`conformance (${mode}) requests per replica: ${describeSpread(spread)}`);
+      expect(idleReplicas(spread, ['blob-upload', 'manifests'])).toEqual([]);
+    });
+  }
 });

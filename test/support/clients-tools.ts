@@ -2,7 +2,8 @@
  * Running real registry clients (skopeo, crane, oras) and the conformance binary from tests:
  * binaries come from the environment (`eval "$(scripts/services env)"`), every run uses an
  * argument array (no shell), a private HOME so no auth or config file leaks in or out, and a
- * timeout; and the two stacks (embedded, split) behind one factory type for `describe.each`.
+ * timeout; and the stacks (embedded, split, embedded on S3, replicated split on S3) behind one
+ * factory type for `describe.each`.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -10,6 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbedded, startSplit } from './registry-processes';
+import { replicaSpread, startReplicated, type ReplicaSpread } from './replicated-stack';
 import { purgeS3Root, s3RegistryEnv } from './s3';
 
 /** The path of a tool named by environment variable `name`; throws a message saying how to get it. */
@@ -115,6 +117,8 @@ export interface ClientStack {
   host: string;
   /** The registry's own output, for failure messages. */
   log(): string;
+  /** Replicated stacks only: requests served so far by each replica of each app. */
+  spread?(): ReplicaSpread;
   stop(): Promise<void>;
 }
 
@@ -168,11 +172,31 @@ export const embeddedS3Stack: StackFactory = async () => {
   };
 };
 
+/**
+ * Split mode as a cluster runs it, on PostgreSQL and MinIO (blob GETs redirected): two replicas
+ * each of gateway, blob-upload and manifests behind round-robin connection balancers, plus
+ * notifications and gc-worker; `spread` tells how requests were shared out.
+ */
+export const replicatedS3Stack: StackFactory = async () => {
+  // A connection to a service carries 3 requests (not 100, the default), so that even the
+  // conformance suite, one client on one connection, sends consecutive requests of an upload or
+  // a push to different replicas.
+  const s = await startReplicated({ replicas: 2, storage: 's3', env: { LADING_HTTP_UPSTREAM_MAXREQUESTS: '3' } });
+  return {
+    url: s.url,
+    host: new URL(s.url).host,
+    log: s.log,
+    spread: () => replicaSpread(s),
+    stop: s.stop,
+  };
+};
+
 /** The stacks, as `describe.each` rows. */
 export const STACKS: [string, StackFactory][] = [
   ['embedded', embeddedStack],
   ['split', splitStack],
   ['embedded-s3', embeddedS3Stack],
+  ['split-replicas-s3', replicatedS3Stack],
 ];
 
 /** A repository name nobody else uses: `<prefix>/<random>`. */

@@ -2,8 +2,11 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { Client as HttpClient } from 'undici';
+import { S3BlobStorage, uploadPrefix } from '@lading/storage';
 import type { RegistryTestClient, TestResponse } from '@lading/testing';
-import { startLading, type LadingProcess, type SplitStack } from './registry-processes';
+import { startLading, startSplit, type LadingProcess, type SplitStack } from './registry-processes';
+import { servedRequests, startReplicated, type ReplicatedStack } from './replicated-stack';
+import { testMinioClient, testS3Options } from './s3';
 
 /** How a process is taken down: a graceful SIGTERM or a SIGKILL (no shutdown hooks at all). */
 export type Takedown = 'sigterm' | 'sigkill';
@@ -73,37 +76,208 @@ export async function sessionSizeInDb(databaseUrl: string, id: string): Promise<
   });
 }
 
-/** Files under `<dataDir>/storage/blobs` that hold `digest` (each `data` file found for it). */
-export function storedCopies(dataDir: string, digest: string): string[] {
-  const [algorithm, hex] = digest.split(':');
-  const root = join(dataDir, 'storage', 'blobs', algorithm);
-  const found: string[] = [];
-  for (const prefix of listDir(root)) {
-    for (const name of listDir(join(root, prefix))) {
-      if (name === hex && existsSync(join(root, prefix, name, 'data'))) found.push(join(root, prefix, name, 'data'));
-    }
-  }
-  return found;
-}
-
-/** Upload folders left under `<dataDir>/storage/uploads`. */
-export function leftoverUploads(dataDir: string): string[] {
-  return listDir(join(dataDir, 'storage', 'uploads'));
-}
-
 /**
- * Bytes of the upload's part files on disk (recorded or not, including one still being
- * written), or undefined when the upload folder is gone.
+ * What storage holds, as the robustness cases look at it: files under a data folder, or objects
+ * under a root directory of the test bucket. Only for checking outcomes; the registry never
+ * derives state from listings.
  */
-export function uploadBytesOnDisk(dataDir: string, id: string): number | undefined {
-  const dir = join(dataDir, 'storage', 'uploads', id);
-  if (!existsSync(dir)) return undefined;
-  const parts = join(dir, 'parts');
-  return listDir(parts).reduce((n, name) => n + (statSync(join(parts, name), { throwIfNoEntry: false })?.size ?? 0), 0);
+export interface StorageProbe {
+  /** The size of each stored copy of blob `digest`: none when it is not stored, more than one a duplicate. */
+  blobCopies(digest: string): Promise<number[]>;
+  /**
+   * Bytes stored for upload `id`: its parts, recorded or not, and what a write in progress has
+   * stored so far (on S3, the parts of an unfinished multipart upload); undefined once the
+   * upload is gone.
+   */
+  uploadBytes(id: string): Promise<number | undefined>;
+  /** The ids of the uploads storage holds. */
+  uploads(): Promise<string[]>;
+}
+
+/** A {@link StorageProbe} of the filesystem driver under `<dataDir>/storage`. */
+export function filesystemProbe(dataDir: string): StorageProbe {
+  const root = join(dataDir, 'storage');
+  return {
+    async blobCopies(digest) {
+      // Every `data` file found for the digest, whatever prefix folder it is in.
+      const [algorithm, hex] = digest.split(':');
+      const sizes: number[] = [];
+      for (const prefix of listDir(join(root, 'blobs', algorithm))) {
+        const data = join(root, 'blobs', algorithm, prefix, hex, 'data');
+        if (existsSync(data)) sizes.push(statSync(data).size);
+      }
+      return sizes;
+    },
+    async uploadBytes(id) {
+      const dir = join(root, 'uploads', id);
+      if (!existsSync(dir)) return undefined;
+      const parts = join(dir, 'parts');
+      return listDir(parts).reduce((n, name) => n + (statSync(join(parts, name), { throwIfNoEntry: false })?.size ?? 0), 0);
+    },
+    async uploads() {
+      return listDir(join(root, 'uploads'));
+    },
+  };
+}
+
+/** A {@link StorageProbe} of the s3 driver under `rootDirectory` of the test bucket. */
+export function s3Probe(rootDirectory: string): StorageProbe {
+  const options = testS3Options(rootDirectory);
+  const storage = new S3BlobStorage(options);
+  const minio = testMinioClient();
+  const root = `${rootDirectory.replace(/\/+$/, '')}/`;
+  return {
+    async blobCopies(digest) {
+      const stat = await storage.statBlob(digest);
+      return stat ? [stat.size] : [];
+    },
+    async uploadBytes(id) {
+      const prefix = root + uploadPrefix(id);
+      let found = false;
+      let bytes = 0;
+      for await (const item of minio.listObjectsV2(options.bucket, prefix, true)) {
+        found = true;
+        if (item.name?.startsWith(`${prefix}parts/`)) bytes += item.size;
+      }
+      // Unfinished multipart uploads (a write in progress, or a dead writer's): `keys()` lists
+      // the bucket's (MinIO lists no shorter prefix than an exact key), their sizes by exact key.
+      for (const key of await storage.keys()) {
+        if (!key.startsWith(`multipart:${uploadPrefix(id)}`)) continue;
+        found = true;
+        try {
+          for await (const upload of minio.listIncompleteUploads(options.bucket, root + key.slice('multipart:'.length), true)) bytes += upload.size;
+        } catch {
+          // It completed or was aborted since it was listed.
+        }
+      }
+      return found ? bytes : undefined;
+    },
+    async uploads() {
+      const ids: string[] = [];
+      for await (const upload of storage.listUploads()) ids.push(upload.id);
+      return ids;
+    },
+  };
 }
 
 function listDir(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** Whether a writer holds upload session `id`'s lease now (by the database's clock). */
+export async function leaseHeld(databaseUrl: string, id: string): Promise<boolean> {
+  return withDb(databaseUrl, async (db) => {
+    const { rows } = await db.query('SELECT lease_until > now() AS held FROM upload_sessions WHERE id = $1', [id]);
+    return rows[0]?.held === true;
+  });
+}
+
+/** A gateway URL whose blob requests all reach one blob-upload process, to kill that one mid-request. */
+export interface KillSetup {
+  url: string;
+  victim: LadingProcess;
+  /** Whether another blob-upload process serves the target's URL while the victim is down. */
+  othersServe: boolean;
+  /** Starts the (killed) victim again in place, as a supervisor would, and stops what was started for the setup. */
+  restart(): Promise<void>;
+}
+
+/**
+ * A split deployment as the robustness cases drive it: on the filesystem with one process per
+ * app, or replicated (two of each service behind balancers) on MinIO.
+ */
+export interface RobustnessTarget {
+  /** The URL clients use. */
+  url: string;
+  /** Whether consecutive requests to `url` may reach different blob-upload processes. */
+  spreadsRequests: boolean;
+  databaseUrl: string;
+  storage: StorageProbe;
+  /** The stack's processes now running (for health checks). */
+  processes(): LadingProcess[];
+  /** Starts one more process of `app` on the stack's database, storage and secret; it stops with the stack. */
+  startExtra(app: 'gateway' | 'blob-upload' | 'manifests', env?: Record<string, string>): Promise<LadingProcess>;
+  /** Takes down the blob-upload process that served `method path` and starts it again in place. */
+  restartBlobUploadThatServed(how: Takedown, method: string, path: string): Promise<void>;
+  /** Two gateway URLs that reach two different blob-upload processes; `close` stops what was started for them. */
+  twoBlobUploads(): Promise<{ urls: [string, string]; close(): Promise<void> }>;
+  killSetup(): Promise<KillSetup>;
+  stop(): Promise<void>;
+}
+
+/** The split stack on the filesystem, one process per app; extra processes make the second blob-upload. */
+export async function splitFilesystemTarget(): Promise<RobustnessTarget> {
+  const stack = await startSplit();
+  return {
+    url: stack.url,
+    spreadsRequests: false,
+    databaseUrl: stack.databaseUrl,
+    storage: filesystemProbe(stack.dataDir),
+    processes: () => Object.values(stack.apps),
+    startExtra: (app, env) => stack.startExtra(app, env),
+    restartBlobUploadThatServed: async (how) => void (await restartInPlace(stack, 'blob-upload', how)),
+    async twoBlobUploads() {
+      // A second gateway routes to a second blob-upload: the two share database and storage.
+      const bu2 = await stack.startExtra('blob-upload');
+      const gw2 = await stack.startExtra('gateway', { LADING_SERVICES_BLOBUPLOAD_URL: bu2.url });
+      return { urls: [stack.url, gw2.url], close: async () => void (await Promise.all([gw2.stop(), bu2.stop()])) };
+    },
+    async killSetup() {
+      return {
+        url: stack.url,
+        victim: stack.apps['blob-upload'],
+        othersServe: false,
+        restart: async () => void (await restartInPlace(stack, 'blob-upload', 'sigkill')),
+      };
+    },
+    stop: () => stack.stop(),
+  };
+}
+
+/**
+ * The replicated split stack (two processes each of gateway, blob-upload and manifests behind
+ * balancers) on MinIO, blob GETs streamed by the registry (redirects off: these cases read the
+ * bytes a blob-upload replica serves; the redirects are the conformance and client runs' part).
+ * A case that needs a given blob-upload process goes through an extra gateway wired straight
+ * to that replica; everything else goes through the balancers.
+ */
+export async function replicatedS3Target(): Promise<RobustnessTarget & { stack: ReplicatedStack }> {
+  const stack = await startReplicated({ replicas: 2, storage: 's3', env: { LADING_STORAGE_REDIRECT_DISABLE: 'true' } });
+  if (stack.storage.driver !== 's3') throw new Error('expected the s3 driver');
+  const pinnedTo = (replica: number) =>
+    stack.startExtra('gateway', { LADING_SERVICES_BLOBUPLOAD_URL: stack.replicas['blob-upload'][replica].url });
+  return {
+    stack,
+    url: stack.url,
+    spreadsRequests: true,
+    databaseUrl: stack.databaseUrl,
+    storage: s3Probe(stack.storage.rootDirectory),
+    processes: () => stack.processes(),
+    startExtra: (app, env) => stack.startExtra(app, env),
+    async restartBlobUploadThatServed(how, method, path) {
+      const replicas = stack.replicas['blob-upload'];
+      const index = replicas.findIndex((p) => servedRequests(p).some((r) => r.method === method && r.path === path));
+      if (index < 0) throw new Error(`no blob-upload replica served ${method} ${path}`);
+      await stack.restart('blob-upload', index, how);
+    },
+    async twoBlobUploads() {
+      const gateways = await Promise.all([pinnedTo(0), pinnedTo(1)]);
+      return { urls: [gateways[0].url, gateways[1].url], close: async () => void (await Promise.all(gateways.map((g) => g.stop()))) };
+    },
+    async killSetup() {
+      const gateway = await pinnedTo(0);
+      return {
+        url: gateway.url,
+        victim: stack.replicas['blob-upload'][0],
+        othersServe: true,
+        async restart() {
+          await stack.restart('blob-upload', 0, 'sigkill');
+          await gateway.stop();
+        },
+      };
+    },
+    stop: () => stack.stop(),
+  };
 }
 
 /** An upload session as the tests drive it: its id, its path, and its committed Range. */

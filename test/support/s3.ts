@@ -43,34 +43,39 @@ export async function purgeS3Root(rootDirectory: string): Promise<void> {
   for await (const upload of storage.listUploads()) await storage.deleteUpload(upload.id);
 }
 
+/** A `minio` client for the test MinIO, to look at objects below a stack's root directory. */
+export function testMinioClient(): Client {
+  const endpoint = new URL(need('LADING_TEST_S3_ENDPOINT'));
+  return new Client({
+    endPoint: endpoint.hostname,
+    port: Number(endpoint.port),
+    useSSL: endpoint.protocol === 'https:',
+    accessKey: need('LADING_TEST_S3_ACCESS_KEY'),
+    secretKey: need('LADING_TEST_S3_SECRET_KEY'),
+    region: need('LADING_TEST_S3_REGION'),
+    pathStyle: true,
+  });
+}
+
 /**
  * Removes every object under `prefix` of the test bucket, whatever wrote it (another registry's
  * layout too), and aborts the unfinished multipart uploads there; `prefix` must not be empty.
  */
 export async function purgeS3Prefix(prefix: string): Promise<void> {
   if (!prefix.replace(/\/+/g, '')) throw new Error('refusing to purge the whole test bucket');
-  const o = testS3Options(prefix);
-  const endpoint = new URL(o.regionEndpoint!);
-  const client = new Client({
-    endPoint: endpoint.hostname,
-    port: endpoint.port ? Number(endpoint.port) : undefined,
-    useSSL: endpoint.protocol === 'https:',
-    accessKey: o.accessKey!,
-    secretKey: o.secretKey!,
-    region: o.region,
-    pathStyle: true,
-  });
+  const bucket = need('LADING_TEST_S3_BUCKET');
+  const client = testMinioClient();
   const root = `${prefix.replace(/^\/+|\/+$/g, '')}/`;
-  for await (const upload of client.listIncompleteUploads(o.bucket, root, true)) {
-    await client.abortMultipartUpload(o.bucket, upload.key, upload.uploadId);
+  for await (const upload of client.listIncompleteUploads(bucket, root, true)) {
+    await client.abortMultipartUpload(bucket, upload.key, upload.uploadId);
   }
   let batch: string[] = [];
-  for await (const item of client.listObjectsV2(o.bucket, root, true)) {
+  for await (const item of client.listObjectsV2(bucket, root, true)) {
     if (item.name) batch.push(item.name);
     if (batch.length === 1000) {
-      await client.removeObjects(o.bucket, batch);
+      await client.removeObjects(bucket, batch);
       batch = [];
     }
   }
-  if (batch.length > 0) await client.removeObjects(o.bucket, batch);
+  if (batch.length > 0) await client.removeObjects(bucket, batch);
 }

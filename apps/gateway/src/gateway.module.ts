@@ -58,6 +58,7 @@ function upstreamOptions(config: LadingConfig, secret: string | undefined): Http
     secret,
     connections: config.http.upstream.connections,
     queue: config.http.upstream.queue,
+    maxRequestsPerConnection: config.http.upstream.maxrequests,
     idleTimeoutMs: config.http.timeouts.idle,
     maxHeaderBytes: forwardedHeadBytes(config.http.maxheaderbytes),
   };

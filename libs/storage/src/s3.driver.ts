@@ -5,7 +5,12 @@
  * Writes. A part is one object, written once under a fresh name: a source of up to `chunkSize`
  * bytes is one PUT; a longer one becomes a multipart upload of that object, `chunkSize` bytes
  * buffered at a time (the memory one streaming write holds). If the write fails, its multipart
- * upload is aborted by exact key (object name + upload id), so nothing of it remains.
+ * upload is aborted by exact key (object name + upload id), so nothing of it remains. Every
+ * multipart upload (a big part, or a commit's compose) is recorded under its upload when it
+ * starts (`uploads/<id>/multipart/<upload id>`, holding its key): a writer that dies half way
+ * leaves that record, and through it `deleteUpload` aborts the unfinished multipart upload,
+ * since MinIO lists unfinished multipart uploads by exact key only (or for a whole bucket),
+ * never by a shorter prefix as S3 does.
  *
  * Commit. The blob is composed server-side from the recorded parts: a multipart upload at the
  * blob's key whose parts are copies (`UploadPartCopy`, each guarded by the part's ETag) of the

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Logger } from '@nestjs/common';
-import { Agent, type Dispatcher } from 'undici';
+import { RoundRobinPool, type Dispatcher } from 'undici';
 import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope } from '@lading/contracts';
 import { signInternalRequest, signedPartsOf, type V2Exchange, type V2Handler } from '@lading/nest-common';
 
@@ -31,6 +31,8 @@ export interface HttpUpstreamOptions {
   connections: number;
   /** Requests that may wait for one of them (`http.upstream.queue`); beyond, 503 at once. */
   queue: number;
+  /** Requests a connection carries before it is replaced (`http.upstream.maxrequests`); 0 is no limit. */
+  maxRequestsPerConnection: number;
   /** `http.timeouts.idle`: the longest wait for the service's answer head or its next body byte. */
   idleTimeoutMs: number;
   /** The largest answer head accepted from the service. */
@@ -41,6 +43,13 @@ export interface HttpUpstreamOptions {
  * Forwards a /v2 request to a service over HTTP (split mode), streaming the body both ways with
  * keep-alive connections, and signing it so the service knows the gateway let it through.
  *
+ * Spread over replicas: the service's URL is typically a connection balancer (a Kubernetes
+ * Service) in front of several replicas, which sees connections, not requests. So requests take
+ * the open connections in turn (not the first idle one, which would pin nearly everything to one
+ * replica), and each connection is replaced after `maxRequestsPerConnection` requests, so that
+ * even a sequential stream of requests, or connections all opened while one replica was
+ * restarting, is spread again.
+ *
  * Bounded: at most `connections + queue` requests are in flight per service (the rest get 503
  * `UNAVAILABLE` with `Retry-After`), the service's silence is bounded by the idle timeout, and a
  * client that goes away aborts its upstream request, so no connection is held for nobody.
@@ -49,7 +58,7 @@ export class HttpUpstream implements V2Handler {
   private readonly logger = new Logger(HttpUpstream.name);
   private readonly origin: string;
   private readonly capacity: number;
-  private readonly agent: Dispatcher;
+  private readonly pool: Dispatcher;
   private inFlight = 0;
 
   constructor(
@@ -58,8 +67,10 @@ export class HttpUpstream implements V2Handler {
   ) {
     this.origin = new URL(baseUrl).origin;
     this.capacity = options.connections + options.queue;
-    this.agent = new Agent({
+    this.pool = new RoundRobinPool(this.origin, {
       connections: options.connections,
+      // undici closes a connection after one request more than this; 1 is done per request below.
+      maxRequestsPerClient: options.maxRequestsPerConnection > 1 ? options.maxRequestsPerConnection - 1 : undefined,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       maxHeaderSize: options.maxHeaderBytes,
@@ -99,14 +110,14 @@ export class HttpUpstream implements V2Handler {
     try {
       let upstream: Dispatcher.ResponseData;
       try {
-        upstream = await this.agent.request({
-          origin: this.origin,
+        upstream = await this.pool.request({
           path: req.originalUrl,
           method: req.method as Dispatcher.HttpMethod,
           headers,
           // undici streams any async iterable (the chunked relay); its types list only Node streams.
           body: body as IncomingMessage | undefined,
           signal: abort.signal,
+          reset: this.options.maxRequestsPerConnection === 1 ? true : undefined,
           // undici starts this clock when the request goes out and restarts it only when the
           // socket pushes back, so a slow client's long upload would be cut mid-body. With a
           // body, the gateway's own idle timeout on the client's connection bounds the wait.

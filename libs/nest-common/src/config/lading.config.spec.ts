@@ -34,6 +34,7 @@ describe('loadConfig', () => {
     expect(c.storage.delete.enabled).toBe(true);
     expect(c.validation.manifests.maxsize).toBe(4 * 1024 * 1024);
     expect(c.storage.maintenance.uploadpurging.age).toBe(168 * 3_600_000);
+    expect(c.http.upstream).toEqual({ connections: 128, queue: 1024, maxrequests: 100 });
     expect(rootOf(c)).toBe(join(c.datadir, 'storage'));
   });
 

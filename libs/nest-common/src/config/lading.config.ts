@@ -107,6 +107,12 @@ export const ladingConfigSchema = z
             connections: int.min(1).max(4096).default(128),
             /** Split gateway: requests that may wait for a connection to each service; beyond, 503. */
             queue: int.min(0).max(1_000_000).default(1024),
+            /**
+             * Split gateway: requests one connection to a service carries before it is closed and
+             * a new one opened, so a connection balancer in front of the service's replicas (a
+             * Kubernetes Service) spreads them again, after a restart or a scale-out too; 0 is no limit.
+             */
+            maxrequests: int.min(0).max(1_000_000).default(100),
           })
           .prefault({}),
       })
