@@ -33,6 +33,9 @@ export const APPEND_IDLE_TIMEOUT_MS = 30_000;
  */
 export const UPLOAD_LEASE_MS = 60_000;
 
+/** How long a request waits for another writer's lease to end before it answers 416 (see `acquireLease`). */
+export const LEASE_WAIT_MS = 1_000;
+
 /** A chunk of request body on its way into an upload. */
 export interface ChunkInput {
   body: AsyncIterable<Buffer>;
@@ -202,7 +205,7 @@ export class UploadService {
   private async withLease(session: UploadSession, work: (writer: Writer) => Promise<void>): Promise<void> {
     const owner = randomUUID();
     const uploads = this.db.read.uploads;
-    if (!(await uploads.acquireLease(session.id, session.size, owner, UPLOAD_LEASE_MS))) {
+    if (!(await this.acquireLease(session, owner))) {
       throw new RangeInvalidError(session.size, {
         size: session.size,
         reason: 'another request is writing to this upload, or just did; get its status and retry',
@@ -223,6 +226,24 @@ export class UploadService {
     } finally {
       clearInterval(renew);
       await uploads.releaseLease(session.id, owner).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Takes the session's lease for `owner`, waiting up to {@link LEASE_WAIT_MS} while another
+   * writer holds it at the same size: a writer whose request just failed (its body cut short, the
+   * client already told) gives it up within moments, and the client's next chunk, which a load
+   * balancer may send to another replica, should not get a 416 for that. False when the lease
+   * stays taken or the size moved (then a 416 is the right answer at once).
+   */
+  private async acquireLease(session: UploadSession, owner: string): Promise<boolean> {
+    const uploads = this.db.read.uploads;
+    const deadline = Date.now() + LEASE_WAIT_MS;
+    for (;;) {
+      if (await uploads.acquireLease(session.id, session.size, owner, UPLOAD_LEASE_MS)) return true;
+      const now = await uploads.findSession(session.repository, session.id);
+      if (!now || now.size !== session.size || Date.now() >= deadline) return false;
+      if (now.leased) await new Promise((r) => setTimeout(r, 50));
     }
   }
 
