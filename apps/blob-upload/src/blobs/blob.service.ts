@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { BlobUnknownError, RangeInvalidError, UnsupportedError, type RequestScope } from '@lading/contracts';
 import { parseDigest } from '@lading/manifest';
-import { MetadataDb, type LinkedBlob } from '@lading/metadata-db';
+import { deleteEvent, MetadataDb, type LinkedBlob } from '@lading/metadata-db';
 import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import type { BlobStorage } from '@lading/storage';
 import { repositoryOf } from '../scope';
@@ -66,18 +66,14 @@ export class BlobService {
   }
 
   /** Unlinks the blob from the scope's repository (202); its bytes go when garbage collection finds them unused. */
-  async deleteBlob(scope: RequestScope, digest: string, url: string): Promise<void> {
+  async deleteBlob(scope: RequestScope, digest: string): Promise<void> {
     if (!this.config.storage.delete.enabled) throw new UnsupportedError('deletes are disabled on this registry');
     const d = parseDigest(digest).toString();
     const repository = repositoryOf(scope);
     const deleted = await this.db.transaction(async (tx) => {
       const blob = await tx.blobs.unlinkBlob(repository, d);
       if (!blob) return false;
-      await tx.outbox.append(scope, {
-        action: 'delete',
-        repository,
-        target: { digest: d, size: blob.size, length: blob.size, mediaType: 'application/octet-stream', url },
-      });
+      await tx.outbox.append(scope, deleteEvent(repository, { digest: d }));
       return true;
     });
     if (!deleted) throw new BlobUnknownError(d);

@@ -105,7 +105,7 @@ export class BlobUploadHandler implements V2Handler {
   }
 
   private async deleteBlob(x: V2Exchange, digest: string): Promise<void> {
-    await this.blobs.deleteBlob(x.scope, digest, blobUrl(x, repositoryOf(x.scope), digest));
+    await this.blobs.deleteBlob(x.scope, digest);
     return reply(x.res, 202);
   }
 

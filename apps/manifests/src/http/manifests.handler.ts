@@ -66,7 +66,7 @@ export class ManifestsHandler implements V2Handler {
   }
 
   private async deleteManifest(x: V2Exchange, reference: string): Promise<void> {
-    await this.manifests.deleteManifest(x.scope, reference, externalUrl(x, v2Paths.manifest(repositoryOf(x.scope), reference)));
+    await this.manifests.deleteManifest(x.scope, reference);
     reply(x.res, 202);
   }
 
