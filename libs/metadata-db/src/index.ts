@@ -15,3 +15,5 @@ export type { OutboxStore } from './stores/outbox.store';
 export type { RepositoryStore } from './stores/repository.store';
 export type { TagStore } from './stores/tag.store';
 export type { UploadStore } from './stores/upload.store';
+export * from './pull-event.buffer';
+export type { ClaimOptions, OutboxBacklog, OutboxEntry, OutboxEvent } from './stores/outbox.store';

@@ -285,12 +285,20 @@ export interface RegistrySnapshot {
   storage: string[];
 }
 
+/**
+ * The rows of each table as a snapshot sees them: whole, except the outbox, whose `sent_at` the
+ * relay sets on its own schedule (the events themselves must not change).
+ */
+const SNAPSHOT_ROWS: Readonly<Record<string, string>> = {
+  event_outbox: '(SELECT id, seq, repository, action, payload, envelope_version, traceparent, tenant, created_at FROM event_outbox)',
+};
+
 /** Takes a {@link RegistrySnapshot} through `sql` and of the folder `storageDir`. */
 export async function snapshotRegistry(sql: SqlQuery, storageDir: string): Promise<RegistrySnapshot> {
   const tables: RegistrySnapshot['tables'] = {};
   for (const table of REGISTRY_TABLES) {
     const [row] = await sql(
-      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS md5 FROM ${table} t`,
+      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS md5 FROM ${SNAPSHOT_ROWS[table] ?? table} t`,
     );
     tables[table] = { rows: Number(row.rows), md5: String(row.md5) };
   }
