@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { BlobUnknownError, RangeInvalidError, UnsupportedError, type RequestScope } from '@lading/contracts';
 import { parseDigest } from '@lading/manifest';
-import { deleteEvent, MetadataDb, type LinkedBlob } from '@lading/metadata-db';
+import { blobEvent, deleteEvent, MetadataDb, PullEventBuffer, type LinkedBlob } from '@lading/metadata-db';
 import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import type { BlobStorage } from '@lading/storage';
 import { repositoryOf } from '../scope';
@@ -33,7 +33,16 @@ export class BlobService {
     @Inject(MetadataDb) private readonly db: MetadataDb,
     @Inject(BLOB_STORAGE) private readonly storage: BlobStorage,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+    @Inject(PullEventBuffer) private readonly pulls: PullEventBuffer,
   ) {}
+
+  /**
+   * Records the pull event of a blob GET that was served (streamed, in part or whole, or
+   * redirected). In memory only: it is written with other pulls off the request's path.
+   */
+  blobPulled(scope: RequestScope, blob: LinkedBlob, url: string): void {
+    this.pulls.record(scope, blobEvent('pull', repositoryOf(scope), blob, url));
+  }
 
   /** The blob if linked to the scope's repository, else BLOB_UNKNOWN (whether or not it exists elsewhere). */
   async statBlob(scope: RequestScope, digest: string): Promise<LinkedBlob> {

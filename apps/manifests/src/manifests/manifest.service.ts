@@ -8,7 +8,7 @@ import {
   type RequestScope,
 } from '@lading/contracts';
 import { digestOf, isDigest, parseDigest, parseManifest, OCI_INDEX_MEDIA_TYPE, type DigestAlgorithm } from '@lading/manifest';
-import { deleteEvent, manifestEvent, MetadataDb, type ReferrerRow, type StoredManifest } from '@lading/metadata-db';
+import { deleteEvent, manifestEvent, MetadataDb, PullEventBuffer, type ReferrerRow, type StoredManifest } from '@lading/metadata-db';
 import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { isValidTag, assertTag } from '@lading/reference';
 import { repositoryOf } from '../scope';
@@ -47,8 +47,17 @@ export class ManifestService {
     @Inject(MetadataDb) private readonly db: MetadataDb,
     private readonly cache: ManifestCache,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+    @Inject(PullEventBuffer) private readonly pulls: PullEventBuffer,
   ) {
     this.writeBudget = new ByteBudget(Math.max(1, this.maxManifestSize));
+  }
+
+  /**
+   * Records the pull event of a manifest GET that was served, with the tag when it was addressed
+   * by one. In memory only: it is written with other pulls off the request's path.
+   */
+  manifestPulled(scope: RequestScope, reference: string, manifest: StoredManifest, url: string): void {
+    this.pulls.record(scope, manifestEvent('pull', repositoryOf(scope), manifest, url, isDigest(reference) ? undefined : reference));
   }
 
   /** The size limit of one manifest, in bytes. */
