@@ -1,2 +1,3 @@
-export { NotificationsModule } from './notifications.module';
+export { NotificationsModule, eventBusConfig, type NotificationsOptions } from './notifications.module';
+export { OutboxRelayService, type RelayStats } from './outbox/outbox-relay.service';
 export { main as startNotifications } from './main';

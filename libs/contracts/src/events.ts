@@ -77,3 +77,15 @@ export function encodeRegistryEvent(event: RegistryEvent): string {
   };
   return JSON.stringify(pick({ ...event, ...parts }, ORDER.event));
 }
+
+/**
+ * Every field path of an envelope with the JSON type found there (`target.size: number`, `actor: {}`
+ * for an empty object), in the value's own field order: what tests compare against the reference
+ * registry's captured events, so a consumer of those finds the same fields of the same types.
+ */
+export function envelopeFields(value: unknown, path = ''): string[] {
+  if (value === null || typeof value !== 'object') return [`${path}: ${value === null ? 'null' : typeof value}`];
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+  if (entries.length === 0) return [`${path}: {}`];
+  return entries.flatMap(([k, v]) => envelopeFields(v, path ? `${path}.${k}` : k));
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeRegistryEvent, systemScope, type RegistryEvent, type RequestScope } from '@lading/contracts';
+import { encodeRegistryEvent, envelopeFields, systemScope, type RegistryEvent, type RequestScope } from '@lading/contracts';
 import { blobEvent, buildRegistryEvent, deleteEvent, manifestEvent, MAX_EVENT_CLIENT_FIELD, type RegistryEventInput } from './event.factory';
 
 /** Events Distribution 2.8.2 sent for a push, a pull and deletes (captured from its webhook). */
@@ -9,16 +9,9 @@ const reference: RegistryEvent[] = readFileSync(join(__dirname, 'fixtures/distri
   .filter((l) => l.trim())
   .flatMap((l) => (JSON.parse(l) as { body: { events: RegistryEvent[] } }).body.events);
 
-/** Every field path of a value with the JSON type found there, e.g. `target.size: number`, in the value's own order. */
-function paths(value: unknown, path = ''): string[] {
-  if (value === null || typeof value !== 'object') return [`${path}: ${value === null ? 'null' : typeof value}`];
-  const entries = Object.entries(value as Record<string, unknown>);
-  if (entries.length === 0) return [`${path}: {}`];
-  return entries.flatMap(([k, v]) => paths(v, path ? `${path}.${k}` : k));
-}
-
+const paths = (value: unknown) => envelopeFields(value);
 /** The set of field paths and types, order aside. */
-const shape = (value: unknown) => paths(value).sort();
+const shape = (value: unknown) => envelopeFields(value).sort();
 
 const scope: RequestScope = {
   ...systemScope('manifest.put', 'demo/app', '6d46a218-9f75-4537-a5ab-27854000b872'),
@@ -88,7 +81,7 @@ describe('buildRegistryEvent', () => {
 
   it.each(Object.keys(derived))('builds a %s event as Distribution derives it from a captured one', (kind) => {
     const { input, from, edit } = derived[kind];
-    const theirs = JSON.parse(JSON.stringify(edit(captured(from)))) as RegistryEvent;
+    const theirs = edit(captured(from));
     const built = buildRegistryEvent(scope, input, source);
     expect(shape(built)).toEqual(shape(theirs));
     expect(built.action).toBe(theirs.action);

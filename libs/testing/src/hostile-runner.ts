@@ -286,11 +286,13 @@ export interface RegistrySnapshot {
 }
 
 /**
- * The rows of each table as a snapshot sees them: whole, except the outbox, whose `sent_at` the
- * relay sets on its own schedule (the events themselves must not change).
+ * The rows of each table as a snapshot sees them: whole, except the outbox: its `sent_at` the
+ * relay sets on its own schedule, and pull events record reads that were served (a Range header
+ * the registry ignores still gets the blob), not changes.
  */
 const SNAPSHOT_ROWS: Readonly<Record<string, string>> = {
-  event_outbox: '(SELECT id, seq, repository, action, payload, envelope_version, traceparent, tenant, created_at FROM event_outbox)',
+  event_outbox: `(SELECT id, seq, repository, action, payload, envelope_version, traceparent, tenant, created_at
+                    FROM event_outbox WHERE action <> 'pull')`,
 };
 
 /** Takes a {@link RegistrySnapshot} through `sql` and of the folder `storageDir`. */

@@ -4,3 +4,4 @@ export * from './hostile';
 export * from './hostile-runner';
 export * from './blob-storage.suite';
 export * from './event-bus.suite';
+export * from './registry-events';

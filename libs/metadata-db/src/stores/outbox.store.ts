@@ -59,6 +59,8 @@ export class OutboxStore {
   constructor(
     private readonly q: Queryer,
     private readonly source: EventSource,
+    /** Told of each append (the unit of work passes it on after commit). */
+    private readonly appended: () => void = () => undefined,
   ) {}
 
   /**
@@ -99,6 +101,7 @@ export class OutboxStore {
         entries.map((e) => e.tenant),
       ],
     );
+    this.appended();
   }
 
   /**
