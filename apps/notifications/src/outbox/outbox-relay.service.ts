@@ -108,11 +108,21 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
   async relayOnce(): Promise<number> {
     const { batchsize, lease } = this.config.notifications.outbox;
     const outbox = this.db.read.outbox;
-    const repositories = await outbox.claimRepositories({ owner: this.owner, leaseMs: lease, repositories: REPOSITORIES_PER_CLAIM });
-    if (repositories.length === 0) return 0;
+    // The repositories of the oldest `batchsize` unclaimed events: about what one batch sends.
+    const claimed = await outbox.claimRepositories({ owner: this.owner, leaseMs: lease, repositories: REPOSITORIES_PER_CLAIM, scan: batchsize });
+    if (claimed.length === 0) return 0;
+    let repositories = claimed;
     this.inFlight = repositories;
     try {
       const events = await outbox.unsentOf(repositories, batchsize);
+      // Repositories this batch has no room for go back at once, for another relay to take.
+      const used = new Set(events.map((e) => e.repository));
+      const unused = repositories.filter((r) => !used.has(r));
+      if (unused.length > 0) {
+        await outbox.releaseLeases(this.owner, unused);
+        repositories = repositories.filter((r) => used.has(r));
+        this.inFlight = repositories;
+      }
       await this.bus.publish(events.map(toBusEvent));
       const marked = await this.db.transaction((tx) => tx.outbox.markSent(this.owner, events.map((e) => e.id), repositories));
       this.counts.relayed += marked;
@@ -123,7 +133,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
       }
       return events.length;
     } catch (e) {
-      await outbox.releaseLeases(this.owner, repositories).catch(() => undefined);
+      await outbox.releaseLeases(this.owner, claimed).catch(() => undefined);
       throw e;
     } finally {
       this.inFlight = [];
