@@ -1,7 +1,7 @@
 import { randomImage, RegistryTestClient, runEventScenario, scenarioProblems } from '@lading/testing';
 import { insertOutboxEvents, notificationsHealth, outboxOrder, outboxProgress } from '../support/events';
 import { duplicatesOf, orderViolations, sharedKafkaBrokers, TopicReader, uniqueTopic } from '../support/kafka';
-import { startSplit, type LadingProcess, type SplitStack } from '../support/registry-processes';
+import { startLading, startSplit, type LadingProcess, type SplitStack } from '../support/registry-processes';
 
 /**
  * Registry events through the split stack on PostgreSQL to the shared Kafka, on a topic of this
@@ -129,6 +129,45 @@ describe('events on Kafka, split mode', () => {
     console.log(`two replicas relayed ${relayed.join(' and ')} events; ${duplicatesOf(mine).copies} duplicate records`);
     expect(Math.min(...relayed)).toBeGreaterThan(0);
   }, 300_000);
+
+  it('pull events: a graceful stop of manifests writes them all; a kill -9 loses at most the last flush interval of them', async () => {
+    const image = randomImage({ layers: 1 });
+    expect((await client.pushImage('pulls/app', image, 'v1')).status).toBe(201);
+    const pulls = () => reader.records.filter((r) => r.key === 'pulls/app' && r.event.action === 'pull').length;
+    const get = async (n: number) => {
+      for (let i = 0; i < n; i++) expect((await client.call('GET', '/v2/pulls/app/manifests/v1')).status).toBe(200);
+    };
+    const manifests = stack.apps['manifests'];
+    const restart = async () => {
+      const port = Number(new URL(manifests.url).port);
+      const p = await startLading('manifests', { ...stack.env, LADING_SERVICES_MANIFESTS_ADDR: `127.0.0.1:${port}` }, port);
+      extras.push(p);
+      return p;
+    };
+    const settle = async (want: number) => {
+      const deadline = Date.now() + 15_000;
+      while (pulls() < want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 1_000));
+    };
+
+    await get(100);
+    await manifests.stop();
+    let current = await restart();
+    await settle(100);
+    expect(pulls()).toBe(100);
+
+    await get(100);
+    await new Promise((r) => setTimeout(r, 1_000)); // five flush intervals: written
+    await get(100);
+    await current.kill9();
+    current = await restart();
+    await settle(300);
+    const arrived = pulls() - 100;
+    console.log(`kill -9 of manifests right after 200 pulls: ${arrived} pull events arrived, ${200 - arrived} lost (those of the last 200 ms flush interval)`);
+    expect(arrived).toBeGreaterThanOrEqual(100);
+    expect(arrived).toBeLessThanOrEqual(200);
+    expect(new Set(reader.records.filter((r) => r.key === 'pulls/app').map((r) => r.event.target.repository))).toEqual(new Set(['pulls/app']));
+  }, 180_000);
 });
 
 /** The first record of each id, in arrival order. */
