@@ -16,15 +16,21 @@ export interface TestRegistry {
 
 /**
  * Starts the embedded registry on a free loopback port with its data in a new temp folder (or
- * `dataDir`), configured by `env` on top of that (LADING_* keys, as in production).
+ * `dataDir`), configured by `env` on top of that (LADING_* keys, as in production); `beforeListen`
+ * runs before any provider starts (to subscribe to the event bus first).
  */
-export async function startTestRegistry(env: Record<string, string> = {}, dataDir?: string): Promise<TestRegistry> {
+export async function startTestRegistry(
+  env: Record<string, string> = {},
+  dataDir?: string,
+  beforeListen?: (app: INestApplication) => void | Promise<void>,
+): Promise<TestRegistry> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'lading-test-'));
   const config = loadConfig({ LADING_DATA_DIR: dir, LADING_HTTP_ADDR: '127.0.0.1:0', LADING_LOG_LEVEL: 'error', ...env });
   const app = await startHttpApp(EmbeddedRegistryModule.forRoot(config), {
     addr: config.http.addr,
     logLevel: 'error',
     limits: httpServerLimits(config.http),
+    beforeListen,
   });
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   return {

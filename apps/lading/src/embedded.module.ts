@@ -22,7 +22,7 @@ export class EmbeddedRegistryModule {
           blobUpload: BlobUploadHandler,
           manifests: ManifestsHandler,
         }),
-        NotificationsModule,
+        NotificationsModule.forRoot({ readinessFollowsBus: false }),
         GcWorkerModule,
       ],
     };

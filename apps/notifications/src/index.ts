@@ -1,3 +1,4 @@
-export { NotificationsModule } from './notifications.module';
+export { NotificationsModule, eventBusConfig, type NotificationsOptions } from './notifications.module';
+export { OutboxRelayService, type RelayStats } from './outbox/outbox-relay.service';
 export { main as startNotifications } from './main';
 export * from './webhooks';

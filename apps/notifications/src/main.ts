@@ -6,11 +6,18 @@ import { NotificationsModule } from './notifications.module';
 @Module({})
 class NotificationsAppModule {
   static forRoot(config: LadingConfig): DynamicModule {
-    return { module: NotificationsAppModule, imports: [LadingCoreModule.forRoot(config), NotificationsModule], controllers: [HealthController] };
+    return {
+      module: NotificationsAppModule,
+      imports: [LadingCoreModule.forRoot(config), NotificationsModule.forRoot({ readinessFollowsBus: true })],
+      controllers: [HealthController],
+    };
   }
 }
 
-/** Starts notifications on its own; it listens for health checks (`services.notifications.addr`). */
+/**
+ * Starts notifications on its own: the outbox relay, and health checks on
+ * `services.notifications.addr` (readiness 503 while the bus is unreachable, with the backlog).
+ */
 export async function main(): Promise<void> {
   const config = loadConfig();
   await startHttpApp(NotificationsAppModule.forRoot(config), {

@@ -1,9 +1,90 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { createEventBus, type EventBus, type EventBusConfig } from '@lading/events';
+import { EVENT_BUS, HealthChecks, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
+import { OutboxRelayService } from './outbox/outbox-relay.service';
+
+/** How the notifications module is run. */
+export interface NotificationsOptions {
+  /**
+   * Whether readiness fails while the bus is unreachable: yes for the notifications app (relaying
+   * is its whole job), no in the embedded registry (it still serves pushes and pulls; the events
+   * wait in the outbox either way).
+   */
+  readinessFollowsBus: boolean;
+}
+
+const OPTIONS = Symbol('NOTIFICATIONS_OPTIONS');
+
+/** The bus the configuration asks for: Kafka with `kafka.brokers`, else the in-process one. */
+export function eventBusConfig(config: LadingConfig): EventBusConfig {
+  const { brokers, clientid } = config.kafka;
+  if (!brokers) return { kind: 'in-process' };
+  const { topic, partitions, replicationfactor } = config.notifications.kafka;
+  return { kind: 'kafka', brokers, clientId: clientid, topic, partitions, replicationFactor: replicationfactor };
+}
 
 /**
- * The only emitter of registry events. The outbox rows it will relay (to Kafka and webhooks) are
- * already written by blob-upload and manifests in the transaction of each change; the relay is
- * the events milestone of the roadmap.
+ * Health of the relay: readiness reports the bus (state, since, why), the backlog (unsent events
+ * and the age of the oldest, by the database's clock) and the relay's counters; liveness fails
+ * only when the relay loop has stopped going round (a restart helps then; a Kafka outage is not
+ * that: the loop keeps retrying).
+ */
+@Injectable()
+class NotificationsLifecycle implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    @Inject(EVENT_BUS) private readonly bus: EventBus,
+    @Inject(HealthChecks) private readonly health: HealthChecks,
+    private readonly relay: OutboxRelayService,
+    @Inject(OPTIONS) private readonly options: NotificationsOptions,
+    @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.health.addReadiness('events', async () => {
+      const bus = this.bus.health();
+      const backlog = await this.relay.backlog();
+      return { ok: !this.options.readinessFollowsBus || bus.state === 'up', report: { bus, backlog, relay: this.relay.stats() } };
+    });
+    const stalledAfter = Math.max(120_000, 6 * this.config.notifications.outbox.lease);
+    this.health.addLiveness('relay', async () => {
+      const heartbeatAgeMs = this.relay.heartbeatAgeMs();
+      return { ok: heartbeatAgeMs < stalledAfter, report: { heartbeatAgeMs } };
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.bus.close();
+  }
+}
+
+/**
+ * The only emitter of registry events: relays the outbox (written by blob-upload and manifests
+ * in the transaction of each change, and by every process's pull event buffer) to the event bus
+ * (`EVENT_BUS`). Webhook delivery subscribes to the same bus.
  */
 @Module({})
-export class NotificationsModule {}
+export class NotificationsModule {
+  static forRoot(options: NotificationsOptions): DynamicModule {
+    return {
+      module: NotificationsModule,
+      providers: [
+        { provide: OPTIONS, useValue: options },
+        {
+          provide: EVENT_BUS,
+          inject: [LADING_CONFIG],
+          useFactory: (config: LadingConfig) => {
+            const logger = new Logger('EventBus');
+            return createEventBus(eventBusConfig(config), {
+              log: (m) => logger.log(m),
+              warn: (m) => logger.warn(m),
+              debug: (m) => logger.debug(m),
+            });
+          },
+        },
+        OutboxRelayService,
+        NotificationsLifecycle,
+      ],
+      exports: [EVENT_BUS, OutboxRelayService],
+    };
+  }
+}

@@ -25,3 +25,5 @@ export type {
   WebhookEventInput,
   WebhookStore,
 } from './stores/webhook.store';
+export * from './pull-event.buffer';
+export type { ClaimOptions, OutboxBacklog, OutboxEntry, OutboxEvent } from './stores/outbox.store';

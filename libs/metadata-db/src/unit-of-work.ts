@@ -59,6 +59,7 @@ export class MetadataDb {
   readonly soleWriter: boolean;
   readonly source: EventSource;
   private readonly listeners = new Set<ManifestsChanged>();
+  private readonly outboxListeners = new Set<() => void>();
 
   constructor(
     readonly dataSource: DataSource,
@@ -66,7 +67,7 @@ export class MetadataDb {
   ) {
     this.soleWriter = soleWriterSources.has(dataSource);
     this.source = { instanceID: options.source?.instanceID ?? randomUUID(), addr: options.source?.addr };
-    this.read = this.stores(poolQueryer(dataSource), (repo) => this.notify(repo));
+    this.read = this.stores(poolQueryer(dataSource), (repo) => this.notify(repo), () => this.notifyOutbox());
   }
 
   /**
@@ -85,7 +86,12 @@ export class MetadataDb {
             this.notify(repo);
             after.push(() => this.notify(repo));
           };
-          const tx: Tx = { ...this.stores(q, changed), afterCommit: (fn) => after.push(fn) };
+          let appended = false;
+          const outboxAppended = () => {
+            if (!appended) after.push(() => this.notifyOutbox());
+            appended = true;
+          };
+          const tx: Tx = { ...this.stores(q, changed, outboxAppended), afterCommit: (fn) => after.push(fn) };
           return work(tx);
         });
         for (const fn of after) fn();
@@ -100,6 +106,15 @@ export class MetadataDb {
   onManifestsChanged(listener: ManifestsChanged): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` after each commit that appended to the outbox through this object (this
+   * process's writes only: a relay in the same process starts at once instead of at its next poll).
+   */
+  onOutboxAppended(listener: () => void): () => void {
+    this.outboxListeners.add(listener);
+    return () => this.outboxListeners.delete(listener);
   }
 
   /** The names of the applied migrations, oldest first. */
@@ -122,7 +137,11 @@ export class MetadataDb {
     for (const l of this.listeners) l(repository);
   }
 
-  private stores(q: Queryer, changed: ManifestsChanged): Stores {
+  private notifyOutbox(): void {
+    for (const l of this.outboxListeners) l();
+  }
+
+  private stores(q: Queryer, changed: ManifestsChanged, outboxAppended: () => void): Stores {
     const repositories = new RepositoryStore(q);
     const blobs = new BlobStore(q, repositories);
     return {
@@ -131,7 +150,7 @@ export class MetadataDb {
       uploads: new UploadStore(q),
       manifests: new ManifestStore(q, repositories, blobs, changed),
       tags: new TagStore(q, changed),
-      outbox: new OutboxStore(q, this.source),
+      outbox: new OutboxStore(q, this.source, outboxAppended),
       nonces: new NonceStore(q),
       webhooks: new WebhookStore(q),
     };

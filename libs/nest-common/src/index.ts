@@ -12,3 +12,4 @@ export * from './core/tokens';
 export * from './core/core.module';
 export * from './health/health.controller';
 export * from './http/v2-service.controller';
+export * from './health/health.checks';

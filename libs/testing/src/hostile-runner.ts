@@ -285,12 +285,22 @@ export interface RegistrySnapshot {
   storage: string[];
 }
 
+/**
+ * The rows of each table as a snapshot sees them: whole, except the outbox: its `sent_at` the
+ * relay sets on its own schedule, and pull events record reads that were served (a Range header
+ * the registry ignores still gets the blob), not changes.
+ */
+const SNAPSHOT_ROWS: Readonly<Record<string, string>> = {
+  event_outbox: `(SELECT id, seq, repository, action, payload, envelope_version, traceparent, tenant, created_at
+                    FROM event_outbox WHERE action <> 'pull')`,
+};
+
 /** Takes a {@link RegistrySnapshot} through `sql` and of the folder `storageDir`. */
 export async function snapshotRegistry(sql: SqlQuery, storageDir: string): Promise<RegistrySnapshot> {
   const tables: RegistrySnapshot['tables'] = {};
   for (const table of REGISTRY_TABLES) {
     const [row] = await sql(
-      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS md5 FROM ${table} t`,
+      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS md5 FROM ${SNAPSHOT_ROWS[table] ?? table} t`,
     );
     tables[table] = { rows: Number(row.rows), md5: String(row.md5) };
   }

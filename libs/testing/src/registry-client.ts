@@ -9,6 +9,9 @@ export interface TestResponse {
   json<T = any>(): T;
 }
 
+/** The User-Agent the test client sends unless told otherwise. */
+export const TEST_USER_AGENT = 'lading-tests/1';
+
 /**
  * A small raw-HTTP client for driving a registry in tests: every call returns status, headers and
  * body, so tests can assert the exact wire protocol.
@@ -31,7 +34,8 @@ export class RegistryTestClient {
     options: { headers?: Record<string, string>; body?: Buffer | string | AsyncIterable<Buffer> } = {},
   ): Promise<TestResponse> {
     // Relative paths go out exactly as written (no URL normalisation), so tests can send hostile ones.
-    const opts = { method: method as never, headers: options.headers, body: options.body as never };
+    // A User-Agent as every real client sends one (events carry it); a test may send its own.
+    const opts = { method: method as never, headers: { 'user-agent': TEST_USER_AGENT, ...options.headers }, body: options.body as never };
     const res = path.startsWith('http') ? await request(path, opts) : await this.pool.request({ ...opts, path });
     const body = Buffer.from(await res.body.arrayBuffer());
     const headers: Record<string, string> = {};

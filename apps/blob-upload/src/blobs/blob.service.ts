@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { BlobUnknownError, RangeInvalidError, UnsupportedError, type RequestScope } from '@lading/contracts';
 import { parseDigest } from '@lading/manifest';
-import { MetadataDb, type LinkedBlob } from '@lading/metadata-db';
+import { blobEvent, deleteEvent, MetadataDb, PullEventBuffer, type LinkedBlob } from '@lading/metadata-db';
 import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import type { BlobStorage } from '@lading/storage';
 import { repositoryOf } from '../scope';
@@ -33,7 +33,16 @@ export class BlobService {
     @Inject(MetadataDb) private readonly db: MetadataDb,
     @Inject(BLOB_STORAGE) private readonly storage: BlobStorage,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+    @Inject(PullEventBuffer) private readonly pulls: PullEventBuffer,
   ) {}
+
+  /**
+   * Records the pull event of a blob GET that was served (streamed, in part or whole, or
+   * redirected). In memory only: it is written with other pulls off the request's path.
+   */
+  blobPulled(scope: RequestScope, blob: LinkedBlob, url: string): void {
+    this.pulls.record(scope, blobEvent('pull', repositoryOf(scope), blob, url));
+  }
 
   /** The blob if linked to the scope's repository, else BLOB_UNKNOWN (whether or not it exists elsewhere). */
   async statBlob(scope: RequestScope, digest: string): Promise<LinkedBlob> {
@@ -66,18 +75,14 @@ export class BlobService {
   }
 
   /** Unlinks the blob from the scope's repository (202); its bytes go when garbage collection finds them unused. */
-  async deleteBlob(scope: RequestScope, digest: string, url: string): Promise<void> {
+  async deleteBlob(scope: RequestScope, digest: string): Promise<void> {
     if (!this.config.storage.delete.enabled) throw new UnsupportedError('deletes are disabled on this registry');
     const d = parseDigest(digest).toString();
     const repository = repositoryOf(scope);
     const deleted = await this.db.transaction(async (tx) => {
       const blob = await tx.blobs.unlinkBlob(repository, d);
       if (!blob) return false;
-      await tx.outbox.append(scope, {
-        action: 'delete',
-        repository,
-        target: { digest: d, size: blob.size, length: blob.size, mediaType: 'application/octet-stream', url },
-      });
+      await tx.outbox.append(scope, deleteEvent(repository, { digest: d }));
       return true;
     });
     if (!deleted) throw new BlobUnknownError(d);

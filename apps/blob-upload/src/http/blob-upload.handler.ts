@@ -95,17 +95,21 @@ export class BlobUploadHandler implements V2Handler {
 
   private async getBlob(x: V2Exchange, digest: string): Promise<void> {
     const redirect = await this.blobs.redirectBlob(x.scope, digest);
-    if (redirect) return reply(x.res, 307, { Location: redirect.url, 'Docker-Content-Digest': redirect.blob.digest });
+    if (redirect) {
+      reply(x.res, 307, { Location: redirect.url, 'Docker-Content-Digest': redirect.blob.digest });
+      return this.blobs.blobPulled(x.scope, redirect.blob, blobUrl(x, repositoryOf(x.scope), redirect.blob.digest));
+    }
     const read = await this.blobs.openBlob(x.scope, digest, x.req.headers.range);
     const { blob, range } = read;
     const headers = blobHeaders(blob.digest, range ? range.end - range.start + 1 : blob.size);
     if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${blob.size}`;
     x.res.writeHead(range ? 206 : 200, headers);
     await pipeline(read.stream, x.res);
+    this.blobs.blobPulled(x.scope, blob, blobUrl(x, repositoryOf(x.scope), blob.digest));
   }
 
   private async deleteBlob(x: V2Exchange, digest: string): Promise<void> {
-    await this.blobs.deleteBlob(x.scope, digest, blobUrl(x, repositoryOf(x.scope), digest));
+    await this.blobs.deleteBlob(x.scope, digest);
     return reply(x.res, 202);
   }
 

@@ -9,7 +9,7 @@ import {
   type RequestScope,
 } from '@lading/contracts';
 import { Digester, parseDigest, type DigestAlgorithm } from '@lading/manifest';
-import { MetadataDb, type UploadSession } from '@lading/metadata-db';
+import { blobEvent, MetadataDb, type UploadSession } from '@lading/metadata-db';
 import { BLOB_STORAGE } from '@lading/nest-common';
 import { KeyedSerializer, type BlobStorage, type UploadPart, type WritePartResult } from '@lading/storage';
 import { repositoryOf } from '../scope';
@@ -137,7 +137,7 @@ export class UploadService {
       await this.db.transaction(async (tx) => {
         await tx.blobs.linkBlob(repository, { digest: wanted, size: session.size });
         await tx.uploads.deleteSession(id);
-        await tx.outbox.append(scope, blobEvent('push', repository, wanted, session.size, url(wanted)));
+        await tx.outbox.append(scope, blobEvent('push', repository, { digest: wanted, size: session.size }, url(wanted)));
       });
       crashPoint('upload.commit.linked');
       this.hashes.drop(id);
@@ -164,7 +164,7 @@ export class UploadService {
       await this.storage.commitUpload(id, parts, wanted);
       await this.db.transaction(async (tx) => {
         await tx.blobs.linkBlob(repository, { digest: wanted, size });
-        await tx.outbox.append(scope, blobEvent('push', repository, wanted, size, url(wanted)));
+        await tx.outbox.append(scope, blobEvent('push', repository, { digest: wanted, size }, url(wanted)));
       });
       return { digest: wanted, size };
     } finally {
@@ -192,7 +192,7 @@ export class UploadService {
     if (!blob) return false;
     await this.db.transaction(async (tx) => {
       await tx.blobs.linkBlob(repository, blob);
-      await tx.outbox.append(scope, blobEvent('mount', repository, blob.digest, blob.size, url, from));
+      await tx.outbox.append(scope, blobEvent('mount', repository, blob, url, from));
     });
     return true;
   }
@@ -357,11 +357,6 @@ function checkChunk(session: UploadSession | undefined, chunk: ChunkInput): void
 }
 
 /** The event of a blob push, mount or delete. */
-function blobEvent(action: 'push' | 'mount', repository: string, digest: string, size: number, url: string, fromRepository?: string) {
-  const target = { mediaType: 'application/octet-stream', digest, size, length: size, url };
-  return { action, repository, target: fromRepository ? { ...target, fromRepository } : target };
-}
-
 /** Passes bytes through, failing (so storage rolls the append back) when the count is not `expected`. */
 async function* countBytes(body: AsyncIterable<Buffer>, expected: number | undefined): AsyncIterable<Buffer> {
   let n = 0;

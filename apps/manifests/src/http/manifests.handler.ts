@@ -49,6 +49,10 @@ export class ManifestsHandler implements V2Handler {
       { 'Content-Type': m.mediaType, 'Content-Length': m.payload.length, 'Docker-Content-Digest': m.digest, ETag: `"${m.digest}"` },
       m.payload,
     );
+    // A HEAD transfers no manifest: only a GET is a pull (Distribution counts both; see README).
+    if (x.operation.name === 'manifest.get') {
+      this.manifests.manifestPulled(x.scope, reference, m, externalUrl(x, v2Paths.manifest(repositoryOf(x.scope), m.digest)));
+    }
   }
 
   private async putManifest(x: V2Exchange, reference: string): Promise<void> {
@@ -66,7 +70,7 @@ export class ManifestsHandler implements V2Handler {
   }
 
   private async deleteManifest(x: V2Exchange, reference: string): Promise<void> {
-    await this.manifests.deleteManifest(x.scope, reference, externalUrl(x, v2Paths.manifest(repositoryOf(x.scope), reference)));
+    await this.manifests.deleteManifest(x.scope, reference);
     reply(x.res, 202);
   }
 

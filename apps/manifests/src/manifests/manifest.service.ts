@@ -8,7 +8,7 @@ import {
   type RequestScope,
 } from '@lading/contracts';
 import { digestOf, isDigest, parseDigest, parseManifest, OCI_INDEX_MEDIA_TYPE, type DigestAlgorithm } from '@lading/manifest';
-import { MetadataDb, type ReferrerRow, type StoredManifest } from '@lading/metadata-db';
+import { deleteEvent, manifestEvent, MetadataDb, PullEventBuffer, type ReferrerRow, type StoredManifest } from '@lading/metadata-db';
 import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { isValidTag, assertTag } from '@lading/reference';
 import { repositoryOf } from '../scope';
@@ -47,8 +47,17 @@ export class ManifestService {
     @Inject(MetadataDb) private readonly db: MetadataDb,
     private readonly cache: ManifestCache,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+    @Inject(PullEventBuffer) private readonly pulls: PullEventBuffer,
   ) {
     this.writeBudget = new ByteBudget(Math.max(1, this.maxManifestSize));
+  }
+
+  /**
+   * Records the pull event of a manifest GET that was served, with the tag when it was addressed
+   * by one. In memory only: it is written with other pulls off the request's path.
+   */
+  manifestPulled(scope: RequestScope, reference: string, manifest: StoredManifest, url: string): void {
+    this.pulls.record(scope, manifestEvent('pull', repositoryOf(scope), manifest, url, isDigest(reference) ? undefined : reference));
   }
 
   /** The size limit of one manifest, in bytes. */
@@ -103,18 +112,7 @@ export class ManifestService {
         tag,
       });
       if (refused) throw new ManifestBlobUnknownError(refused.missing);
-      await tx.outbox.append(scope, {
-        action: 'push',
-        repository,
-        target: {
-          mediaType: parsed.mediaType,
-          digest,
-          size: payload.length,
-          length: payload.length,
-          url: url(digest),
-          ...(tag !== undefined ? { tag } : {}),
-        },
-      });
+      await tx.outbox.append(scope, manifestEvent('push', repository, { digest, mediaType: parsed.mediaType, size: payload.length }, url(digest), tag));
     });
     return { digest, subject: parsed.subject?.digest };
   }
@@ -136,7 +134,7 @@ export class ManifestService {
   }
 
   /** Deletes by digest (with its tags) or a single tag, with the delete event. */
-  async deleteManifest(scope: RequestScope, reference: string, url: string): Promise<void> {
+  async deleteManifest(scope: RequestScope, reference: string): Promise<void> {
     if (!this.config.storage.delete.enabled) throw new UnsupportedError('deletes are disabled on this registry');
     const repository = repositoryOf(scope);
     const byDigest = isDigest(reference);
@@ -145,15 +143,11 @@ export class ManifestService {
       if (byDigest) {
         const gone = await tx.manifests.deleteManifest(repository, reference);
         if (!gone) return false;
-        await tx.outbox.append(scope, {
-          action: 'delete',
-          repository,
-          target: { digest: reference, mediaType: gone.mediaType, size: gone.size, length: gone.size, url },
-        });
+        await tx.outbox.append(scope, deleteEvent(repository, { digest: reference }));
       } else {
         const gone = await tx.tags.deleteTag(repository, reference);
         if (!gone) return false;
-        await tx.outbox.append(scope, { action: 'delete', repository, target: { tag: reference, digest: gone.digest, mediaType: gone.mediaType } });
+        await tx.outbox.append(scope, deleteEvent(repository, { tag: reference }));
       }
       return true;
     });

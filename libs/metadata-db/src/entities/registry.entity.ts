@@ -115,6 +115,14 @@ export class OutboxEventEntity {
   @Column({ name: 'sent_at', type: 'timestamptz', nullable: true }) sentAt!: Date | null;
 }
 
+/** A relay's claim on one repository's unsent events: one relay at a time sends them, oldest first. */
+@Entity('outbox_leases')
+export class OutboxLeaseEntity {
+  @PrimaryColumn({ type: 'text' }) repository!: string;
+  @Column({ type: 'uuid' }) owner!: string;
+  @Column({ type: 'timestamptz' }) until!: Date;
+}
+
 /** A claimed one-time nonce of a signed internal request, kept until its signature could no longer be fresh. */
 @Entity('request_nonces')
 @Index(['expiresAt'])
@@ -179,5 +187,6 @@ export const METADATA_ENTITIES = [
   WebhookDeliveryEntity,
   WebhookAttemptEntity,
   OutboxEventEntity,
+  OutboxLeaseEntity,
   RequestNonceEntity,
 ];

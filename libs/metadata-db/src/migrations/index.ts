@@ -3,6 +3,7 @@ import { RequestScopeAndUploadLeases1764800000000 } from './1764800000000-reques
 import { RequestNonces1764930000000 } from './1764930000000-request-nonces';
 import { UploadParts1765000000000 } from './1765000000000-upload-parts';
 import { UploadHashState1765100000000 } from './1765100000000-upload-hash-state';
+import { OutboxRelay1765200000000 } from './1765200000000-outbox-relay';
 import { WebhookDeliveries1765300000000 } from './1765300000000-webhook-deliveries';
 
 /** Every migration, oldest first. Only migrations change the schema. */
@@ -12,5 +13,6 @@ export const METADATA_MIGRATIONS = [
   RequestNonces1764930000000,
   UploadParts1765000000000,
   UploadHashState1765100000000,
+  OutboxRelay1765200000000,
   WebhookDeliveries1765300000000,
 ];

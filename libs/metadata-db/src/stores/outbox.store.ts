@@ -2,25 +2,224 @@ import type { RegistryEvent, RequestScope } from '@lading/contracts';
 import { OUTBOX_ENVELOPE_VERSION, buildRegistryEvent, type EventSource, type RegistryEventInput } from '../event.factory';
 import type { Queryer } from '../queryer';
 
-/** The transactional outbox: an event row written in the transaction of the change it describes. */
+/** An event ready for the outbox: the envelope and what the row keeps beside it. */
+export interface OutboxEntry {
+  event: RegistryEvent;
+  traceparent: string | null;
+  tenant: string | null;
+}
+
+/** An unsent outbox row, as the relay reads it. */
+export interface OutboxEvent {
+  id: string;
+  /** Position in the outbox: a repository's events are relayed in increasing seq. */
+  seq: number;
+  repository: string;
+  envelopeVersion: number;
+  traceparent: string | null;
+  event: RegistryEvent;
+}
+
+/** What is still to be relayed, by the database's clock. */
+export interface OutboxBacklog {
+  unsent: number;
+  /** Age of the oldest unsent event in milliseconds; null when none is waiting. */
+  oldestAgeMs: number | null;
+}
+
+/** How a relay claims work; see {@link OutboxStore.claimRepositories}. */
+export interface ClaimOptions {
+  /** The relay's id (one per process start). */
+  owner: string;
+  /** How long a claim lasts unless renewed, in milliseconds. */
+  leaseMs: number;
+  /** The most repositories one claim takes. */
+  repositories: number;
+  /** How many unsent rows, oldest first, one claim looks through for unclaimed repositories. */
+  scan?: number;
+}
+
+/**
+ * Advisory-lock namespace (the first key of the two-key form) of the per-repository order lock
+ * that appends take; the second key is the repository's hash. Distinct from every one-key lock.
+ */
+const ORDER_LOCK_SPACE = 7_364_282;
+
+/**
+ * The transactional outbox: an event row written in the transaction of the change it describes,
+ * and the relay's side of it (claims, sent marks, pruning).
+ *
+ * Ordering: appends take a per-repository lock held to the end of their transaction before a row
+ * gets its `seq`, so one repository's rows commit in `seq` order; a reader never sees a
+ * repository's later event without its earlier ones. Relays claim whole repositories (one lease
+ * row each, see {@link claimRepositories}), so one relay at a time sends a repository's events,
+ * oldest first.
+ */
 export class OutboxStore {
   constructor(
     private readonly q: Queryer,
     private readonly source: EventSource,
+    /** Told of each append (the unit of work passes it on after commit). */
+    private readonly appended: () => void = () => undefined,
   ) {}
 
   /**
-   * Appends the event of a change; call it with the transaction of that change, so the event
-   * exists exactly when the change does. Stores the envelope version, the request's traceparent
-   * and tenant beside the envelope.
+   * Appends the event of a change; call it with the transaction of that change, as its last
+   * statement (it takes the repository's order lock until commit), so the event exists exactly
+   * when the change does. Stores the envelope version, the request's traceparent and tenant
+   * beside the envelope.
    */
   async append(scope: RequestScope, input: RegistryEventInput): Promise<RegistryEvent> {
     const event = buildRegistryEvent(scope, input, this.source);
+    await this.appendMany([{ event, traceparent: scope.traceparent, tenant: scope.tenant }]);
+    return event;
+  }
+
+  /**
+   * Appends built events in one multi-row INSERT, in the order given (within a transaction: it
+   * takes the order locks of their repositories, in name order, until commit).
+   */
+  async appendMany(entries: readonly OutboxEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const repositories = [...new Set(entries.map((e) => e.event.target.repository))];
+    await this.q.query(
+      `SELECT pg_advisory_xact_lock(${ORDER_LOCK_SPACE}, hashtext(r)) FROM (SELECT r FROM unnest($1::text[]) AS r ORDER BY r) AS s`,
+      [repositories],
+    );
     await this.q.query(
       `INSERT INTO event_outbox (id, repository, action, payload, envelope_version, traceparent, tenant)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [event.id, input.repository, input.action, JSON.stringify(event), OUTBOX_ENVELOPE_VERSION, scope.traceparent, scope.tenant],
+       SELECT e.id, e.repository, e.action, e.payload, ${OUTBOX_ENVELOPE_VERSION}, e.traceparent, e.tenant
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[])
+              WITH ORDINALITY AS e(id, repository, action, payload, traceparent, tenant, n)
+        ORDER BY e.n`,
+      [
+        entries.map((e) => e.event.id),
+        entries.map((e) => e.event.target.repository),
+        entries.map((e) => e.event.action),
+        entries.map((e) => JSON.stringify(e.event)),
+        entries.map((e) => e.traceparent),
+        entries.map((e) => e.tenant),
+      ],
     );
-    return event;
+    this.appended();
+  }
+
+  /**
+   * Claims up to `repositories` repositories that have unsent events and that no live lease
+   * holds, oldest waiting event first, for `owner` until `leaseMs` from now (database clock). One
+   * statement: a repository whose lease another relay holds (or takes at the same moment) is not
+   * returned; an expired lease is taken over. Leases are inserted in name order, so two relays
+   * claiming overlapping sets cannot deadlock.
+   * @returns the repositories claimed.
+   */
+  async claimRepositories(options: ClaimOptions): Promise<string[]> {
+    const { rows } = await this.q.query<{ repository: string }>(
+      `WITH waiting AS (
+         SELECT e.repository, e.seq FROM event_outbox e
+          WHERE e.sent_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM outbox_leases l WHERE l.repository = e.repository AND l.until > now())
+          ORDER BY e.seq LIMIT $4
+       ), candidates AS (
+         SELECT repository FROM waiting GROUP BY repository ORDER BY min(seq) LIMIT $3
+       )
+       INSERT INTO outbox_leases AS l (repository, owner, until)
+       SELECT repository, $1, now() + $2 * interval '1 millisecond' FROM candidates ORDER BY repository
+       ON CONFLICT (repository) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until WHERE l.until <= now()
+       RETURNING l.repository`,
+      [options.owner, options.leaseMs, options.repositories, options.scan ?? 10_000],
+    );
+    return rows.map((r) => r.repository);
+  }
+
+  /**
+   * The oldest unsent events of `repositories` (claimed by the caller), in seq order, at most
+   * `limit`: for each repository a gap-free prefix of what it has waiting.
+   */
+  async unsentOf(repositories: readonly string[], limit: number): Promise<OutboxEvent[]> {
+    if (repositories.length === 0) return [];
+    const { rows } = await this.q.query<{
+      id: string;
+      seq: number | string;
+      repository: string;
+      envelope_version: number;
+      traceparent: string | null;
+      payload: RegistryEvent | string;
+    }>(
+      `SELECT id, seq, repository, envelope_version, traceparent, payload FROM event_outbox
+        WHERE repository = ANY($1::text[]) AND sent_at IS NULL ORDER BY seq LIMIT $2`,
+      [repositories, limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      seq: Number(r.seq),
+      repository: r.repository,
+      envelopeVersion: r.envelope_version,
+      traceparent: r.traceparent,
+      event: typeof r.payload === 'string' ? (JSON.parse(r.payload) as RegistryEvent) : r.payload,
+    }));
+  }
+
+  /** Extends `owner`'s leases by `leaseMs` from now; returns the repositories it still holds. */
+  async renewLeases(owner: string, leaseMs: number): Promise<string[]> {
+    const { rows } = await this.q.query<{ repository: string }>(
+      `UPDATE outbox_leases SET until = now() + $2 * interval '1 millisecond'
+        WHERE repository IN (SELECT repository FROM outbox_leases WHERE owner = $1 ORDER BY repository FOR UPDATE)
+        RETURNING repository`,
+      [owner, leaseMs],
+    );
+    return rows.map((r) => r.repository);
+  }
+
+  /**
+   * Marks the events `ids` sent (those not already) and gives up `owner`'s leases on
+   * `repositories`. Call it with one transaction, so another relay sees both or neither; rows and
+   * leases are locked in key order.
+   * @returns how many rows were newly marked.
+   */
+  async markSent(owner: string, ids: readonly string[], repositories: readonly string[]): Promise<number> {
+    let marked = 0;
+    if (ids.length > 0) {
+      ({ affected: marked } = await this.q.query(
+        `UPDATE event_outbox SET sent_at = now()
+          WHERE seq IN (SELECT seq FROM event_outbox WHERE id = ANY($1::uuid[]) AND sent_at IS NULL ORDER BY seq FOR UPDATE)`,
+        [ids],
+      ));
+    }
+    await this.releaseLeases(owner, repositories);
+    return marked;
+  }
+
+  /** Gives up `owner`'s leases on `repositories` (all of its leases when omitted). */
+  async releaseLeases(owner: string, repositories?: readonly string[]): Promise<void> {
+    await this.q.query(
+      `DELETE FROM outbox_leases WHERE repository IN (
+         SELECT repository FROM outbox_leases WHERE owner = $1 AND ($2::text[] IS NULL OR repository = ANY($2::text[]))
+          ORDER BY repository FOR UPDATE)`,
+      [owner, repositories ?? null],
+    );
+  }
+
+  /** How many events wait to be relayed, and for how long the oldest has (database clock). */
+  async backlog(): Promise<OutboxBacklog> {
+    const { rows } = await this.q.query<{ unsent: number | string; oldest_ms: number | string | null }>(
+      `SELECT count(*) AS unsent, (extract(epoch FROM now() - min(created_at)) * 1000)::bigint AS oldest_ms
+         FROM event_outbox WHERE sent_at IS NULL`,
+    );
+    const r = rows[0];
+    return { unsent: Number(r.unsent), oldestAgeMs: r.oldest_ms === null ? null : Number(r.oldest_ms) };
+  }
+
+  /**
+   * Deletes at most `limit` events sent more than `retentionMs` ago (rows another pruner holds
+   * are skipped); returns how many.
+   */
+  async pruneSent(retentionMs: number, limit: number): Promise<number> {
+    const { affected } = await this.q.query(
+      `DELETE FROM event_outbox WHERE seq IN (
+         SELECT seq FROM event_outbox WHERE sent_at IS NOT NULL AND sent_at < now() - $1 * interval '1 millisecond'
+          LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [retentionMs, limit],
+    );
+    return affected;
   }
 }

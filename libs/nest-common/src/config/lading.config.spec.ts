@@ -134,7 +134,7 @@ describe('loadConfig refuses unknown keys', () => {
   it.each<[string, NodeJS.ProcessEnv, RegExp]>([
     ['a typo in a key', { LADING_STORAGE_DELET_ENABLED: 'false' }, /^LADING_STORAGE_DELET_ENABLED: unknown key "delet" in storage \(valid: filesystem, s3, inmemory, redirect, delete, maintenance\)$/],
     ['a typo in the last key', { LADING_STORAGE_DELETE_ENABLE: 'false' }, /^LADING_STORAGE_DELETE_ENABLE: unknown key "enable" in storage.delete \(valid: enabled\)$/],
-    ['a typo in the section', { LADING_STORGE_DELETE_ENABLED: 'false' }, /^LADING_STORGE_DELETE_ENABLED: unknown key "storge" at the top level \(valid: datadir, log, http, database, storage, validation, services\); .*LADING_TEST_/],
+    ['a typo in the section', { LADING_STORGE_DELETE_ENABLED: 'false' }, /^LADING_STORGE_DELETE_ENABLED: unknown key "storge" at the top level \(valid: datadir, log, http, database, storage, validation, kafka, notifications, services\); .*LADING_TEST_/],
     ['a key below a value', { LADING_HTTP_ADDR_PORT: '5000' }, /^LADING_HTTP_ADDR_PORT: http.addr is a value, not a section/],
     ['a section given a value', { LADING_STORAGE_DELETE: 'false' }, /^LADING_STORAGE_DELETE: storage.delete is a section, not a value \(keys: enabled\)$/],
     ['an empty key', { LADING_STORAGE__DRIVER: 'memory' }, /^LADING_STORAGE__DRIVER: unknown key "" in storage/],
@@ -150,7 +150,7 @@ describe('loadConfig refuses unknown keys', () => {
   });
 
   it.each<[string, string, string]>([
-    ['at the top level', 'datadir: /tmp/x\nstorgae: {}\n', 'storgae: unknown key (valid keys: datadir, log, http, database, storage, validation, services)'],
+    ['at the top level', 'datadir: /tmp/x\nstorgae: {}\n', 'storgae: unknown key (valid keys: datadir, log, http, database, storage, validation, kafka, notifications, services)'],
     ['in a section', 'storage:\n  delete:\n    enabeld: false\n', 'storage.delete.enabeld: unknown key (valid keys of storage.delete: enabled)'],
     ['deep down', 'storage:\n  maintenance:\n    uploadpurging:\n      dry-run: true\n', 'storage.maintenance.uploadpurging.dry-run: unknown key (valid keys of storage.maintenance.uploadpurging: enabled, age, interval, dryrun)'],
   ])('from the YAML file: %s', (_name, yaml, problem) => {
@@ -228,6 +228,38 @@ describe('the loaded configuration', () => {
     expect(problemsOf({}, { storage: { maintenance: { uploadpurging: { age: 'soon' } } } })).toEqual([
       expect.stringContaining('storage.maintenance.uploadpurging.age'),
     ]);
+  });
+
+  it('reads the event settings: no brokers (the in-process bus) by default, LADING_KAFKA_BROKERS as a comma-separated list', () => {
+    const d = loadConfig({});
+    expect(d.kafka.brokers).toBeUndefined();
+    expect(d.notifications.kafka).toEqual({ topic: 'registry.events', partitions: 6 });
+    expect(d.notifications.outbox).toEqual({ retention: 24 * 3_600_000, pollinterval: 250, batchsize: 500, lease: 20_000 });
+    expect(d.notifications.pulls).toEqual({ enabled: true, flushinterval: 1000, maxbuffered: 10_000 });
+    const c = loadConfig({
+      LADING_KAFKA_BROKERS: 'kafka-0:9092, kafka-1:9092,',
+      LADING_NOTIFICATIONS_KAFKA_TOPIC: 'events.test',
+      LADING_NOTIFICATIONS_KAFKA_REPLICATIONFACTOR: '3',
+      LADING_NOTIFICATIONS_OUTBOX_RETENTION: '1h',
+      LADING_NOTIFICATIONS_PULLS_FLUSHINTERVAL: '200ms',
+    });
+    expect(c.kafka.brokers).toEqual(['kafka-0:9092', 'kafka-1:9092']);
+    expect(c.notifications.kafka).toEqual({ topic: 'events.test', partitions: 6, replicationfactor: 3 });
+    expect(c.notifications.outbox.retention).toBe(3_600_000);
+    expect(c.notifications.pulls.flushinterval).toBe(200);
+    expect(loadConfig({ LADING_CONFIG: yamlFile('kafka:\n  brokers: [a:1, b:2]\n') }).kafka.brokers).toEqual(['a:1', 'b:2']);
+  });
+
+  it('refuses bad event settings, naming each', () => {
+    const problems = problemsOf({
+      LADING_KAFKA_BROKERS: 'nonsense',
+      LADING_NOTIFICATIONS_KAFKA_TOPIC: 'no spaces',
+      LADING_NOTIFICATIONS_OUTBOX_LEASE: '10ms',
+    }).join('\n');
+    expect(problems).toContain('kafka.brokers');
+    expect(problems).toContain('notifications.kafka.topic');
+    expect(problems).toContain('notifications.outbox.lease');
+    expect(problemsOf({ LADING_KAFKA_BROKERS: ' , ' }).join('\n')).toContain('kafka.brokers');
   });
 });
 

@@ -15,6 +15,13 @@ const duration = z
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
 const int = z.coerce.number().int();
 const addr = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, 'expected host:port');
+/** A list of `host:port`: a YAML list, or one string separated by commas (`LADING_KAFKA_BROKERS=a:9092,b:9092`). */
+const addrList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''))
+  .pipe(z.array(addr).min(1, 'name at least one host:port'));
+/** A duration of at least `min` milliseconds. */
+const durationAtLeast = (min: number) => duration.refine((ms) => ms >= min, `must be at least ${min} ms`);
 
 /** `storage.s3`: the reference registry's keys; `bucket` and `region` are required when it is chosen. */
 const s3Storage = z.strictObject({
@@ -128,6 +135,52 @@ export const ladingConfigSchema = z
     validation: z
       .strictObject({
         manifests: z.strictObject({ maxsize: int.min(1024).default(4 * 1024 * 1024) }).prefault({}),
+      })
+      .prefault({}),
+    /** The Kafka cluster of the event stream. Without `brokers`, events go to the in-process bus (embedded default). */
+    kafka: z
+      .strictObject({
+        brokers: addrList.optional(),
+        clientid: z.string().min(1).default('lading'),
+      })
+      .prefault({}),
+    notifications: z
+      .strictObject({
+        kafka: z
+          .strictObject({
+            /** Topic of every registry event, keyed by repository; created when missing. */
+            topic: z
+              .string()
+              .regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, ".", "_", "-"')
+              .default('registry.events'),
+            /** Partitions and replication factor of a topic the relay creates (an existing topic is left as it is). */
+            partitions: int.min(1).max(10_000).default(6),
+            /** Default: 3, or the number of brokers when the cluster has fewer. */
+            replicationfactor: int.min(1).max(32).optional(),
+          })
+          .prefault({}),
+        outbox: z
+          .strictObject({
+            /** Sent events are deleted from the outbox this long after they were sent. */
+            retention: duration.default(24 * 3_600_000),
+            /** How often an idle relay looks for new events. */
+            pollinterval: durationAtLeast(10).default(250),
+            /** The most events one relay sends in one batch (one produce request). */
+            batchsize: int.min(1).max(10_000).default(500),
+            /** How long a relay's claim on a repository lasts unless renewed: how soon another relay takes over from one that died. */
+            lease: durationAtLeast(1000).default(20_000),
+          })
+          .prefault({}),
+        pulls: z
+          .strictObject({
+            /** Pull events (of blobs and manifests, on GET), as the reference registry sends them. */
+            enabled: bool.default(true),
+            /** The longest a pull event waits in memory before it is written to the outbox: what a crash can lose. */
+            flushinterval: durationAtLeast(10).default(1000),
+            /** The most pull events held in memory per process; beyond, pulls are dropped (counted and logged). */
+            maxbuffered: int.min(1).max(10_000_000).default(10_000),
+          })
+          .prefault({}),
       })
       .prefault({}),
     services: z

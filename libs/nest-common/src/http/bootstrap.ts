@@ -13,6 +13,11 @@ export interface HttpAppOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Head size and timeouts (`httpServerLimits(config.http)`); the defaults of `http.*` when absent. */
   limits?: HttpServerLimits;
+  /**
+   * Runs once the app's providers exist and before any starts (`onModuleInit`, the relay's loop…)
+   * or the server listens: to subscribe to the event bus before the first event, say.
+   */
+  beforeListen?: (app: INestApplication) => void | Promise<void>;
 }
 
 const LEVELS: Record<string, LogLevel[]> = {
@@ -50,6 +55,7 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
   if (options.logLevel === 'debug') app.use(accessLog());
   app.useGlobalFilters(new OciExceptionFilter());
   app.enableShutdownHooks();
+  await options.beforeListen?.(app);
   const { host, port } = splitAddr(options.addr);
   await app.listen(port, host);
   Logger.log(`listening on ${await app.getUrl()}`, 'Lading');

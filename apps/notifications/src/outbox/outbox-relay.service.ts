@@ -1,0 +1,248 @@
+import { randomUUID } from 'node:crypto';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import type { BusEvent, EventPublisher } from '@lading/events';
+import { MetadataDb, type OutboxBacklog, type OutboxEvent } from '@lading/metadata-db';
+import { EVENT_BUS, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
+
+/** The most repositories one claim takes: a batch mixes this many repositories' events. */
+export const REPOSITORIES_PER_CLAIM = 64;
+/** Sent rows deleted per statement when pruning. */
+const PRUNE_BATCH = 5_000;
+/** Retries of a failing relay wait from this long, doubling, up to MAX_BACKOFF_MS. */
+const MIN_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 5_000;
+/** At most one "still failing" log line per this long. */
+const FAILURE_LOG_EVERY_MS = 30_000;
+/** How long a stop waits for the batch in flight before leaving its leases to expire. */
+const STOP_WAIT_MS = 10_000;
+
+/** What a relay did since it started. */
+export interface RelayStats {
+  /** This relay's id: the owner of its leases. */
+  owner: string;
+  /** Events published and then marked sent by this relay. */
+  relayed: number;
+  batches: number;
+  /** Events this relay published that another relay had already marked sent: known duplicates on the bus. */
+  duplicates: number;
+  /** Leases lost while a batch was in flight (the relay was slower than its lease). */
+  leasesLost: number;
+  failures: number;
+  lastError?: string;
+  /** When the relay loop last went round (ISO 8601). */
+  heartbeat: string;
+}
+
+/**
+ * Relays the outbox to the event bus: claims repositories (a lease each, see
+ * OutboxStore.claimRepositories), reads their oldest unsent events, publishes them (Kafka:
+ * acknowledged by all in-sync replicas) and only then marks them sent, releasing the leases in
+ * the same transaction. A crash between publish and mark means they are published again, by
+ * this relay after restart or by another once the lease expires: at least once, never lost;
+ * consumers drop duplicates by event id.
+ *
+ * Order: a repository is relayed by one relay at a time (its lease), in seq order, and its next
+ * batch is claimed only after the previous one was acknowledged and marked; so with any number of
+ * replicas each repository's events reach the bus in order (a resend only repeats events that
+ * came before). While the bus is down, nothing is claimed; the backlog waits in the outbox and
+ * drains when the bus is back. Sent events are pruned after `notifications.outbox.retention`.
+ */
+@Injectable()
+export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(OutboxRelayService.name);
+  private readonly owner = randomUUID();
+  private readonly counts = { relayed: 0, batches: 0, duplicates: 0, leasesLost: 0, failures: 0 };
+  private lastError?: string;
+  private heartbeat = Date.now();
+  private loop?: Promise<void>;
+  private stopping = false;
+  private wake?: () => void;
+  private woken = false;
+  /** The repositories of the batch in flight. */
+  private inFlight: readonly string[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private unsubscribe?: () => void;
+  private lastFailureLog = 0;
+
+  constructor(
+    @Inject(MetadataDb) private readonly db: MetadataDb,
+    @Inject(EVENT_BUS) private readonly bus: EventPublisher,
+    @Inject(LADING_CONFIG) private readonly config: LadingConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Starts the relay loop, lease renewal and pruning. */
+  start(): void {
+    if (this.loop) return;
+    const { lease, retention } = this.config.notifications.outbox;
+    this.unsubscribe = this.db.onOutboxAppended(() => this.kick());
+    this.timers.push(setInterval(() => void this.renew(), Math.floor(lease / 3)));
+    const pruneEvery = Math.min(10 * 60_000, Math.max(10_000, Math.floor(retention / 10)));
+    this.timers.push(setInterval(() => void this.prune(), pruneEvery));
+    for (const t of this.timers) t.unref();
+    this.logger.log(`relaying the outbox to the ${this.bus.health().kind} bus (relay ${this.owner})`);
+    this.loop = this.run();
+  }
+
+  /** Stops after the batch in flight (waiting at most 10 s) and gives up this relay's leases. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.kick();
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    this.unsubscribe?.();
+    const stopped = await Promise.race([this.loop?.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), STOP_WAIT_MS).unref())]);
+    if (stopped !== false) await this.db.read.outbox.releaseLeases(this.owner).catch(() => undefined);
+  }
+
+  /**
+   * One round: claim, read, publish, mark. Returns how many events it relayed (0: nothing to do).
+   * @throws when the bus or the database failed; the claimed repositories are released then.
+   */
+  async relayOnce(): Promise<number> {
+    const { batchsize, lease } = this.config.notifications.outbox;
+    const outbox = this.db.read.outbox;
+    // The repositories of the oldest `batchsize` unclaimed events: about what one batch sends.
+    const claimed = await outbox.claimRepositories({ owner: this.owner, leaseMs: lease, repositories: REPOSITORIES_PER_CLAIM, scan: batchsize });
+    if (claimed.length === 0) return 0;
+    let repositories = claimed;
+    this.inFlight = repositories;
+    try {
+      const events = await outbox.unsentOf(repositories, batchsize);
+      // Repositories this batch has no room for go back at once, for another relay to take.
+      const used = new Set(events.map((e) => e.repository));
+      const unused = repositories.filter((r) => !used.has(r));
+      if (unused.length > 0) {
+        await outbox.releaseLeases(this.owner, unused);
+        repositories = repositories.filter((r) => used.has(r));
+        this.inFlight = repositories;
+      }
+      await this.bus.publish(events.map(toBusEvent));
+      const marked = await this.db.transaction((tx) => tx.outbox.markSent(this.owner, events.map((e) => e.id), repositories));
+      this.counts.relayed += marked;
+      this.counts.batches++;
+      if (marked < events.length) {
+        this.counts.duplicates += events.length - marked;
+        this.logger.warn(`${events.length - marked} events were sent by another relay too (a lease taken over): duplicates on the bus, dropped by id`);
+      }
+      return events.length;
+    } catch (e) {
+      await outbox.releaseLeases(this.owner, claimed).catch(() => undefined);
+      throw e;
+    } finally {
+      this.inFlight = [];
+    }
+  }
+
+  /** What this relay did, for the health endpoints. */
+  stats(): RelayStats {
+    return { owner: this.owner, ...this.counts, lastError: this.lastError, heartbeat: new Date(this.heartbeat).toISOString() };
+  }
+
+  /** Milliseconds since the loop last went round. */
+  heartbeatAgeMs(): number {
+    return Date.now() - this.heartbeat;
+  }
+
+  /** What waits in the outbox (all relays'), by the database's clock. */
+  backlog(): Promise<OutboxBacklog> {
+    return this.db.read.outbox.backlog();
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 0;
+    while (!this.stopping) {
+      this.heartbeat = Date.now();
+      try {
+        await this.bus.connect();
+        const sent = await this.relayOnce();
+        if (backoff > 0) this.logger.log('relaying again');
+        backoff = 0;
+        this.lastError = undefined;
+        if (sent < this.config.notifications.outbox.batchsize) await this.idle(this.config.notifications.outbox.pollinterval);
+      } catch (e) {
+        this.counts.failures++;
+        this.lastError = (e as Error).message;
+        backoff = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, backoff * 2));
+        this.logFailure(e as Error, backoff);
+        await this.idle(backoff);
+      }
+    }
+  }
+
+  /** Waits `ms`, or less when kicked (an append in this process, or a stop). */
+  private idle(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Ends the current idle wait, or the next one if the loop is busy. */
+  private kick(): void {
+    if (this.wake) this.wake();
+    else this.woken = true;
+  }
+
+  private async renew(): Promise<void> {
+    const claimed = this.inFlight;
+    if (claimed.length === 0) return;
+    try {
+      const held = new Set(await this.db.read.outbox.renewLeases(this.owner, this.config.notifications.outbox.lease));
+      if (this.inFlight !== claimed) return; // the batch finished meanwhile: its leases were given up
+      const lost = claimed.filter((r) => !held.has(r));
+      if (lost.length > 0) {
+        this.counts.leasesLost += lost.length;
+        this.logger.warn(`lost the lease on ${lost.length} repositories mid-batch (${lost.slice(0, 3).join(', ')}…): another relay may resend their events`);
+      }
+    } catch (e) {
+      // The lease outlasts two missed renewals; a third means another relay may take over.
+      this.logger.warn(`renewing leases failed: ${(e as Error).message}`);
+    }
+  }
+
+  private async prune(): Promise<void> {
+    try {
+      let total = 0;
+      for (;;) {
+        const n = await this.db.read.outbox.pruneSent(this.config.notifications.outbox.retention, PRUNE_BATCH);
+        total += n;
+        if (n < PRUNE_BATCH || this.stopping) break;
+      }
+      if (total > 0) this.logger.log(`pruned ${total} sent events older than the retention`);
+    } catch (e) {
+      this.logger.warn(`pruning the outbox failed: ${(e as Error).message}`);
+    }
+  }
+
+  private logFailure(e: Error, retryMs: number): void {
+    const now = Date.now();
+    if (now - this.lastFailureLog < FAILURE_LOG_EVERY_MS) return;
+    this.lastFailureLog = now;
+    void this.backlog().then(
+      (b) => this.logger.warn(`relay failed: ${e.message}; ${b.unsent} events wait in the outbox (oldest ${b.oldestAgeMs ?? 0} ms); retrying every ${retryMs} ms`),
+      () => this.logger.warn(`relay failed: ${e.message}; retrying every ${retryMs} ms`),
+    );
+  }
+}
+
+function toBusEvent(e: OutboxEvent): BusEvent {
+  return { id: e.id, repository: e.repository, envelopeVersion: e.envelopeVersion, traceparent: e.traceparent, event: e.event };
+}

@@ -1,0 +1,273 @@
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type IHeaders, type KafkaMessage, type LogEntry, type Message, type Producer } from 'kafkajs';
+import { encodeRegistryEvent, EVENT_ENVELOPE_VERSION, REGISTRY_EVENT_HEADERS, type RegistryEvent } from '@lading/contracts';
+import type { BusEvent, BusHealth, DeliveredEvent, EventBus, EventHandler, EventSubscription } from './event-bus.port';
+
+/** Where a bus writes what it has to say: state changes at `log`/`warn`, the client library's own chatter at `debug`. */
+export interface BusLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  debug(message: string): void;
+}
+
+/** A Kafka cluster and the topic of registry events. */
+export interface KafkaBusOptions {
+  brokers: readonly string[];
+  clientId: string;
+  topic: string;
+  /** Of a topic this bus creates. */
+  partitions: number;
+  /** Of a topic this bus creates; default 3, or the cluster's broker count when smaller. */
+  replicationFactor?: number;
+  logger?: BusLogger;
+  /** Largest sum of record sizes in one produce request; a larger publish goes out in several, in order. Default 512 KiB. */
+  maxRequestBytes?: number;
+  /** Without a publish for this long, readiness asks the cluster whether it answers. Default 5 s. */
+  probeIntervalMs?: number;
+}
+
+const SILENT: BusLogger = { log: () => undefined, warn: () => undefined, debug: () => undefined };
+/** acks=all: the leader answers once every in-sync replica has the records. */
+const ACKS_ALL = -1;
+/** How long the leader may wait for the in-sync replicas' acknowledgements. */
+const ACK_TIMEOUT_MS = 10_000;
+const PROBE_TIMEOUT_MS = 5_000;
+/** Default replication factor of a created topic, when the cluster has that many brokers. */
+const DEFAULT_REPLICATION = 3;
+
+/**
+ * The event bus on Kafka, with kafkajs directly: the relay needs one produce request per batch
+ * with a definite answer for all of it, which `@nestjs/microservices`' `ClientKafka` (one record
+ * per `emit`, fire-and-forget observables) does not give.
+ *
+ * Producer: idempotent (the broker drops a retried duplicate of a batch it already has), acks=all,
+ * one request in flight (what kafkajs's idempotent producer needs to keep sequence numbers, and
+ * order, right). After any failure the producer is thrown away and a new one (a new producer id)
+ * is made on the next publish, so a resend never trips over stale sequence numbers; such a resend
+ * can duplicate events, which consumers drop by id. Records: key = repository (the default,
+ * Java-compatible partitioner sends a repository to one partition, so its order holds), value =
+ * the envelope in Distribution's field order, headers = id, envelope version, traceparent.
+ */
+export class KafkaEventBus implements EventBus {
+  private readonly kafka: Kafka;
+  private readonly logger: BusLogger;
+  private producer?: Producer;
+  private admin?: Admin;
+  private topicReady = false;
+  private connecting?: Promise<void>;
+  private probing?: Promise<void>;
+  private lastContact = 0;
+  private status: { state: BusHealth['state']; since: string; detail?: string };
+  private readonly consumers = new Set<Consumer>();
+  private closed = false;
+
+  constructor(private readonly options: KafkaBusOptions) {
+    this.logger = options.logger ?? SILENT;
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: [...options.brokers],
+      connectionTimeout: 3_000,
+      requestTimeout: ACK_TIMEOUT_MS + 5_000,
+      retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 },
+      // kafkajs logs every failed connection attempt: to debug, while this bus reports state changes itself.
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry: LogEntry) => this.logger.debug(`kafkajs ${entry.namespace}: ${entry.log.message}`),
+    });
+    this.status = { state: 'connecting', since: new Date().toISOString(), detail: this.where() };
+  }
+
+  connect(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the event bus is closed'));
+    if (this.producer && this.topicReady) return Promise.resolve();
+    this.connecting ??= this.open().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  async publish(events: readonly BusEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.connect();
+    try {
+      for (const messages of chunks(events.map(toMessage), this.options.maxRequestBytes ?? 512 * 1024)) {
+        await this.producer!.send({ topic: this.options.topic, acks: ACKS_ALL, timeout: ACK_TIMEOUT_MS, messages });
+      }
+      this.contact();
+    } catch (e) {
+      await this.fail(e);
+      throw e;
+    }
+  }
+
+  health(): BusHealth {
+    if (!this.closed && Date.now() - this.lastContact > (this.options.probeIntervalMs ?? 5_000)) this.probe();
+    return { kind: 'kafka', ...this.status };
+  }
+
+  /**
+   * A consumer group `group` on the topic, from its committed position (the earliest retained
+   * record for a new group), committing after each handler resolves. Resolves once the group has
+   * joined, so nothing published afterwards is missed.
+   */
+  async subscribe(group: string, handler: EventHandler): Promise<EventSubscription> {
+    await this.connect();
+    const consumer = this.kafka.consumer({ groupId: group, allowAutoTopicCreation: false, sessionTimeout: 15_000, heartbeatInterval: 3_000 });
+    this.consumers.add(consumer);
+    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
+      await consumer.run({ eachMessage: async ({ message }) => handler(fromMessage(message)) });
+      await withTimeout(joined, 60_000, `consumer group ${group} did not join`);
+    } catch (e) {
+      this.consumers.delete(consumer);
+      await consumer.disconnect().catch(() => undefined);
+      throw e;
+    }
+    return {
+      close: async () => {
+        this.consumers.delete(consumer);
+        await consumer.disconnect();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.consumers].map((c) => c.disconnect()));
+    this.consumers.clear();
+    await this.probing?.catch(() => undefined);
+    await this.dropClients();
+  }
+
+  private async open(): Promise<void> {
+    try {
+      if (!this.admin) {
+        this.admin = this.kafka.admin({ retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1_000 } });
+        await this.admin.connect();
+      }
+      if (!this.topicReady) {
+        await this.ensureTopic(this.admin);
+        this.topicReady = true;
+      }
+      if (!this.producer) {
+        const producer = this.kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          createPartitioner: Partitioners.DefaultPartitioner,
+          retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
+        });
+        await producer.connect();
+        this.producer = producer;
+      }
+      this.contact();
+    } catch (e) {
+      await this.fail(e);
+      throw e;
+    }
+  }
+
+  private async ensureTopic(admin: Admin): Promise<void> {
+    const { topic, partitions } = this.options;
+    const existing = await admin.listTopics();
+    if (existing.includes(topic)) return;
+    const brokers = (await admin.describeCluster()).brokers.length;
+    const replicationFactor = this.options.replicationFactor ?? Math.max(1, Math.min(DEFAULT_REPLICATION, brokers));
+    // false: another process created it meanwhile.
+    const created = await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor }] });
+    if (created) this.logger.log(`created topic ${topic} (${partitions} partitions, replication factor ${replicationFactor})`);
+  }
+
+  /** Asks the cluster whether it answers, off the caller's path; the next `health()` shows the outcome. */
+  private probe(): void {
+    if (this.probing || this.connecting) return;
+    this.probing = (async () => {
+      try {
+        if (!this.producer || !this.topicReady) await this.connect();
+        else await withTimeout(this.admin!.describeCluster(), PROBE_TIMEOUT_MS, 'no answer from the cluster');
+        this.contact();
+      } catch (e) {
+        await this.fail(e);
+      }
+    })().finally(() => (this.probing = undefined));
+  }
+
+  private contact(): void {
+    this.lastContact = Date.now();
+    if (this.status.state !== 'up') {
+      if (this.status.state === 'down') this.logger.log(`Kafka reachable again (${this.where()})`);
+      this.status = { state: 'up', since: new Date().toISOString(), detail: this.where() };
+    }
+  }
+
+  private async fail(e: unknown): Promise<void> {
+    const detail = `${(e as Error).message} (${this.where()})`;
+    if (this.status.state !== 'down') {
+      this.logger.warn(`Kafka unreachable: ${detail}; events wait in the outbox`);
+      this.status = { state: 'down', since: new Date().toISOString(), detail };
+    } else this.status = { ...this.status, detail };
+    await this.dropClients();
+  }
+
+  /** Forgets the producer and admin client: the next use makes new ones (a new idempotent producer id). */
+  private async dropClients(): Promise<void> {
+    const [producer, admin] = [this.producer, this.admin];
+    this.producer = undefined;
+    this.admin = undefined;
+    await Promise.allSettled([producer?.disconnect(), admin?.disconnect()]);
+  }
+
+  private where(): string {
+    return `brokers ${this.options.brokers.join(',')}, topic ${this.options.topic}`;
+  }
+}
+
+function toMessage(e: BusEvent): Message {
+  const headers: IHeaders = {
+    [REGISTRY_EVENT_HEADERS.id]: e.id,
+    [REGISTRY_EVENT_HEADERS.envelopeVersion]: String(e.envelopeVersion),
+  };
+  if (e.traceparent) headers[REGISTRY_EVENT_HEADERS.traceparent] = e.traceparent;
+  return { key: e.repository, value: encodeRegistryEvent(e.event), headers };
+}
+
+/** A record of the topic as a subscriber sees it. */
+export function fromMessage(message: KafkaMessage): DeliveredEvent {
+  const header = (name: string) => {
+    const v = message.headers?.[name];
+    const one = Array.isArray(v) ? v[0] : v;
+    return one === undefined ? undefined : one.toString();
+  };
+  const event = JSON.parse(message.value!.toString('utf8')) as RegistryEvent;
+  return {
+    id: header(REGISTRY_EVENT_HEADERS.id) ?? event.id,
+    repository: message.key?.toString('utf8') ?? event.target.repository,
+    envelopeVersion: Number(header(REGISTRY_EVENT_HEADERS.envelopeVersion) ?? EVENT_ENVELOPE_VERSION),
+    traceparent: header(REGISTRY_EVENT_HEADERS.traceparent) ?? null,
+    event,
+  };
+}
+
+/** Splits `messages`, in order, into runs whose keys and values add up to at most `maxBytes` (a run has at least one). */
+function* chunks(messages: Message[], maxBytes: number): Iterable<Message[]> {
+  let run: Message[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = Buffer.byteLength(m.value as string) + Buffer.byteLength(m.key as string) + 128;
+    if (run.length > 0 && bytes + size > maxBytes) {
+      yield run;
+      run = [];
+      bytes = 0;
+    }
+    run.push(m);
+    bytes += size;
+  }
+  if (run.length > 0) yield run;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
