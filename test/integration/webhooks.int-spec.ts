@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import {
   CLOUDEVENTS_BATCH_MEDIA_TYPE,
   EVENTS_MEDIA_TYPE,
@@ -13,35 +12,7 @@ import {
 } from '@lading/app-notifications';
 import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
 import { createTestDatabase } from '../support/registry-processes';
-
-/** A webhook receiver on 127.0.0.1 whose answer each test decides. */
-class Receiver {
-  readonly bodies: { headers: IncomingMessage['headers']; body: Buffer }[] = [];
-  answer: (res: ServerResponse, n: number) => void = (res) => res.writeHead(200).end();
-  private server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      this.bodies.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      this.answer(res, this.bodies.length);
-    });
-  });
-  url = '';
-
-  async start(): Promise<this> {
-    await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
-    return this;
-  }
-  /** The event ids received, in order, across every POST. */
-  ids(): string[] {
-    return this.bodies.flatMap((b) => (JSON.parse(b.body.toString()).events as DeliverableEvent[]).map((e) => e.id));
-  }
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((ok) => this.server.close(ok));
-  }
-}
+import { until, WebhookReceiver as Receiver } from '../support/webhook-receiver';
 
 function endpoint(name: string, url: string, extra: Partial<WebhookEndpoint> = {}): WebhookEndpoint {
   return {
@@ -68,14 +39,6 @@ function events(n: number, repository = 'hooks/app'): DeliverableEvent[] {
     action: 'push',
     target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository, digest: `sha256:${String(i).padStart(64, '0')}` },
   }));
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /**
@@ -133,8 +96,8 @@ describe('webhook delivery on PostgreSQL', () => {
     await until(() => healthy.ids().length >= sent.length, 'the healthy endpoint');
     expect(healthy.ids()).toEqual(sent.map((e) => e.id));
     // The stalled endpoint has its first POST still open, and the healthy one got everything.
-    expect(stalled.bodies).toHaveLength(1);
-    for (const { headers, body } of healthy.bodies) {
+    expect(stalled.posts).toHaveLength(1);
+    for (const { headers, body } of healthy.posts) {
       expect(headers['content-type']).toBe(EVENTS_MEDIA_TYPE);
       expect(headers.authorization).toBe('Bearer abc');
       expect(verifyWebhook('sig-secret', body, headers['lading-signature'] as string, Date.now() / 1000)).toBe(true);
@@ -169,7 +132,7 @@ describe('webhook delivery on PostgreSQL', () => {
     const sent = events(4, 'hooks/dead');
     await d.accept(sent);
     await until(async () => (await db.read.webhooks.endpointStates(['dead']))[0].dead === 4, 'dead letters');
-    expect(gone.bodies).toHaveLength(2);
+    expect(gone.posts).toHaveLength(2);
     gone.answer = (res) => res.writeHead(200).end();
     expect(await db.read.webhooks.redeliver('dead')).toBe(4);
     await until(async () => (await db.read.webhooks.endpointStates(['dead']))[0].delivered === 4, 'redelivery');
@@ -187,14 +150,14 @@ describe('webhook delivery on PostgreSQL', () => {
     d.start();
     await d.accept(events(1, 'hooks/threshold'));
     await until(async () => (await db.read.webhooks.endpointStates(['threshold']))[0].backoffUntil !== null, 'the backoff');
-    expect(down.bodies).toHaveLength(2);
+    expect(down.posts).toHaveLength(2);
     await db.read.webhooks.setPaused('threshold', true);
     await db.read.webhooks.redeliver('threshold'); // ends the backoff (nothing dead to revive)
     await d.accept(events(2, 'hooks/threshold'));
     const [paused] = await db.read.webhooks.endpointStates(['threshold']);
     expect(paused).toMatchObject({ paused: true, pending: 3 });
     await new Promise((r) => setTimeout(r, 200));
-    expect(down.bodies).toHaveLength(2);
+    expect(down.posts).toHaveLength(2);
   });
 
   it('skips ignored actions and media types, and speaks CloudEvents when asked', async () => {
@@ -207,8 +170,8 @@ describe('webhook delivery on PostgreSQL', () => {
     const pull = { ...events(1, 'hooks/ce')[0], action: 'pull' };
     const layer = { ...events(1, 'hooks/ce')[0], target: { mediaType: 'application/octet-stream', repository: 'hooks/ce' } };
     await d.accept([pull, layer, kept]);
-    await until(() => ce.bodies.length === 1, 'the CloudEvents POST');
-    const [{ headers, body }] = ce.bodies;
+    await until(() => ce.posts.length === 1, 'the CloudEvents POST');
+    const [{ headers, body }] = ce.posts;
     expect(headers['content-type']).toBe(CLOUDEVENTS_BATCH_MEDIA_TYPE);
     const batch = JSON.parse(body.toString());
     expect(batch).toEqual([

@@ -12,6 +12,7 @@ import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
 import { httpServerLimits, LadingCoreModule, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { Module } from '@nestjs/common';
 import { EmbeddedRegistryModule } from './embedded.module';
+import { EVENTS_USAGE, eventsCommand } from './events.command';
 
 const APPS: Record<string, () => Promise<void>> = {
   gateway: startGateway,
@@ -28,6 +29,7 @@ const USAGE = `usage: lading <command>
   migrate               bring the metadata database schema up to date
   config check          validate the configuration and print it
   gc uploads [--dry-run]  purge stale upload sessions and orphaned upload bytes now
+${EVENTS_USAGE}
 
 Configuration: LADING_CONFIG names a YAML file; LADING_* variables override it
 (LADING_HTTP_ADDR, LADING_DATA_DIR, LADING_DATABASE_URL, LADING_STORAGE_DELETE_ENABLED, ...).`;
@@ -54,6 +56,9 @@ export async function run(argv: string[]): Promise<void> {
       break;
     case 'gc':
       if (rest[0] === 'uploads') return gcUploads(rest.includes('--dry-run'));
+      break;
+    case 'events':
+      if (await eventsCommand(rest, loadConfig())) return;
       break;
     case undefined:
     case 'help':

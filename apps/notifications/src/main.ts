@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { HealthController, type LadingConfig, LadingCoreModule, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { NotificationsModule } from './notifications.module';
+import { WebhookAdminController } from './webhooks/webhook-admin.controller';
 
 @Module({})
 class NotificationsAppModule {
@@ -9,7 +10,8 @@ class NotificationsAppModule {
     return {
       module: NotificationsAppModule,
       imports: [LadingCoreModule.forRoot(config), NotificationsModule.forRoot({ readinessFollowsBus: true })],
-      controllers: [HealthController],
+      // The webhook admin API lives here only: never routed by the public gateway.
+      controllers: [HealthController, WebhookAdminController],
     };
   }
 }

@@ -2,6 +2,7 @@ import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdow
 import { createEventBus, type EventBus, type EventBusConfig } from '@lading/events';
 import { EVENT_BUS, HealthChecks, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { OutboxRelayService } from './outbox/outbox-relay.service';
+import { WebhookConsumer, WebhookDeliveryModule } from './webhooks/webhooks.module';
 
 /** How the notifications module is run. */
 export interface NotificationsOptions {
@@ -60,13 +61,14 @@ class NotificationsLifecycle implements OnModuleInit, OnApplicationShutdown {
 /**
  * The only emitter of registry events: relays the outbox (written by blob-upload and manifests
  * in the transaction of each change, and by every process's pull event buffer) to the event bus
- * (`EVENT_BUS`). Webhook delivery subscribes to the same bus.
+ * (`EVENT_BUS`). Webhook delivery subscribes to the same bus: one subscription per endpoint.
  */
 @Module({})
 export class NotificationsModule {
   static forRoot(options: NotificationsOptions): DynamicModule {
     return {
       module: NotificationsModule,
+      imports: [WebhookDeliveryModule],
       providers: [
         { provide: OPTIONS, useValue: options },
         {
@@ -83,8 +85,9 @@ export class NotificationsModule {
         },
         OutboxRelayService,
         NotificationsLifecycle,
+        WebhookConsumer,
       ],
-      exports: [EVENT_BUS, OutboxRelayService],
+      exports: [EVENT_BUS, OutboxRelayService, WebhookDeliveryModule],
     };
   }
 }

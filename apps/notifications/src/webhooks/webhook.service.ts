@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { MetadataDb, WebhookEventInput } from '@lading/metadata-db';
+import type { MetadataDb } from '@lading/metadata-db';
 import { retryDelayMs } from './webhook-backoff';
 import { CLOUDEVENTS_BATCH_MEDIA_TYPE, EVENTS_MEDIA_TYPE, type WebhookSender } from './webhook.sender';
 
@@ -77,14 +77,16 @@ export class WebhookDispatcher {
 
   /** Queues `events` for every enabled endpoint whose filters let them through; durable when it resolves. */
   async accept(events: readonly DeliverableEvent[]): Promise<void> {
-    for (const endpoint of this.endpoints) {
-      if (endpoint.disabled) continue;
-      const wanted: WebhookEventInput[] = events
-        .filter((e) => wants(endpoint, e))
-        .map((e) => ({ id: e.id, repository: e.target?.repository ?? '', action: e.action, payload: e }));
-      await this.db.read.webhooks.enqueue(endpoint.name, wanted);
-      if (wanted.length > 0) this.wakers.get(endpoint.name)?.();
-    }
+    for (const endpoint of this.endpoints) await this.acceptFor(endpoint.name, events);
+  }
+
+  /** Queues `events` for the endpoint named `name` (its own subscription's intake), if it wants them. */
+  async acceptFor(name: string, events: readonly DeliverableEvent[]): Promise<void> {
+    const endpoint = this.endpoints.find((e) => e.name === name && !e.disabled);
+    if (!endpoint) return;
+    const wanted = events.filter((e) => wants(endpoint, e)).map((e) => ({ id: e.id, repository: e.target?.repository ?? '', action: e.action, payload: e }));
+    await this.db.read.webhooks.enqueue(endpoint.name, wanted);
+    if (wanted.length > 0) this.wakers.get(endpoint.name)?.();
   }
 
   /** One round for `endpoint`: claims a batch of due events, POSTs it, records the outcome. How many it sent. */

@@ -21,6 +21,24 @@ const addrList = z
   .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''))
   .pipe(z.array(addr).min(1, 'name at least one host:port'));
 /** A duration of at least `min` milliseconds. */
+/** One webhook endpoint of `notifications.endpoints`. */
+const webhookEndpoint = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9._-]{1,100}$/, 'a name of letters, digits, ".", "_", "-"'),
+  disabled: z.boolean().default(false),
+  url: z.url({ protocol: /^https?$/ }),
+  /** Extra request headers, each a list of values (the reference registry's shape). */
+  headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'an HTTP header name'), z.array(z.string())).default({}),
+  timeout: duration.default(1000),
+  threshold: int.min(1).default(10),
+  backoff: duration.default(1000),
+  maxbackoff: duration.default(10 * 60_000),
+  maxattempts: int.min(1).default(20),
+  ignoredmediatypes: z.array(z.string()).default([]),
+  ignore: z.strictObject({ mediatypes: z.array(z.string()).default([]), actions: z.array(z.string()).default([]) }).prefault({}),
+  secret: z.string().min(16).optional(),
+  format: z.enum(['distribution', 'cloudevents']).default('distribution'),
+});
+
 const durationAtLeast = (min: number) => duration.refine((ms) => ms >= min, `must be at least ${min} ms`);
 
 /** `storage.s3`: the reference registry's keys; `bucket` and `region` are required when it is chosen. */
@@ -181,6 +199,19 @@ export const ladingConfigSchema = z
             maxbuffered: int.min(1).max(10_000_000).default(10_000),
           })
           .prefault({}),
+        /** Webhook endpoints: the reference registry's keys, plus `secret`, `maxattempts`, `maxbackoff` and `format`. */
+        endpoints: z
+          .array(webhookEndpoint)
+          .default([])
+          .superRefine((endpoints, ctx) => {
+            const seen = new Set<string>();
+            for (const [i, e] of endpoints.entries()) {
+              if (seen.has(e.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `two endpoints are named ${e.name}` });
+              seen.add(e.name);
+            }
+          }),
+        /** Webhook destinations allowed although private, loopback or link-local: host names, IPs or CIDRs (SSRF guard). */
+        allowedhosts: z.array(z.string().min(1)).default([]),
       })
       .prefault({}),
     services: z
@@ -198,7 +229,7 @@ export const ladingConfigSchema = z
           })
           .prefault({}),
         manifests: z.strictObject({ url: z.url().optional(), addr: addr.optional() }).prefault({}),
-        notifications: z.strictObject({ addr: addr.optional() }).prefault({}),
+        notifications: z.strictObject({ addr: addr.optional(), url: z.url().optional() }).prefault({}),
         gcworker: z.strictObject({ addr: addr.optional() }).prefault({}),
       })
       .prefault({}),

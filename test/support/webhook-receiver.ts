@@ -1,0 +1,54 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RegistryEvent } from '@lading/contracts';
+
+/** A webhook receiver on 127.0.0.1 that records every POST and answers as `answer` says (200 by default). */
+export class WebhookReceiver {
+  readonly posts: { headers: IncomingMessage['headers']; body: Buffer }[] = [];
+  /** Answers the n-th POST (1-based). */
+  answer: (res: ServerResponse, n: number) => void = (res) => res.writeHead(200).end();
+  url = '';
+  private readonly server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      this.posts.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      this.answer(res, this.posts.length);
+    });
+  });
+
+  async start(): Promise<this> {
+    await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/events`;
+    return this;
+  }
+
+  /** Answers every POST from now on with `status(n)`. */
+  answerWith(status: (n: number) => number): void {
+    this.answer = (res, n) => res.writeHead(status(n)).end();
+  }
+
+  /** Every event received (reference body `{"events":[…]}`), in order, duplicates included. */
+  events(): RegistryEvent[] {
+    return this.posts.flatMap((p) => JSON.parse(p.body.toString()).events as RegistryEvent[]);
+  }
+
+  /** The ids of `events()`. */
+  ids(): string[] {
+    return this.events().map((e) => e.id);
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((ok) => this.server.close(ok));
+  }
+}
+
+/** Polls `check` until it holds; fails naming `what` after `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 60_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
