@@ -180,6 +180,21 @@ describe('webhook delivery on PostgreSQL', () => {
     expect((await db.read.webhooks.endpointStates(['cloudevents']))[0]).toMatchObject({ delivered: 1, pending: 0 });
   });
 
+  it('prunes delivered events and dead letters past the retention, never a pending one', async () => {
+    const ok = await receiver();
+    const d = dispatcher([endpoint('pruned', ok.url), endpoint('paused', ok.url)]);
+    await db.read.webhooks.setPaused('paused', true);
+    d.start();
+    await d.accept(events(5, 'hooks/pruned'));
+    await until(async () => (await db.read.webhooks.endpointStates(['pruned']))[0].delivered === 5, 'the deliveries');
+    await db.read.webhooks.prune(0);
+    const states = await db.read.webhooks.endpointStates(['pruned', 'paused']);
+    const [pruned, paused] = ['pruned', 'paused'].map((n) => states.find((x) => x.name === n));
+    expect(pruned).toMatchObject({ delivered: 0, pending: 0 });
+    expect(paused).toMatchObject({ pending: 5 });
+    expect(await db.read.webhooks.listAttempts('pruned', 10)).toEqual([]);
+  });
+
   it('two dispatchers (two notifications replicas) deliver each event once', async () => {
     const both = await receiver();
     const shared = endpoint('replicated', both.url);

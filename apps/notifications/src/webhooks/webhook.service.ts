@@ -42,6 +42,8 @@ export interface WebhookDispatcherOptions {
   batchSize?: number;
   /** How often an idle endpoint looks for due events, ms. */
   pollMs?: number;
+  /** Delivered events and dead letters are deleted this long after their last attempt, ms (default 7 days). */
+  retentionMs?: number;
   /** `source` of CloudEvents (a URI naming this registry). */
   cloudEventsSource?: string;
   now?: () => number;
@@ -63,6 +65,7 @@ export class WebhookDispatcher {
   private readonly wakers = new Map<string, () => void>();
   private running = false;
   private loops: Promise<void>[] = [];
+  private pruner: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: MetadataDb,
@@ -122,11 +125,15 @@ export class WebhookDispatcher {
     if (this.running) return;
     this.running = true;
     this.loops = this.endpoints.filter((e) => !e.disabled).map((e) => this.loop(e));
+    const retention = this.options.retentionMs ?? 7 * 24 * 3_600_000;
+    this.pruner = setInterval(() => void this.db.read.webhooks.prune(retention).catch(() => undefined), Math.min(10 * 60_000, Math.max(10_000, retention / 10)));
+    this.pruner.unref();
   }
 
   /** Stops the loops after their current round. */
   async stop(): Promise<void> {
     this.running = false;
+    clearInterval(this.pruner);
     for (const wake of this.wakers.values()) wake();
     await Promise.all(this.loops);
     this.loops = [];

@@ -60,7 +60,7 @@ export class WebhookConsumer implements OnModuleInit, OnApplicationShutdown {
       provide: WebhookDispatcher,
       inject: [MetadataDb, LADING_CONFIG, WebhookSender],
       useFactory: (db: MetadataDb, c: LadingConfig, sender: WebhookSender) =>
-        new WebhookDispatcher(db, c.notifications.endpoints, sender, { cloudEventsSource: `urn:lading:${db.source.instanceID}` }),
+        new WebhookDispatcher(db, c.notifications.endpoints, sender, { cloudEventsSource: `urn:lading:${db.source.instanceID}`, retentionMs: c.notifications.deliveries.retention }),
     },
   ],
   exports: [WebhookDispatcher, WebhookSender],

@@ -210,6 +210,8 @@ export const ladingConfigSchema = z
               seen.add(e.name);
             }
           }),
+        /** Delivered webhook events and dead letters (and the delivery log) are deleted this long after their last attempt. */
+        deliveries: z.strictObject({ retention: duration.default(7 * 24 * 3_600_000) }).prefault({}),
         /** Webhook destinations allowed although private, loopback or link-local: host names, IPs or CIDRs (SSRF guard). */
         allowedhosts: z.array(z.string().min(1)).default([]),
       })
