@@ -256,7 +256,14 @@ export async function replicatedS3Target(): Promise<RobustnessTarget & { stack: 
     startExtra: (app, env) => stack.startExtra(app, env),
     async restartBlobUploadThatServed(how, method, path) {
       const replicas = stack.replicas['blob-upload'];
-      const index = replicas.findIndex((p) => servedRequests(p).some((r) => r.method === method && r.path === path));
+      const served = () => replicas.findIndex((p) => servedRequests(p).some((r) => r.method === method && r.path === path));
+      // The access log line is written when the response finishes and reaches us through the
+      // process's stdout pipe: it may come a moment after the client got its answer.
+      let index = served();
+      for (let i = 0; index < 0 && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        index = served();
+      }
       if (index < 0) throw new Error(`no blob-upload replica served ${method} ${path}`);
       await stack.restart('blob-upload', index, how);
     },
