@@ -1,17 +1,8 @@
 import { Client } from 'pg';
 import { MetadataDb, openMetadataDb, type ManifestRecord } from '@lading/metadata-db';
 import { systemScope } from '@lading/contracts';
-import { randomImage, RegistryTestClient } from '@lading/testing';
+import { eventually, randomImage, RegistryTestClient } from '@lading/testing';
 import { createTestDatabase, startSplit, type SplitStack } from '../support/registry-processes';
-
-/** Polls `check` until it holds, or fails after `ms`. */
-async function eventually(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A promise and its resolver, to hold a transaction open at an exact point. */
 function gate(): { wait: Promise<void>; open(): void } {

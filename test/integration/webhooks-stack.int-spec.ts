@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { RegistryEvent } from '@lading/contracts';
-import { RegistryTestClient, runEventScenario, scenarioProblems } from '@lading/testing';
+import { eventually, RegistryTestClient, runEventScenario, scenarioProblems } from '@lading/testing';
 import { sharedKafkaBrokers, uniqueTopic } from '../support/kafka';
 import { startSplit, type LadingProcess, type SplitStack } from '../support/registry-processes';
-import { until, WebhookReceiver as Receiver } from '../support/webhook-receiver';
+import { WebhookReceiver as Receiver } from '../support/webhook-receiver';
 import { verifyWebhook } from '@lading/app-notifications';
 
 const LADING = resolve(__dirname, '../../scripts/lading.js');
@@ -89,14 +89,14 @@ describe('webhooks through the split stack on Kafka', () => {
     const expected = await runEventScenario(client, 'whk');
     const ours = (r: Receiver) => r.events().filter((e) => e.target.repository.startsWith('whk/'));
     const distinct = (list: RegistryEvent[]) => [...new Map(list.map((e) => [e.id, e])).values()];
-    await until(() => distinct(ours(receivers.healthy)).length >= expected.length, 'the healthy endpoint');
+    await eventually(() => distinct(ours(receivers.healthy)).length >= expected.length, 60_000, 'the healthy endpoint');
     expect(scenarioProblems(distinct(ours(receivers.healthy)), expected)).toEqual([]);
     for (const post of receivers.healthy.posts) {
       expect(post.headers['content-type']).toBe('application/vnd.docker.distribution.events.v1+json');
       expect(post.headers.authorization).toBe('Bearer for-the-receiver');
       expect(verifyWebhook(secret, post.body, post.headers['lading-signature'] as string, Date.now() / 1000)).toBe(true);
     }
-    await until(() => distinct(ours(receivers.flaky)).length >= expected.length, 'the flaky endpoint');
+    await eventually(() => distinct(ours(receivers.flaky)).length >= expected.length, 60_000, 'the flaky endpoint');
     expect(scenarioProblems(distinct(ours(receivers.flaky)), expected)).toEqual([]);
     expect(receivers.flaky.posts.length).toBeGreaterThanOrEqual(3);
   }, 120_000);
@@ -104,7 +104,7 @@ describe('webhooks through the split stack on Kafka', () => {
   it('makes dead letters of a dead endpoint, and `lading events` lists them and redelivers them', async () => {
     const wanted = () => receivers.healthy.events().filter((e) => e.target.repository.startsWith('whk/') && e.action !== 'pull');
     const expectedIds = new Set(wanted().map((e) => e.id));
-    await until(async () => events('endpoints').json?.endpoints?.find((e: { name: string }) => e.name === 'dead')?.dead >= expectedIds.size, 'dead letters');
+    await eventually(async () => events('endpoints').json?.endpoints?.find((e: { name: string }) => e.name === 'dead')?.dead >= expectedIds.size, 60_000, 'dead letters');
     const listed = events('endpoints');
     expect(listed.code).toBe(0);
     expect(listed.json.endpoints.find((e: { name: string }) => e.name === 'healthy')).toMatchObject({ pending: 0, dead: 0 });
@@ -118,7 +118,7 @@ describe('webhooks through the split stack on Kafka', () => {
     const before = receivers.dead.posts.length;
     const redone = events('redeliver', 'dead');
     expect(redone.json.redelivered).toBe(expectedIds.size);
-    await until(() => new Set(receivers.dead.posts.slice(before).flatMap((p) => JSON.parse(p.body.toString()).events.map((e: RegistryEvent) => e.id))).size >= expectedIds.size, 'the redelivery');
+    await eventually(() => new Set(receivers.dead.posts.slice(before).flatMap((p) => JSON.parse(p.body.toString()).events.map((e: RegistryEvent) => e.id))).size >= expectedIds.size, 60_000, 'the redelivery');
     expect(receivers.dead.events().some((e) => e.action === 'pull')).toBe(false);
   }, 120_000);
 

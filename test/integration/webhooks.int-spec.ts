@@ -11,8 +11,9 @@ import {
   type WebhookEndpoint,
 } from '@lading/app-notifications';
 import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
+import { eventually } from '@lading/testing';
 import { createTestDatabase } from '../support/registry-processes';
-import { until, WebhookReceiver as Receiver } from '../support/webhook-receiver';
+import { WebhookReceiver as Receiver } from '../support/webhook-receiver';
 
 function endpoint(name: string, url: string, extra: Partial<WebhookEndpoint> = {}): WebhookEndpoint {
   return {
@@ -102,7 +103,7 @@ describe('webhook delivery on PostgreSQL', () => {
   /** The healthy endpoint gets all of `sent`, in order and signed, while the stalled one's first POST stays open. */
   async function deliversWhileStalled(d: WebhookDispatcher, sent: DeliverableEvent[], healthy: Receiver, stalled: Receiver): Promise<void> {
     await d.accept(sent);
-    await until(() => healthy.ids().length >= sent.length, 'the healthy endpoint');
+    await eventually(() => healthy.ids().length >= sent.length, 20_000, 'the healthy endpoint');
     expect(healthy.ids()).toEqual(sent.map((e) => e.id));
     // The stalled endpoint has its first POST still open, and the healthy one got everything.
     expect(stalled.posts).toHaveLength(1);
@@ -113,7 +114,7 @@ describe('webhook delivery on PostgreSQL', () => {
       expect(Object.keys(JSON.parse(body.toString()))).toEqual(['events']);
     }
     // The last POST may still be being recorded as delivered when its events have arrived.
-    await until(async () => (await db.read.webhooks.endpointStates(['healthy']))[0].delivered === sent.length, 'the healthy deliveries recorded');
+    await eventually(async () => (await db.read.webhooks.endpointStates(['healthy']))[0].delivered === sent.length, 20_000, 'the healthy deliveries recorded');
     const [state] = await db.read.webhooks.endpointStates(['healthy']);
     expect(state).toMatchObject({ pending: 0, delivered: sent.length, dead: 0, failures: 0 });
     const stalledState = (await db.read.webhooks.endpointStates(['stalled']))[0];
@@ -127,7 +128,7 @@ describe('webhook delivery on PostgreSQL', () => {
     d.start();
     const sent = events(3, 'hooks/flaky');
     await d.accept(sent);
-    await until(async () => (await db.read.webhooks.endpointStates(['flaky']))[0].delivered === 3, 'delivery after recovery');
+    await eventually(async () => (await db.read.webhooks.endpointStates(['flaky']))[0].delivered === 3, 20_000, 'delivery after recovery');
     const log = await db.read.webhooks.listAttempts('flaky', 10);
     expect(log.map((a) => a.statusCode)).toEqual([204, 500, 500]);
     expect(log[2]).toMatchObject({ error: 'HTTP 500', responseSnippet: 'boom' });
@@ -141,15 +142,15 @@ describe('webhook delivery on PostgreSQL', () => {
     d.start();
     const sent = events(4, 'hooks/dead');
     await d.accept(sent);
-    await until(async () => (await db.read.webhooks.endpointStates(['dead']))[0].dead === 4, 'dead letters');
+    await eventually(async () => (await db.read.webhooks.endpointStates(['dead']))[0].dead === 4, 20_000, 'dead letters');
     expect(gone.posts).toHaveLength(2);
     gone.answer = (res) => res.writeHead(200).end();
     expect(await db.read.webhooks.redeliver('dead')).toBe(4);
-    await until(async () => (await db.read.webhooks.endpointStates(['dead']))[0].delivered === 4, 'redelivery');
+    await eventually(async () => (await db.read.webhooks.endpointStates(['dead']))[0].delivered === 4, 20_000, 'redelivery');
     expect(gone.ids().slice(-4)).toEqual(sent.map((e) => e.id));
     // One event again, on demand, although it was delivered.
     expect(await db.read.webhooks.redeliver('dead', sent[1].id)).toBe(1);
-    await until(() => gone.ids().length === 3 * 4 + 1, 'the single redelivery');
+    await eventually(() => gone.ids().length === 3 * 4 + 1, 20_000, 'the single redelivery');
     expect(gone.ids().at(-1)).toBe(sent[1].id);
   });
 
@@ -159,7 +160,7 @@ describe('webhook delivery on PostgreSQL', () => {
     const d = dispatcher([endpoint('threshold', down.url, { threshold: 2, backoff: 60_000, maxbackoff: 10, maxattempts: 50, timeout: 1000 })]);
     d.start();
     await d.accept(events(1, 'hooks/threshold'));
-    await until(async () => (await db.read.webhooks.endpointStates(['threshold']))[0].backoffUntil !== null, 'the backoff');
+    await eventually(async () => (await db.read.webhooks.endpointStates(['threshold']))[0].backoffUntil !== null, 20_000, 'the backoff');
     expect(down.posts).toHaveLength(2);
     await db.read.webhooks.setPaused('threshold', true);
     await db.read.webhooks.redeliver('threshold'); // ends the backoff (nothing dead to revive)
@@ -180,14 +181,14 @@ describe('webhook delivery on PostgreSQL', () => {
     const pull = { ...events(1, 'hooks/ce')[0], action: 'pull' };
     const layer = { ...events(1, 'hooks/ce')[0], target: { mediaType: 'application/octet-stream', repository: 'hooks/ce' } };
     await d.accept([pull, layer, kept]);
-    await until(() => ce.posts.length === 1, 'the CloudEvents POST');
+    await eventually(() => ce.posts.length === 1, 20_000, 'the CloudEvents POST');
     const [{ headers, body }] = ce.posts;
     expect(headers['content-type']).toBe(CLOUDEVENTS_BATCH_MEDIA_TYPE);
     const batch = JSON.parse(body.toString());
     expect(batch).toEqual([
       expect.objectContaining({ specversion: '1.0', id: kept.id, type: 'io.lading.registry.push', subject: 'hooks/ce', datacontenttype: 'application/json', data: kept }),
     ]);
-    await until(async () => (await db.read.webhooks.endpointStates(['cloudevents']))[0].delivered === 1, 'the delivery recorded');
+    await eventually(async () => (await db.read.webhooks.endpointStates(['cloudevents']))[0].delivered === 1, 20_000, 'the delivery recorded');
     expect((await db.read.webhooks.endpointStates(['cloudevents']))[0]).toMatchObject({ delivered: 1, pending: 0 });
   });
 
@@ -197,7 +198,7 @@ describe('webhook delivery on PostgreSQL', () => {
     await db.read.webhooks.setPaused('paused', true);
     d.start();
     await d.accept(events(5, 'hooks/pruned'));
-    await until(async () => (await db.read.webhooks.endpointStates(['pruned']))[0].delivered === 5, 'the deliveries');
+    await eventually(async () => (await db.read.webhooks.endpointStates(['pruned']))[0].delivered === 5, 20_000, 'the deliveries');
     await db.read.webhooks.prune(0);
     const states = await db.read.webhooks.endpointStates(['pruned', 'paused']);
     const [pruned, paused] = ['pruned', 'paused'].map((n) => states.find((x) => x.name === n));
@@ -214,7 +215,7 @@ describe('webhook delivery on PostgreSQL', () => {
     b.start();
     const sent = events(400, 'hooks/replicated');
     await Promise.all([a.accept(sent.slice(0, 200)), b.accept(sent.slice(200)), a.accept(sent.slice(100, 300))]);
-    await until(async () => (await db.read.webhooks.endpointStates(['replicated']))[0].delivered === sent.length, 'every delivery');
+    await eventually(async () => (await db.read.webhooks.endpointStates(['replicated']))[0].delivered === sent.length, 20_000, 'every delivery');
     const ids = both.ids();
     expect(new Set(ids).size).toBe(sent.length);
     expect(ids).toHaveLength(sent.length);

@@ -43,12 +43,3 @@ export class WebhookReceiver {
     await new Promise((ok) => this.server.close(ok));
   }
 }
-
-/** Polls `check` until it holds; fails naming `what` after `ms`. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 60_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}

@@ -5,7 +5,7 @@ import { MetadataDb } from '@lading/metadata-db';
 import { BLOB_STORAGE } from '@lading/nest-common';
 import type { BlobStorage } from '@lading/storage';
 import { UploadPurgeService } from '@lading/app-gc-worker';
-import { randomBlob, randomImage, RegistryTestClient, type TestResponse } from '@lading/testing';
+import { eventually, randomBlob, randomImage, RegistryTestClient, type TestResponse } from '@lading/testing';
 import { startTestRegistry, type TestRegistry } from './embedded.harness';
 
 jest.setTimeout(120_000);
@@ -13,15 +13,6 @@ jest.setTimeout(120_000);
 function expectOciError(r: TestResponse, status: number, code: string): void {
   expect(r.status).toBe(status);
   expect(r.json().errors[0].code).toBe(code);
-}
-
-/** Polls `check` until it holds, or fails after `ms`: waits on state, never on luck. */
-async function eventually(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Each case reproduces a defect found in review of dcdd175; every one failed there. */

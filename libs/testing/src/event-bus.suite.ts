@@ -1,3 +1,4 @@
+import { eventually } from './eventually';
 import { randomUUID } from 'node:crypto';
 import type { RegistryEvent } from '@lading/contracts';
 import type { BusEvent, DeliveredEvent, EventBus } from '@lading/events';
@@ -24,14 +25,6 @@ export function testBusEvent(repository: string, n: number, traceparent: string 
   return { id, repository, envelopeVersion: 1, traceparent, event };
 }
 
-/** Polls `done` until it holds or `ms` passes. */
-export async function eventually(done: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /**
  * The contract every event bus adapter keeps (libs/events `EventBus`): delivery of what was

@@ -4,4 +4,5 @@ export * from './hostile';
 export * from './hostile-runner';
 export * from './blob-storage.suite';
 export * from './event-bus.suite';
+export * from './eventually';
 export * from './registry-events';
