@@ -134,7 +134,7 @@ describe('loadConfig refuses unknown keys', () => {
   it.each<[string, NodeJS.ProcessEnv, RegExp]>([
     ['a typo in a key', { LADING_STORAGE_DELET_ENABLED: 'false' }, /^LADING_STORAGE_DELET_ENABLED: unknown key "delet" in storage \(valid: filesystem, s3, inmemory, redirect, delete, maintenance\)$/],
     ['a typo in the last key', { LADING_STORAGE_DELETE_ENABLE: 'false' }, /^LADING_STORAGE_DELETE_ENABLE: unknown key "enable" in storage.delete \(valid: enabled\)$/],
-    ['a typo in the section', { LADING_STORGE_DELETE_ENABLED: 'false' }, /^LADING_STORGE_DELETE_ENABLED: unknown key "storge" at the top level \(valid: datadir, log, http, database, storage, validation, kafka, notifications, services\); .*LADING_TEST_/],
+    ['a typo in the section', { LADING_STORGE_DELETE_ENABLED: 'false' }, /^LADING_STORGE_DELETE_ENABLED: unknown key "storge" at the top level \(valid: datadir, log, http, database, storage, validation, gc, kafka, notifications, services\); .*LADING_TEST_/],
     ['a key below a value', { LADING_HTTP_ADDR_PORT: '5000' }, /^LADING_HTTP_ADDR_PORT: http.addr is a value, not a section/],
     ['a section given a value', { LADING_STORAGE_DELETE: 'false' }, /^LADING_STORAGE_DELETE: storage.delete is a section, not a value \(keys: enabled\)$/],
     ['an empty key', { LADING_STORAGE__DRIVER: 'memory' }, /^LADING_STORAGE__DRIVER: unknown key "" in storage/],
@@ -150,7 +150,7 @@ describe('loadConfig refuses unknown keys', () => {
   });
 
   it.each<[string, string, string]>([
-    ['at the top level', 'datadir: /tmp/x\nstorgae: {}\n', 'storgae: unknown key (valid keys: datadir, log, http, database, storage, validation, kafka, notifications, services)'],
+    ['at the top level', 'datadir: /tmp/x\nstorgae: {}\n', 'storgae: unknown key (valid keys: datadir, log, http, database, storage, validation, gc, kafka, notifications, services)'],
     ['in a section', 'storage:\n  delete:\n    enabeld: false\n', 'storage.delete.enabeld: unknown key (valid keys of storage.delete: enabled)'],
     ['deep down', 'storage:\n  maintenance:\n    uploadpurging:\n      dry-run: true\n', 'storage.maintenance.uploadpurging.dry-run: unknown key (valid keys of storage.maintenance.uploadpurging: enabled, age, interval, dryrun)'],
   ])('from the YAML file: %s', (_name, yaml, problem) => {

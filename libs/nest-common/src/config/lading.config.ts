@@ -155,6 +155,39 @@ export const ladingConfigSchema = z
         manifests: z.strictObject({ maxsize: int.min(1024).default(4 * 1024 * 1024) }).prefault({}),
       })
       .prefault({}),
+    /**
+     * Online garbage collection (GitLab's key names): review queues in the database, filled in
+     * the transaction of each change that may leave garbage, worked by gc-worker (any number of
+     * replicas) or by the embedded process. See README "Garbage collection".
+     */
+    gc: z
+      .strictObject({
+        disabled: bool.default(false),
+        /** How long an item waits in its review queue before a worker may judge it: a blob pushed this long before its manifest is safe. */
+        reviewafter: duration.default(24 * 3_600_000),
+        /** The longest a failing review is postponed (exponential backoff from 5 minutes, capped). */
+        maxbackoff: duration.default(24 * 3_600_000),
+        /** Manifests with no tag, no index and no subject are collected (the reference registry's `--delete-untagged`). */
+        deleteuntagged: bool.default(false),
+        /** Referrers (manifests with a `subject`) are collected once their subject is gone. */
+        deleteorphanreferrers: bool.default(true),
+        blobs: z
+          .strictObject({
+            disabled: bool.default(false),
+            /** How long an idle blob worker waits before it looks again. */
+            interval: durationAtLeast(1).default(5000),
+            /** The longest one storage delete may take before the review is postponed. */
+            storagetimeout: durationAtLeast(1).default(5000),
+          })
+          .prefault({}),
+        manifests: z
+          .strictObject({
+            disabled: bool.default(false),
+            interval: durationAtLeast(1).default(5000),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     /** The Kafka cluster of the event stream. Without `brokers`, events go to the in-process bus (embedded default). */
     kafka: z
       .strictObject({
