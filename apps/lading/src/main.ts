@@ -13,6 +13,7 @@ import { httpServerLimits, LadingCoreModule, loadConfig, runIfEntryPoint, startH
 import { Module } from '@nestjs/common';
 import { EmbeddedRegistryModule } from './embedded.module';
 import { EVENTS_USAGE, eventsCommand } from './events.command';
+import { GC_USAGE, gcCommand } from './gc.command';
 
 const APPS: Record<string, () => Promise<void>> = {
   gateway: startGateway,
@@ -29,6 +30,7 @@ const USAGE = `usage: lading <command>
   migrate               bring the metadata database schema up to date
   config check          validate the configuration and print it
   gc uploads [--dry-run]  purge stale upload sessions and orphaned upload bytes now
+${GC_USAGE}
 ${EVENTS_USAGE}
 
 Configuration: LADING_CONFIG names a YAML file; LADING_* variables override it
@@ -56,6 +58,7 @@ export async function run(argv: string[]): Promise<void> {
       break;
     case 'gc':
       if (rest[0] === 'uploads') return gcUploads(rest.includes('--dry-run'));
+      if (await gcCommand(rest, loadConfig())) return;
       break;
     case 'events':
       if (await eventsCommand(rest, loadConfig())) return;
@@ -101,6 +104,7 @@ async function gcUploads(dryRun: boolean): Promise<void> {
   // One pass now, no timer: a variant of the configuration, loaded as such (the loaded one is frozen).
   const config = loadConfig(undefined, {
     storage: { maintenance: { uploadpurging: { enabled: false, ...(dryRun ? { dryrun: true } : {}) } } },
+    gc: { disabled: true },
   });
   @Module({ imports: [LadingCoreModule.forRoot(config), GcWorkerModule] })
   class GcOnceModule {}

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { EventSource } from './event.factory';
 import { isRetryableConflict, managerQueryer, poolQueryer, type Queryer } from './queryer';
 import { BlobStore } from './stores/blob.store';
+import { GcStore, type GcUnsafeOptions } from './stores/gc.store';
 import { ManifestStore, type ManifestsChanged } from './stores/manifest.store';
 import { NonceStore } from './stores/nonce.store';
 import { OutboxStore } from './stores/outbox.store';
@@ -21,6 +22,7 @@ export interface Stores {
   readonly outbox: OutboxStore;
   readonly nonces: NonceStore;
   readonly webhooks: WebhookStore;
+  readonly gc: GcStore;
 }
 
 /** The unit of work: the stores bound to one open transaction. Services pass it, never an EntityManager. */
@@ -33,6 +35,8 @@ export interface Tx extends Stores {
 export interface MetadataDbOptions {
   /** Who emits events (the `source` of every envelope); a fresh instance id by default. */
   source?: Partial<EventSource>;
+  /** Tests only: weakens garbage collection's locking, to show that the race harness catches it. */
+  gcUnsafe?: GcUnsafeOptions;
 }
 
 const MAX_ATTEMPTS = 3;
@@ -60,12 +64,14 @@ export class MetadataDb {
   readonly source: EventSource;
   private readonly listeners = new Set<ManifestsChanged>();
   private readonly outboxListeners = new Set<() => void>();
+  private readonly gcUnsafe: GcUnsafeOptions;
 
   constructor(
     readonly dataSource: DataSource,
     options: MetadataDbOptions = {},
   ) {
     this.soleWriter = soleWriterSources.has(dataSource);
+    this.gcUnsafe = options.gcUnsafe ?? {};
     this.source = { instanceID: options.source?.instanceID ?? randomUUID(), addr: options.source?.addr };
     this.read = this.stores(poolQueryer(dataSource), (repo) => this.notify(repo), () => this.notifyOutbox());
   }
@@ -143,16 +149,18 @@ export class MetadataDb {
 
   private stores(q: Queryer, changed: ManifestsChanged, outboxAppended: () => void): Stores {
     const repositories = new RepositoryStore(q);
-    const blobs = new BlobStore(q, repositories);
+    const gc = new GcStore(q, changed, this.gcUnsafe);
+    const blobs = new BlobStore(q, repositories, gc);
     return {
       repositories,
       blobs,
       uploads: new UploadStore(q),
-      manifests: new ManifestStore(q, repositories, blobs, changed),
+      manifests: new ManifestStore(q, repositories, blobs, gc, changed),
       tags: new TagStore(q, changed),
       outbox: new OutboxStore(q, this.source, outboxAppended),
       nonces: new NonceStore(q),
       webhooks: new WebhookStore(q),
+      gc,
     };
   }
 }

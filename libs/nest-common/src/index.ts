@@ -13,3 +13,4 @@ export * from './core/core.module';
 export * from './health/health.controller';
 export * from './http/v2-service.controller';
 export * from './health/health.checks';
+export * from './http/admin-auth';

@@ -102,6 +102,14 @@ export interface BlobDeleter {
    * @throws InvalidStorageKeyError when `digest` is not a canonical digest.
    */
   deleteBlob(digest: string): Promise<void>;
+
+  /**
+   * Removes several blobs (garbage collection), in as few requests as the backend allows (S3:
+   * up to 1,000 keys a request); blobs that were not there count as removed. Resolves once every
+   * removal is done; rejects if any failed (some may have been removed: repeating is safe).
+   * @throws InvalidStorageKeyError when a digest is not canonical, before removing any.
+   */
+  deleteBlobs(digests: readonly string[]): Promise<void>;
 }
 
 /**

@@ -43,6 +43,8 @@ const DATA = 'data';
 const COMMIT_ATTEMPTS = 5;
 /** Read size for serving blobs: the 64 KiB default costs a syscall and a trip through JavaScript per 64 KiB. */
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** Blob removals a batch runs at once. */
+const FS_DELETE_CONCURRENCY = 16;
 
 /**
  * Blob storage on a local (or network) filesystem; the embedded default. Needs a filesystem
@@ -85,6 +87,16 @@ export class FilesystemBlobStorage implements BlobStorage {
     // The directory may be non-empty again if a commit of the same digest got in between.
     await ignoreErrors(rmdir(blobDir), ['ENOENT', 'ENOTEMPTY', 'EEXIST']);
     await fsyncDirectory(dirname(blobDir));
+  }
+
+  /** {@inheritDoc BlobDeleter.deleteBlobs} */
+  async deleteBlobs(digests: readonly string[]): Promise<void> {
+    for (const d of digests) blobDataKey(d); // every key checked before any removal
+    const pending = [...digests];
+    const worker = async (): Promise<void> => {
+      for (let d = pending.pop(); d !== undefined; d = pending.pop()) await this.deleteBlob(d);
+    };
+    await Promise.all(Array.from({ length: Math.min(FS_DELETE_CONCURRENCY, pending.length) }, worker));
   }
 
   /** {@inheritDoc StorageEnumerator.listBlobs} */

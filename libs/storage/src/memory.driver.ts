@@ -70,6 +70,12 @@ export class MemoryBlobStorage implements BlobStorage {
     this.objects.delete(blobDataKey(digest));
   }
 
+  /** {@inheritDoc BlobDeleter.deleteBlobs} */
+  async deleteBlobs(digests: readonly string[]): Promise<void> {
+    const keys = digests.map(blobDataKey);
+    for (const key of keys) this.objects.delete(key);
+  }
+
   /** {@inheritDoc StorageEnumerator.listBlobs} */
   async *listBlobs(): AsyncIterable<string> {
     for (const key of [...this.objects.keys()]) {

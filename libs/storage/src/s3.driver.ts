@@ -48,6 +48,8 @@ import { BlobNotFoundError, UploadNotFoundError } from './storage.error';
 export const S3_MIN_PART_SIZE = 5 * 1024 * 1024;
 /** The largest part (and copied range) S3 accepts. */
 const S3_MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+/** The most keys one S3 DeleteObjects request may name. */
+const S3_DELETE_BATCH = 1000;
 /** The reference registry's default `chunksize`. */
 export const S3_DEFAULT_CHUNK_SIZE = 10 * 1024 * 1024;
 
@@ -141,6 +143,17 @@ export class S3BlobStorage implements BlobStorage {
   /** {@inheritDoc BlobDeleter.deleteBlob} */
   async deleteBlob(digest: string): Promise<void> {
     await this.client.removeObject(this.bucket, this.root + blobDataKey(digest));
+  }
+
+  /** {@inheritDoc BlobDeleter.deleteBlobs} */
+  async deleteBlobs(digests: readonly string[]): Promise<void> {
+    const keys = digests.map((d) => this.root + blobDataKey(d));
+    for (let i = 0; i < keys.length; i += S3_DELETE_BATCH) {
+      const results = await this.client.removeObjects(this.bucket, keys.slice(i, i + S3_DELETE_BATCH));
+      // A key that was not there is no error in S3; anything else is.
+      const failed = results.filter((r) => r?.Error && r.Error.Code !== 'NoSuchKey');
+      if (failed.length > 0) throw new Error(`removing ${failed.length} blobs failed: ${failed[0]!.Error!.Code}: ${failed[0]!.Error!.Message}`);
+    }
   }
 
   /** {@inheritDoc StorageEnumerator.listBlobs} */
@@ -244,7 +257,7 @@ export class S3BlobStorage implements BlobStorage {
     // The marker last: until it goes, the upload is still listed and so still purged.
     const marker = this.root + uploadStartedAtKey(id);
     const rest = keys.filter((k) => k !== marker);
-    for (let i = 0; i < rest.length; i += 1000) await this.client.removeObjects(this.bucket, rest.slice(i, i + 1000));
+    for (let i = 0; i < rest.length; i += S3_DELETE_BATCH) await this.client.removeObjects(this.bucket, rest.slice(i, i + S3_DELETE_BATCH));
     await this.client.removeObject(this.bucket, marker);
   }
 

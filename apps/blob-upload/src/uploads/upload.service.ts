@@ -155,19 +155,26 @@ export class UploadService {
     const repository = repositoryOf(scope);
     const id = randomUUID();
     await this.storage.createUpload(id);
+    let pinned = false;
     try {
       // The algorithm is known before the first byte: hash with it as the bytes stream.
       const state = new Digester(parsed.algorithm);
       const { parts, size } = await this.writeChunk(id, [], chunk, state);
       const actual = state.digest();
       if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
+      // Pinned against GC while the bytes move into place (see GcStore.pinCommit).
+      await this.db.transaction((tx) => tx.gc.pinCommit(id, wanted));
+      pinned = true;
       await this.storage.commitUpload(id, parts, wanted);
       await this.db.transaction(async (tx) => {
         await tx.blobs.linkBlob(repository, { digest: wanted, size });
+        await tx.gc.unpinCommit(id);
         await tx.outbox.append(scope, blobEvent('push', repository, { digest: wanted, size }, url(wanted)));
       });
+      pinned = false;
       return { digest: wanted, size };
     } finally {
+      if (pinned) await this.db.read.gc.unpinCommit(id).catch(() => undefined);
       await this.storage.deleteUpload(id).catch(() => undefined);
     }
   }
@@ -188,13 +195,12 @@ export class UploadService {
    */
   async mountBlob(scope: RequestScope, from: string, digest: string, url: string): Promise<boolean> {
     const repository = repositoryOf(scope);
-    const blob = await this.db.read.blobs.findLinked(from, digest);
-    if (!blob) return false;
-    await this.db.transaction(async (tx) => {
-      await tx.blobs.linkBlob(repository, blob);
+    return this.db.transaction(async (tx) => {
+      const blob = await tx.blobs.mountBlob(from, repository, digest);
+      if (!blob) return false;
       await tx.outbox.append(scope, blobEvent('mount', repository, blob, url, from));
+      return true;
     });
-    return true;
   }
 
   /**

@@ -1,18 +1,10 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { MetadataDb } from '@lading/metadata-db';
-import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
+import { adminToken, authorizeAdmin, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { WebhookDispatcher } from './webhook.service';
 
-/**
- * The admin API's bearer token: derived from `http.secret` (HMAC-SHA256 over a fixed label), so
- * the secret itself never travels; the `lading events` command computes the same. Until the
- * registry has real authentication, whoever holds the internal secret is an operator.
- */
-export function adminToken(secret: string): string {
-  return createHmac('sha256', secret).update('lading-admin-v1').digest('hex');
-}
+export { adminToken };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const STATUSES = new Set(['pending', 'delivered', 'dead']);
@@ -87,11 +79,7 @@ export class WebhookAdminController {
   }
 
   private authorized(req: Request, res: Response): boolean {
-    const secret = this.config.http.secret;
-    const given = /^Bearer ([0-9a-f]{64})$/.exec(req.headers.authorization ?? '')?.[1];
-    if (secret && given && timingSafeEqual(Buffer.from(given, 'hex'), Buffer.from(adminToken(secret), 'hex'))) return true;
-    res.status(401).set('WWW-Authenticate', 'Bearer realm="lading-admin"').json({ error: 'the admin API needs Authorization: Bearer <token derived from http.secret>' });
-    return false;
+    return authorizeAdmin(req, res, this.config.http.secret);
   }
 
   private known(name: string, res: Response): boolean {

@@ -20,6 +20,7 @@ const PG_TYPE: Record<string, string> = {
   boolean: 'boolean',
   jsonb: 'jsonb',
   timestamptz: 'timestamp with time zone',
+  interval: 'interval',
 };
 
 describe('the TypeORM entities', () => {

@@ -34,6 +34,8 @@ export class RepositoryBlobEntity {
   @PrimaryColumn({ name: 'repository_id', type: 'bigint' }) repositoryId!: number;
   @PrimaryColumn({ type: 'text' }) digest!: string;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  /** The last push or mount of the blob into the repository: GC's review delay counts from it. */
+  @Column({ name: 'linked_at', type: 'timestamptz' }) linkedAt!: Date;
 }
 
 /** A manifest (image manifest or index) with its exact bytes. */
@@ -174,6 +176,65 @@ export class WebhookAttemptEntity {
   @Column({ name: 'response_snippet', type: 'text', default: '' }) responseSnippet!: string;
 }
 
+/** The review delay GC's queue triggers use (one row; `gc.reviewafter`, written by the GC workers). */
+@Entity('gc_settings')
+export class GcSettingsEntity {
+  @PrimaryColumn({ type: 'boolean' }) id!: boolean;
+  @Column({ name: 'review_after', type: 'interval' }) reviewAfter!: string;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}
+
+/** A blob waiting for a GC review (queued when a link to it was removed). */
+@Entity('gc_blob_review_queue')
+export class GcBlobReviewEntity {
+  @PrimaryColumn({ type: 'text' }) digest!: string;
+  @Column({ name: 'review_after', type: 'timestamptz' }) reviewAfter!: Date;
+  @Column({ name: 'review_count', type: 'integer', default: 0 }) reviewCount!: number;
+  @Column({ type: 'text' }) event!: string;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}
+
+/** A repository's link to a blob waiting for a GC review (pushed, mounted, or its manifest deleted). */
+@Entity('gc_link_review_queue')
+export class GcLinkReviewEntity {
+  @PrimaryColumn({ name: 'repository_id', type: 'bigint' }) repositoryId!: number;
+  @PrimaryColumn({ type: 'text' }) digest!: string;
+  @Column({ name: 'review_after', type: 'timestamptz' }) reviewAfter!: Date;
+  @Column({ name: 'review_count', type: 'integer', default: 0 }) reviewCount!: number;
+  @Column({ type: 'text' }) event!: string;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}
+
+/** A manifest waiting for a GC review (pushed, untagged, its index or subject deleted). */
+@Entity('gc_manifest_review_queue')
+export class GcManifestReviewEntity {
+  @PrimaryColumn({ name: 'manifest_id', type: 'bigint' }) manifestId!: number;
+  @Column({ name: 'repository_id', type: 'bigint' }) repositoryId!: number;
+  @Column({ name: 'review_after', type: 'timestamptz' }) reviewAfter!: Date;
+  @Column({ name: 'review_count', type: 'integer', default: 0 }) reviewCount!: number;
+  @Column({ type: 'text' }) event!: string;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}
+
+/** A single-request upload moving a blob's bytes into place: GC leaves that blob alone. */
+@Entity('blob_commit_pins')
+export class BlobCommitPinEntity {
+  @PrimaryColumn({ type: 'uuid' }) id!: string;
+  @Column({ type: 'text' }) digest!: string;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}
+
+/** The last pass of a GC worker over a queue that reviewed anything. */
+@Entity('gc_runs')
+export class GcRunEntity {
+  @PrimaryColumn({ type: 'text' }) worker!: string;
+  @PrimaryColumn({ type: 'text' }) kind!: string;
+  @Column({ name: 'finished_at', type: 'timestamptz' }) finishedAt!: Date;
+  @Column({ type: 'bigint' }) reviewed!: number;
+  @Column({ type: 'bigint' }) deleted!: number;
+  @Column({ type: 'bigint' }) bytes!: number;
+}
+
 /** Every entity of the metadata database. */
 export const METADATA_ENTITIES = [
   RepositoryEntity,
@@ -189,4 +250,10 @@ export const METADATA_ENTITIES = [
   OutboxEventEntity,
   OutboxLeaseEntity,
   RequestNonceEntity,
+  GcSettingsEntity,
+  GcBlobReviewEntity,
+  GcLinkReviewEntity,
+  GcManifestReviewEntity,
+  BlobCommitPinEntity,
+  GcRunEntity,
 ];

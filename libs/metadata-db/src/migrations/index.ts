@@ -5,6 +5,7 @@ import { UploadParts1765000000000 } from './1765000000000-upload-parts';
 import { UploadHashState1765100000000 } from './1765100000000-upload-hash-state';
 import { OutboxRelay1765200000000 } from './1765200000000-outbox-relay';
 import { WebhookDeliveries1765300000000 } from './1765300000000-webhook-deliveries';
+import { GcReviewQueues1765400000000 } from './1765400000000-gc-review-queues';
 
 /** Every migration, oldest first. Only migrations change the schema. */
 export const METADATA_MIGRATIONS = [
@@ -15,4 +16,5 @@ export const METADATA_MIGRATIONS = [
   UploadHashState1765100000000,
   OutboxRelay1765200000000,
   WebhookDeliveries1765300000000,
+  GcReviewQueues1765400000000,
 ];

@@ -1,4 +1,5 @@
 import type { Queryer } from '../queryer';
+import type { GcStore } from './gc.store';
 import type { RepositoryStore } from './repository.store';
 
 /** A blob as a repository sees it. */
@@ -12,6 +13,7 @@ export class BlobStore {
   constructor(
     private readonly q: Queryer,
     private readonly repositories: RepositoryStore,
+    private readonly gc: GcStore,
   ) {}
 
   /** The blob if it is linked to repository `name`; undefined otherwise (it may exist elsewhere). */
@@ -26,14 +28,43 @@ export class BlobStore {
     return rows[0];
   }
 
-  /** Records a stored blob and links it to `name` (creating the repository); idempotent. */
+  /**
+   * Records a stored blob and links it to `name` (creating the repository); idempotent. A link
+   * that exists is pushed again: its review by GC starts over. Call inside a transaction (the
+   * GC review rows of the link and the blob are locked first, when due soon).
+   */
   async linkBlob(name: string, blob: LinkedBlob): Promise<void> {
     const repositoryId = await this.repositories.ensure(name);
+    await this.gc.lockDueReviews(repositoryId, { blobDigests: [blob.digest] });
     await this.q.query('INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING', [blob.digest, blob.size]);
-    await this.q.query('INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-      repositoryId,
-      blob.digest,
-    ]);
+    await this.upsertLink(repositoryId, blob.digest);
+  }
+
+  /**
+   * Links blob `digest` of repository `from` into `name` (a cross-repository mount), if `from`
+   * has it: the source link is locked (`FOR KEY SHARE`) while the new one is written, so GC
+   * cannot remove the blob in between. Call inside a transaction. The blob, or undefined when
+   * `from` does not have it (nothing changed).
+   */
+  async mountBlob(from: string, name: string, digest: string): Promise<LinkedBlob | undefined> {
+    const { rows } = await this.q.query<LinkedBlob>(
+      `SELECT b.digest, b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest
+        WHERE r.name = $1 AND rb.digest = $2 FOR KEY SHARE OF rb`,
+      [from, digest],
+    );
+    const blob = rows[0];
+    if (!blob) return undefined;
+    const repositoryId = await this.repositories.ensure(name);
+    await this.gc.lockDueReviews(repositoryId, { blobDigests: [digest] });
+    await this.upsertLink(repositoryId, digest);
+    return { digest: blob.digest, size: Number(blob.size) };
+  }
+
+  private async upsertLink(repositoryId: number, digest: string): Promise<void> {
+    await this.q.query(
+      'INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = now()',
+      [repositoryId, digest],
+    );
   }
 
   /** Removes the link of `digest` from `name`; the blob's size, or undefined when there was none. The bytes stay for GC. */

@@ -1,6 +1,7 @@
 import { loadPayload, smallPayloadSql, storedManifestAnnotations } from '../manifest-payload';
 import type { Queryer } from '../queryer';
 import type { BlobStore } from './blob.store';
+import type { GcStore } from './gc.store';
 import type { RepositoryStore } from './repository.store';
 
 /** A stored manifest, exact bytes included. */
@@ -51,11 +52,13 @@ export class ManifestStore {
     private readonly q: Queryer,
     private readonly repositories: RepositoryStore,
     private readonly blobs: BlobStore,
+    private readonly gc: GcStore,
     private readonly changed: ManifestsChanged,
   ) {}
 
   /**
-   * Stores a manifest, its references and its tag. Call inside a transaction. Everything it
+   * Stores a manifest, its references and its tag. Call inside a transaction. GC's review rows
+   * of everything it keeps alive are locked first when due soon. Everything it
    * references must be in the repository, checked with the rows locked (`FOR KEY SHARE`) so a
    * concurrent blob or child delete cannot slip in between the check and the commit; the
    * manifest row itself is upserted and so locked, so a concurrent DELETE of the same digest
@@ -65,6 +68,9 @@ export class ManifestStore {
   async putManifest(m: ManifestRecord): Promise<MissingReference | undefined> {
     this.changed(m.repository);
     const repositoryId = await this.repositories.ensureForManifest(m.repository);
+    // GC's review rows of what this manifest keeps alive, first (see GcStore.lockDueReviews):
+    // its blobs, its children, itself (tagged now, or pushed again) and referrers waiting for it.
+    await this.gc.lockDueReviews(repositoryId, { blobDigests: m.blobDigests, manifestDigests: [...m.childDigests, m.digest], subjectOf: m.digest });
     const linked = await this.blobs.lockLinked(repositoryId, m.blobDigests);
     const blobMissing = m.blobDigests.find((d) => !linked.has(d));
     if (blobMissing) return { missing: blobMissing };

@@ -131,11 +131,14 @@ export class UploadStore {
    * digest: recovery never links some other stored blob of the same size. False when `owner` lost the lease.
    */
   async recordCommit(id: string, owner: string, digest: string): Promise<boolean> {
-    const { affected } = await this.q.query('UPDATE upload_sessions SET committing_digest = $3 WHERE id = $1 AND lease_owner = $2', [
-      id,
-      owner,
-      digest,
-    ]);
+    // The digest also pins the blob against GC (GcStore.garbageBlobs), and the blob row is
+    // share-locked first: a worker deleting that blob right now finishes before this returns, so
+    // the bytes about to be installed are never the ones it removes.
+    const { affected } = await this.q.query(
+      `WITH pinned AS (SELECT 1 FROM blobs WHERE digest = $3 FOR KEY SHARE)
+       UPDATE upload_sessions SET committing_digest = $3 WHERE id = $1 AND lease_owner = $2 AND (SELECT count(*) FROM pinned) >= 0`,
+      [id, owner, digest],
+    );
     return affected === 1;
   }
 

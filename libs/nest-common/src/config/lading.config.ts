@@ -265,7 +265,7 @@ export const ladingConfigSchema = z
           .prefault({}),
         manifests: z.strictObject({ url: z.url().optional(), addr: addr.optional() }).prefault({}),
         notifications: z.strictObject({ addr: addr.optional(), url: z.url().optional() }).prefault({}),
-        gcworker: z.strictObject({ addr: addr.optional() }).prefault({}),
+        gcworker: z.strictObject({ addr: addr.optional(), url: z.url().optional() }).prefault({}),
       })
       .prefault({}),
   })
