@@ -315,6 +315,54 @@ export class GcStore {
     };
   }
 
+  // ---- invariants (the race harness, the leak tests) ----
+
+  /** How many manifests of repository `name` reference blob `digest`. */
+  async referencedIn(name: string, digest: string): Promise<{ rows: number }> {
+    const { rows } = await this.q.query<{ n: string }>(
+      `SELECT count(*) AS n FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id JOIN repositories r ON r.id = m.repository_id
+        WHERE r.name = $1 AND mr.kind = 'blob' AND mr.digest = $2`,
+      [name, digest],
+    );
+    return { rows: Number(rows[0]?.n ?? 0) };
+  }
+
+  /**
+   * What keeps a tagged image from being pulled: a child of an index it reaches missing from the
+   * repository, or a blob of an image it reaches not linked there. Empty when every tag pulls.
+   */
+  async brokenTaggedImages(): Promise<string[]> {
+    const { rows } = await this.q.query<{ problem: string; repository: string; digest: string }>(
+      `WITH RECURSIVE reach(repository_id, manifest_id) AS (
+         SELECT repository_id, manifest_id FROM tags
+         UNION
+         SELECT c.repository_id, c.id FROM reach r
+           JOIN manifest_references mr ON mr.manifest_id = r.manifest_id AND mr.kind = 'manifest'
+           JOIN manifests c ON c.repository_id = r.repository_id AND c.digest = mr.digest)
+       SELECT 'child missing' AS problem, rp.name AS repository, mr.digest FROM reach r
+         JOIN manifest_references mr ON mr.manifest_id = r.manifest_id AND mr.kind = 'manifest' JOIN repositories rp ON rp.id = r.repository_id
+        WHERE NOT EXISTS (SELECT 1 FROM manifests c WHERE c.repository_id = r.repository_id AND c.digest = mr.digest)
+       UNION ALL
+       SELECT 'blob not linked', rp.name, mr.digest FROM reach r
+         JOIN manifest_references mr ON mr.manifest_id = r.manifest_id AND mr.kind = 'blob' JOIN repositories rp ON rp.id = r.repository_id
+        WHERE NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.repository_id AND rb.digest = mr.digest)`,
+    );
+    return rows.map((r) => `${r.problem}: ${r.repository} ${r.digest}`);
+  }
+
+  /** Every blob digest a link or a manifest references. */
+  async referencedBlobDigests(): Promise<string[]> {
+    const { rows } = await this.q.query<{ digest: string }>(
+      "SELECT digest FROM repository_blobs UNION SELECT digest FROM manifest_references WHERE kind = 'blob'",
+    );
+    return rows.map((r) => r.digest);
+  }
+
+  /** Tests only: empties every registry table (and the GC queues with them). */
+  async truncateForTests(): Promise<void> {
+    await this.q.query('TRUNCATE repositories, blobs, repository_blobs, manifests, manifest_references, tags, upload_sessions, blob_commit_pins, event_outbox, outbox_leases, gc_runs CASCADE');
+  }
+
   // ---- the API side ----
 
   /**

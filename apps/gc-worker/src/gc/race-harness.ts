@@ -1,0 +1,243 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { ManifestRecord, MetadataDb } from '@lading/metadata-db';
+import type { BlobStorage } from '@lading/storage';
+import type { GarbageCollector } from './garbage-collector.service';
+
+/**
+ * The GC race harness: seeded random interleavings of pushes (blob upload, mount, manifest put,
+ * tag, index put, referrer put), deletes and GC review batches, with the invariants checked after
+ * every step. Each client operation runs as the services run it, phase by phase (a single-request
+ * blob upload is: pin the digest, move the bytes into place, link in a transaction — see
+ * UploadService.pushMonolithic), and the scheduler interleaves the phases of several clients and
+ * of the collectors. Used on PGlite (steps one at a time: every interleaving of phases) and on
+ * PostgreSQL (clients and collectors truly concurrent).
+ */
+
+/** The content every interleaving draws from: few blobs, so digests collide across images and repositories. */
+const POOL = Array.from({ length: 5 }, (_, i) => Buffer.from(`race-blob-${i}`));
+const REPOS = ['race/a', 'race/b'];
+const TAGS = ['t1', 't2'];
+const IMAGE = 'application/vnd.oci.image.manifest.v1+json';
+const INDEX = 'application/vnd.oci.image.index.v1+json';
+
+export interface RaceWorld {
+  db: MetadataDb;
+  storage: BlobStorage;
+  /** One or more collectors (on PostgreSQL: each on its own connection pool, as two gc-workers). */
+  collectors: GarbageCollector[];
+}
+
+/** A broken invariant, with the steps that led to it. */
+export interface RaceViolation {
+  seed: number;
+  problem: string;
+  trace: string[];
+}
+
+type Phase = AsyncGenerator<string, void, void>;
+
+/** A seeded PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** An image manifest over pool blobs `config` and `layer`, optionally a referrer of `subject`. */
+function image(config: number, layer: number, subject?: string): { payload: Buffer; digest: string; blobs: string[] } {
+  const blobs = [sha256(POOL[config]!), sha256(POOL[layer]!)];
+  const body: Record<string, unknown> = { schemaVersion: 2, mediaType: IMAGE, config: { digest: blobs[0] }, layers: [{ digest: blobs[1] }] };
+  if (subject) body.subject = { digest: subject };
+  const payload = Buffer.from(JSON.stringify(body));
+  return { payload, digest: sha256(payload), blobs };
+}
+
+function index(children: string[]): { payload: Buffer; digest: string } {
+  const payload = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: children.map((digest) => ({ digest })) }));
+  return { payload, digest: sha256(payload) };
+}
+
+/** The client operations, each a generator yielding after every phase (one transaction or one storage step). */
+class Clients {
+  constructor(private readonly w: RaceWorld) {}
+
+  /** A single-request blob upload, as UploadService.pushMonolithic does it. */
+  async *uploadBlob(repo: string, blob: number): Phase {
+    const bytes = POOL[blob]!;
+    const digest = sha256(bytes);
+    const id = randomUUID();
+    await this.w.storage.createUpload(id);
+    const { parts } = await this.w.storage.writePart(id, [], (async function* () {
+      yield bytes;
+    })());
+    await this.w.db.transaction((tx) => tx.gc.pinCommit(id, digest));
+    yield `pin ${digest.slice(7, 13)}`;
+    await this.w.storage.commitUpload(id, parts, digest);
+    yield `bytes ${digest.slice(7, 13)}`;
+    await this.w.db.transaction(async (tx) => {
+      await tx.blobs.linkBlob(repo, { digest, size: bytes.length });
+      await tx.gc.unpinCommit(id);
+    });
+    await this.w.storage.deleteUpload(id);
+    yield `link ${repo} ${digest.slice(7, 13)}`;
+  }
+
+  async *pushImage(repo: string, config: number, layer: number, tag: string | undefined, subject?: string): Phase {
+    yield* this.uploadBlob(repo, config);
+    yield* this.uploadBlob(repo, layer);
+    yield* this.putImage(repo, config, layer, tag, subject);
+  }
+
+  async *putImage(repo: string, config: number, layer: number, tag: string | undefined, subject?: string): Phase {
+    const m = image(config, layer, subject);
+    const missing = await this.put({ repository: repo, digest: m.digest, mediaType: IMAGE, payload: m.payload, configDigest: m.blobs[0]!, subjectDigest: subject ?? null, artifactType: null, blobDigests: m.blobs, childDigests: [], tag });
+    yield `put ${repo} ${m.digest.slice(7, 13)}${tag ? `:${tag}` : ''}${subject ? ` →${subject.slice(7, 13)}` : ''}${missing ? ` (refused: ${missing.slice(7, 13)} missing)` : ''}`;
+  }
+
+  async *putIndex(repo: string, children: [number, number][], tag: string): Phase {
+    const digests = children.map(([c, l]) => image(c, l).digest);
+    const ix = index(digests);
+    const missing = await this.put({ repository: repo, digest: ix.digest, mediaType: INDEX, payload: ix.payload, configDigest: null, subjectDigest: null, artifactType: null, blobDigests: [], childDigests: digests, tag });
+    yield `index ${repo} ${ix.digest.slice(7, 13)}:${tag}${missing ? ' (refused)' : ''}`;
+  }
+
+  async *mount(from: string, to: string, blob: number): Phase {
+    const digest = sha256(POOL[blob]!);
+    const ok = await this.w.db.transaction((tx) => tx.blobs.mountBlob(from, to, digest));
+    yield `mount ${from}→${to} ${digest.slice(7, 13)}${ok ? '' : ' (fell back)'}`;
+  }
+
+  async *deleteManifest(repo: string, digest: string): Phase {
+    await this.w.db.transaction((tx) => tx.manifests.deleteManifest(repo, digest));
+    yield `delete ${repo} ${digest.slice(7, 13)}`;
+  }
+
+  async *deleteTag(repo: string, tag: string): Phase {
+    await this.w.db.transaction((tx) => tx.tags.deleteTag(repo, tag));
+    yield `untag ${repo}:${tag}`;
+  }
+
+  /** A blob DELETE, of a blob no manifest of the repository references (deleting a referenced one breaks the image by request). */
+  async *unlinkBlob(repo: string, blob: number): Phase {
+    const digest = sha256(POOL[blob]!);
+    const done = await this.w.db.transaction(async (tx) => {
+      const { rows } = await tx.gc.referencedIn(repo, digest);
+      if (rows > 0) return false;
+      return (await tx.blobs.unlinkBlob(repo, digest)) !== undefined;
+    });
+    yield `unlink ${repo} ${digest.slice(7, 13)}${done ? '' : ' (kept)'}`;
+  }
+
+  private async put(m: ManifestRecord): Promise<string | undefined> {
+    return this.w.db.transaction(async (tx) => (await tx.manifests.putManifest(m))?.missing);
+  }
+}
+
+/** One random client operation. */
+function randomOperation(c: Clients, rnd: () => number): Phase {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const blob = () => Math.floor(rnd() * POOL.length);
+  const repo = pick(REPOS);
+  const r = rnd();
+  if (r < 0.3) return c.pushImage(repo, blob(), blob(), rnd() < 0.7 ? pick(TAGS) : undefined);
+  if (r < 0.4) return c.putImage(repo, blob(), blob(), pick(TAGS)); // tag what may be there untagged
+  if (r < 0.5) return c.putIndex(repo, [[blob(), blob()], [blob(), blob()]], pick(TAGS));
+  if (r < 0.58) return c.pushImage(repo, blob(), blob(), undefined, image(blob(), blob()).digest); // a referrer
+  if (r < 0.66) return c.mount(pick(REPOS), repo, blob());
+  if (r < 0.76) return c.deleteManifest(repo, rnd() < 0.7 ? image(blob(), blob()).digest : index([image(blob(), blob()).digest, image(blob(), blob()).digest]).digest);
+  if (r < 0.88) return c.deleteTag(repo, pick(TAGS));
+  return c.unlinkBlob(repo, blob());
+}
+
+async function* collectorSteps(w: RaceWorld, rnd: () => number, steps: number): Phase {
+  for (let i = 0; i < steps; i++) {
+    const queue = (['links', 'blobs', 'manifests'] as const)[Math.floor(rnd() * 3)]!;
+    const gc = w.collectors[Math.floor(rnd() * w.collectors.length)]!;
+    const r = await gc.reviewBatch(queue);
+    yield `gc ${queue}: reviewed ${r.reviewed}, deleted ${r.deleted}`;
+  }
+}
+
+/**
+ * The invariants: every tagged image is fully pullable (its index's children are in the
+ * repository, every blob of every image it reaches is linked there and its bytes are stored), and
+ * every blob any link or manifest references has its bytes in storage.
+ */
+export async function raceProblems(w: RaceWorld): Promise<string[]> {
+  const q = w.db.read.gc;
+  const problems = await q.brokenTaggedImages();
+  for (const digest of await q.referencedBlobDigests()) {
+    if ((await w.storage.statBlob(digest)) === null) problems.push(`the bytes of referenced blob ${digest.slice(7, 13)} are gone`);
+  }
+  return problems;
+}
+
+/**
+ * One interleaving: `clients` random client operations and `gcSteps` collector batches, phases
+ * interleaved by the seed (sequentially), invariants checked after every phase. The violations found.
+ */
+export async function runInterleaving(w: RaceWorld, seed: number, options: { clients?: number; gcSteps?: number } = {}): Promise<RaceViolation[]> {
+  const rnd = prng(seed);
+  const c = new Clients(w);
+  const actors: Phase[] = Array.from({ length: options.clients ?? 2 }, () => randomOperation(c, rnd));
+  actors.push(collectorSteps(w, rnd, options.gcSteps ?? 4));
+  const trace: string[] = [];
+  while (actors.length > 0) {
+    const i = Math.floor(rnd() * actors.length);
+    const step = await actors[i]!.next();
+    if (step.done) {
+      actors.splice(i, 1);
+      continue;
+    }
+    trace.push(step.value);
+    // Adding a pin or placing bytes cannot break an invariant; every other step can.
+    if (/^(pin|bytes) /.test(step.value)) continue;
+    const problems = await raceProblems(w);
+    if (problems.length > 0) return problems.map((problem) => ({ seed, problem, trace: [...trace] }));
+  }
+  return [];
+}
+
+/**
+ * Clients and collectors at once (PostgreSQL): `clients` concurrent client loops of `operations`
+ * random operations each, and every collector reviewing until the clients are done; invariants
+ * checked after each client operation and at the end.
+ */
+export async function runConcurrently(w: RaceWorld, seed: number, options: { clients: number; operations: number }): Promise<RaceViolation[]> {
+  const violations: RaceViolation[] = [];
+  let running = options.clients;
+  const clientLoop = async (k: number) => {
+    const rnd = prng(seed * 31 + k);
+    const c = new Clients(w);
+    const trace: string[] = [];
+    for (let i = 0; i < options.operations && violations.length === 0; i++) {
+      for await (const step of randomOperation(c, rnd)) trace.push(step);
+      for (const problem of await raceProblems(w)) violations.push({ seed, problem, trace: trace.slice(-20) });
+    }
+    running--;
+  };
+  const gcLoop = async (gc: GarbageCollector, k: number) => {
+    const rnd = prng(seed * 17 + k);
+    while (running > 0) {
+      await gc.reviewBatch((['links', 'blobs', 'manifests'] as const)[Math.floor(rnd() * 3)]!);
+    }
+  };
+  await Promise.all([...Array.from({ length: options.clients }, (_, k) => clientLoop(k)), ...w.collectors.map((gc, k) => gcLoop(gc, k))]);
+  for (const problem of await raceProblems(w)) violations.push({ seed, problem, trace: ['(at the end)'] });
+  return violations;
+}
+
+/** Empties the database's registry tables and the storage's blobs between batches of interleavings. */
+export async function resetWorld(w: RaceWorld): Promise<void> {
+  await w.db.read.gc.truncateForTests();
+  const digests: string[] = [];
+  for await (const d of w.storage.listBlobs()) digests.push(d);
+  await w.storage.deleteBlobs(digests);
+}
