@@ -13,25 +13,7 @@ import {
 import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
 import { eventually } from '@lading/testing';
 import { createTestDatabase } from '../support/registry-processes';
-import { WebhookReceiver as Receiver } from '../support/webhook-receiver';
-
-function endpoint(name: string, url: string, extra: Partial<WebhookEndpoint> = {}): WebhookEndpoint {
-  return {
-    name,
-    disabled: false,
-    url,
-    headers: {},
-    timeout: 2000,
-    threshold: 100,
-    backoff: 20,
-    maxbackoff: 40,
-    maxattempts: 3,
-    ignoredmediatypes: [],
-    ignore: { mediatypes: [], actions: [] },
-    format: 'distribution',
-    ...extra,
-  };
-}
+import { testEndpoint as endpoint, WebhookReceiver as Receiver } from '../support/webhook-receiver';
 
 function events(n: number, repository = 'hooks/app'): DeliverableEvent[] {
   return Array.from({ length: n }, (_, i) => ({

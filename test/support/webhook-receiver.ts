@@ -1,6 +1,26 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RegistryEvent } from '@lading/contracts';
+import type { WebhookEndpoint } from '@lading/app-notifications';
+
+/** An endpoint as the configuration makes it, with short timings for tests; `extra` overrides. */
+export function testEndpoint(name: string, url: string, extra: Partial<WebhookEndpoint> = {}): WebhookEndpoint {
+  return {
+    name,
+    disabled: false,
+    url,
+    headers: {},
+    timeout: 2000,
+    threshold: 100,
+    backoff: 20,
+    maxbackoff: 40,
+    maxattempts: 3,
+    ignoredmediatypes: [],
+    ignore: { mediatypes: [], actions: [] },
+    format: 'distribution',
+    ...extra,
+  };
+}
 
 /** A webhook receiver on 127.0.0.1 that records every POST and answers as `answer` says (200 by default). */
 export class WebhookReceiver {

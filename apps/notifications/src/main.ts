@@ -17,8 +17,10 @@ class NotificationsAppModule {
 }
 
 /**
- * Starts notifications on its own: the outbox relay, and health checks on
- * `services.notifications.addr` (readiness 503 while the bus is unreachable, with the backlog).
+ * Starts notifications on its own: the outbox relay, the webhook consumers (a Kafka consumer
+ * group per endpoint) and their dispatcher, the admin API, and health checks on
+ * `services.notifications.addr` (readiness 503 while the bus is unreachable or a consumer has
+ * stopped, with the backlog). SIGTERM stops the relay, then the consumers, then the dispatcher.
  */
 export async function main(): Promise<void> {
   const config = loadConfig();

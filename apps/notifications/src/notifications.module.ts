@@ -1,20 +1,10 @@
 import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { createEventBus, type EventBus, type EventBusConfig } from '@lading/events';
 import { EVENT_BUS, HealthChecks, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
+import { NOTIFICATIONS_OPTIONS, type NotificationsOptions } from './notifications.config';
 import { OutboxRelayService } from './outbox/outbox-relay.service';
-import { WebhookConsumer, WebhookDeliveryModule } from './webhooks/webhooks.module';
-
-/** How the notifications module is run. */
-export interface NotificationsOptions {
-  /**
-   * Whether readiness fails while the bus is unreachable: yes for the notifications app (relaying
-   * is its whole job), no in the embedded registry (it still serves pushes and pulls; the events
-   * wait in the outbox either way).
-   */
-  readinessFollowsBus: boolean;
-}
-
-const OPTIONS = Symbol('NOTIFICATIONS_OPTIONS');
+import { WebhookConsumer } from './webhooks/webhook.consumer';
+import { WebhookDeliveryModule } from './webhooks/webhooks.module';
 
 /** The bus the configuration asks for: Kafka with `kafka.brokers`, else the in-process one. */
 export function eventBusConfig(config: LadingConfig): EventBusConfig {
@@ -36,7 +26,7 @@ class NotificationsLifecycle implements OnModuleInit, OnApplicationShutdown {
     @Inject(EVENT_BUS) private readonly bus: EventBus,
     @Inject(HealthChecks) private readonly health: HealthChecks,
     private readonly relay: OutboxRelayService,
-    @Inject(OPTIONS) private readonly options: NotificationsOptions,
+    @Inject(NOTIFICATIONS_OPTIONS) private readonly options: NotificationsOptions,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
   ) {}
 
@@ -61,7 +51,8 @@ class NotificationsLifecycle implements OnModuleInit, OnApplicationShutdown {
 /**
  * The only emitter of registry events: relays the outbox (written by blob-upload and manifests
  * in the transaction of each change, and by every process's pull event buffer) to the event bus
- * (`EVENT_BUS`). Webhook delivery subscribes to the same bus: one subscription per endpoint.
+ * (`EVENT_BUS`). Webhook delivery subscribes to the same bus: one subscription per endpoint (on
+ * Kafka a consumer group through `@nestjs/microservices`' Kafka transport).
  */
 @Module({})
 export class NotificationsModule {
@@ -70,7 +61,7 @@ export class NotificationsModule {
       module: NotificationsModule,
       imports: [WebhookDeliveryModule],
       providers: [
-        { provide: OPTIONS, useValue: options },
+        { provide: NOTIFICATIONS_OPTIONS, useValue: options },
         {
           provide: EVENT_BUS,
           inject: [LADING_CONFIG],

@@ -12,15 +12,18 @@ export interface BusEvent {
   readonly event: RegistryEvent;
 }
 
-/** Whether a bus can take events now, as readiness reports it. */
-export interface BusHealth {
-  readonly kind: 'kafka' | 'in-process';
-  /** `connecting` until the first contact, then `up` or `down` by the last contact. */
+/** Where a bus or a subscription stands, as readiness reports it. */
+export interface HealthState {
   readonly state: 'connecting' | 'up' | 'down';
   /** When the state last changed (ISO 8601, this process's clock). */
   readonly since: string;
-  /** Why it is down (the last error), or where it points (the brokers, the topic). */
+  /** Why it is not up (the last error), or where it points (the brokers, the topic, the group). */
   readonly detail?: string;
+}
+
+/** Whether a bus can take events now: `connecting` until the first contact, then `up` or `down` by the last contact. */
+export interface BusHealth extends HealthState {
+  readonly kind: 'kafka' | 'in-process';
 }
 
 /**
@@ -55,6 +58,12 @@ export type EventHandler = (event: DeliveredEvent) => Promise<void>;
 
 /** A running subscription. */
 export interface EventSubscription {
+  /**
+   * `up` while events reach the handler; `connecting` while they cannot for a while (Kafka: the
+   * group rebalances, or the consumer restarts after a failure); `down` once closed, or stopped on
+   * a failure it does not restart after (the detail says which).
+   */
+  health(): HealthState;
   /** Stops delivery; resolves once no handler runs. */
   close(): Promise<void>;
 }
@@ -63,13 +72,16 @@ export interface EventSubscription {
  * The consuming side (for webhook delivery and tests). A subscription of `group` receives every
  * event published after `subscribe` resolved, each repository's in order, at least once: an event
  * whose handler rejected, or whose process died before the handler resolved, comes again.
- * - Kafka: a consumer group per `group`, from its committed position; groups are independent.
+ * - Kafka: a consumer group per `group` (exactly that id), through `@nestjs/microservices`' Kafka
+ *   transport, from its committed position; groups are independent. A record that is no event of
+ *   ours (not an envelope, no uuid id…) is logged and skipped: it never reaches the handler.
  * - In process: every subscription takes each published batch in turn, and `publish` resolves
  *   once all have; a handler that rejects makes the relay publish the batch again, to every
  *   subscription. So a handler should only take the event (record it) and do slow work (an
  *   HTTP delivery) elsewhere.
  */
 export interface EventSubscriber {
+  /** @throws when the bus cannot be reached (Kafka: or the group did not join within a minute). */
   subscribe(group: string, handler: EventHandler): Promise<EventSubscription>;
 }
 

@@ -42,8 +42,11 @@ export class InProcessEventBus implements EventBus {
   async subscribe(group: string, handler: EventHandler): Promise<EventSubscription> {
     const sub: Subscription = { group, handler, closed: false };
     this.subscriptions.add(sub);
+    let since = new Date().toISOString();
     return {
+      health: () => ({ state: sub.closed ? 'down' : 'up', since, detail: `group ${group}, in process${sub.closed ? ', closed' : ''}` }),
       close: async () => {
+        if (!sub.closed) since = new Date().toISOString();
         sub.closed = true;
         this.subscriptions.delete(sub);
         await sub.running;

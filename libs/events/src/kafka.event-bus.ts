@@ -1,6 +1,7 @@
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type IHeaders, type KafkaMessage, type LogEntry, type Message, type Producer } from 'kafkajs';
-import { encodeRegistryEvent, EVENT_ENVELOPE_VERSION, REGISTRY_EVENT_HEADERS, type RegistryEvent } from '@lading/contracts';
-import type { BusEvent, BusHealth, DeliveredEvent, EventBus, EventHandler, EventSubscription } from './event-bus.port';
+import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
+import { encodeRegistryEvent, REGISTRY_EVENT_HEADERS } from '@lading/contracts';
+import type { BusEvent, BusHealth, EventBus, EventHandler, EventSubscription } from './event-bus.port';
+import { KafkaEventConsumer } from './kafka.event-consumer';
 
 /** Where a bus writes what it has to say: state changes at `log`/`warn`, the client library's own chatter at `debug`. */
 export interface BusLogger {
@@ -35,9 +36,10 @@ const PROBE_TIMEOUT_MS = 5_000;
 const DEFAULT_REPLICATION = 3;
 
 /**
- * The event bus on Kafka, with kafkajs directly: the relay needs one produce request per batch
- * with a definite answer for all of it, which `@nestjs/microservices`' `ClientKafka` (one record
- * per `emit`, fire-and-forget observables) does not give.
+ * The event bus on Kafka. Publishing uses kafkajs directly: the relay needs one produce request
+ * per batch with a definite answer for all of it, which `@nestjs/microservices`' `ClientKafka`
+ * (one record per `emit`, fire-and-forget observables) does not give. Subscriptions are consumers
+ * like any user's, through `@nestjs/microservices`' Kafka transport ({@link KafkaEventConsumer}).
  *
  * Producer: idempotent (the broker drops a retried duplicate of a batch it already has), acks=all,
  * one request in flight (what kafkajs's idempotent producer needs to keep sequence numbers, and
@@ -57,12 +59,14 @@ export class KafkaEventBus implements EventBus {
   private probing?: Promise<void>;
   private lastContact = 0;
   private status: { state: BusHealth['state']; since: string; detail?: string };
-  private readonly consumers = new Set<Consumer>();
+  /** The client settings, shared by the relay's producer and the subscriptions' consumers. */
+  private readonly client: KafkaConfig;
+  private readonly consumers = new Set<KafkaEventConsumer>();
   private closed = false;
 
   constructor(private readonly options: KafkaBusOptions) {
     this.logger = options.logger ?? SILENT;
-    this.kafka = new Kafka({
+    this.client = {
       clientId: options.clientId,
       brokers: [...options.brokers],
       connectionTimeout: 3_000,
@@ -71,7 +75,8 @@ export class KafkaEventBus implements EventBus {
       // kafkajs logs every failed connection attempt: to debug, while this bus reports state changes itself.
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) => this.logger.debug(`kafkajs ${entry.namespace}: ${entry.log.message}`),
-    });
+    };
+    this.kafka = new Kafka(this.client);
     this.status = { state: 'connecting', since: new Date().toISOString(), detail: this.where() };
   }
 
@@ -102,36 +107,35 @@ export class KafkaEventBus implements EventBus {
   }
 
   /**
-   * A consumer group `group` on the topic, from its committed position (the earliest retained
-   * record for a new group), committing after each handler resolves. Resolves once the group has
-   * joined, so nothing published afterwards is missed.
+   * A consumer group `group` on the topic through `@nestjs/microservices` ({@link KafkaEventConsumer}),
+   * from its committed position (the earliest retained record for a new group), committing each
+   * record only after its handler resolved. Resolves once the group has joined (the topic exists
+   * first: this bus creates it when missing).
    */
   async subscribe(group: string, handler: EventHandler): Promise<EventSubscription> {
     await this.connect();
-    const consumer = this.kafka.consumer({ groupId: group, allowAutoTopicCreation: false, sessionTimeout: 15_000, heartbeatInterval: 3_000 });
+    const consumer = new KafkaEventConsumer({ client: this.client, topic: this.options.topic, group, handler, logger: this.logger });
     this.consumers.add(consumer);
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
     try {
-      await consumer.connect();
-      await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
-      await consumer.run({ eachMessage: async ({ message }) => handler(fromMessage(message)) });
-      await withTimeout(joined, 60_000, `consumer group ${group} did not join`);
+      await consumer.open();
+      await withTimeout(consumer.joined, 60_000, `consumer group ${group} did not join`);
     } catch (e) {
       this.consumers.delete(consumer);
-      await consumer.disconnect().catch(() => undefined);
+      await consumer.close().catch(() => undefined);
       throw e;
     }
     return {
+      health: () => consumer.health(),
       close: async () => {
         this.consumers.delete(consumer);
-        await consumer.disconnect();
+        await consumer.close();
       },
     };
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.consumers].map((c) => c.disconnect()));
+    await Promise.allSettled([...this.consumers].map((c) => c.close()));
     this.consumers.clear();
     await this.probing?.catch(() => undefined);
     await this.dropClients();
@@ -227,23 +231,6 @@ function toMessage(e: BusEvent): Message {
   };
   if (e.traceparent) headers[REGISTRY_EVENT_HEADERS.traceparent] = e.traceparent;
   return { key: e.repository, value: encodeRegistryEvent(e.event), headers };
-}
-
-/** A record of the topic as a subscriber sees it. */
-export function fromMessage(message: KafkaMessage): DeliveredEvent {
-  const header = (name: string) => {
-    const v = message.headers?.[name];
-    const one = Array.isArray(v) ? v[0] : v;
-    return one === undefined ? undefined : one.toString();
-  };
-  const event = JSON.parse(message.value!.toString('utf8')) as RegistryEvent;
-  return {
-    id: header(REGISTRY_EVENT_HEADERS.id) ?? event.id,
-    repository: message.key?.toString('utf8') ?? event.target.repository,
-    envelopeVersion: Number(header(REGISTRY_EVENT_HEADERS.envelopeVersion) ?? EVENT_ENVELOPE_VERSION),
-    traceparent: header(REGISTRY_EVENT_HEADERS.traceparent) ?? null,
-    event,
-  };
 }
 
 /** Splits `messages`, in order, into runs whose keys and values add up to at most `maxBytes` (a run has at least one). */

@@ -30,7 +30,8 @@ export function testBusEvent(repository: string, n: number, traceparent: string 
  * The contract every event bus adapter keeps (libs/events `EventBus`): delivery of what was
  * published to each subscription group, with id, repository, envelope and traceparent intact;
  * each repository's order across batches; at least once when a handler rejects (the publisher
- * publishes again when `publish` rejected, as the relay does); health `up` once connected.
+ * publishes again when `publish` rejected, as the relay does); health `up` once connected, and
+ * a subscription's `up` until closed.
  */
 export function describeEventBus(name: string, make: () => Promise<EventBusFixture>, timeoutMs = 30_000): void {
   describe(`event bus contract: ${name}`, () => {
@@ -62,12 +63,14 @@ export function describeEventBus(name: string, make: () => Promise<EventBusFixtu
     it('delivers each event with its id, repository, envelope and traceparent', async () => {
       const got: DeliveredEvent[] = [];
       const sub = await fx.bus.subscribe(`g-${randomUUID()}`, async (e) => void got.push(e));
+      expect(sub.health().state).toBe('up');
       const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
       const sent = [testBusEvent('suite/a', 1, traceparent), testBusEvent('suite/b', 1)];
       await publish(sent);
       // At least once: a consumer group may hand an event over again (a rebalance before a commit).
       await eventually(() => new Set(got.map((e) => e.id)).size >= 2, timeoutMs, 'two events');
       await sub.close();
+      expect(sub.health().state).toBe('down');
       expect([...new Set(got.map((e) => e.id))].sort()).toEqual(sent.map((e) => e.id).sort());
       const a = got.find((e) => e.repository === 'suite/a')!;
       expect(a).toEqual({ ...sent[0] });

@@ -4,4 +4,5 @@ export { signWebhook, verifyWebhook, SIGNATURE_HEADER, SIGNATURE_TOLERANCE_S } f
 export { WebhookSender, EVENTS_MEDIA_TYPE, CLOUDEVENTS_BATCH_MEDIA_TYPE, type WebhookTarget, type WebhookAttemptResult } from './webhook.sender';
 export { WebhookDispatcher, type DeliverableEvent, type WebhookDispatcherOptions, type WebhookEndpoint } from './webhook.service';
 export { adminToken, WebhookAdminController } from './webhook-admin.controller';
-export { WebhookConsumer, WebhookDeliveryModule, webhookGroup } from './webhooks.module';
+export { WebhookConsumer, webhookGroup } from './webhook.consumer';
+export { WebhookDeliveryModule } from './webhooks.module';

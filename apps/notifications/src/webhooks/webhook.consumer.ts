@@ -1,0 +1,74 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { EventBus, EventSubscription } from '@lading/events';
+import { MetadataDb } from '@lading/metadata-db';
+import { EVENT_BUS, HealthChecks } from '@lading/nest-common';
+import { NOTIFICATIONS_OPTIONS, type NotificationsOptions } from '../notifications.config';
+import { WebhookSender } from './webhook.sender';
+import { WebhookDispatcher, type DeliverableEvent } from './webhook.service';
+
+/** The consumer group (Kafka) of an endpoint: each endpoint reads the stream at its own pace. */
+export function webhookGroup(endpoint: string): string {
+  return `lading-webhooks-${endpoint}`;
+}
+
+/**
+ * Webhook delivery as a consumer of the event stream, like any user's consumer: one subscription
+ * per enabled endpoint (on Kafka a consumer group `webhookGroup(name)` through
+ * `@nestjs/microservices`' Kafka transport, embedded the in-process bus) takes each event into
+ * that endpoint's delivery rows, and the dispatcher delivers them. An event counts as consumed
+ * (its offset committed) only once its row is written, so a failed write or a crash means it
+ * comes again; the rows are keyed by event id, so it is queued once.
+ *
+ * Subscribed in `onModuleInit`, before the relay starts publishing at bootstrap (the in-process
+ * bus hands an event only to the subscriptions it has then). On shutdown, after the relay
+ * stopped: the subscriptions close (each takes the record in hand first), then the dispatcher
+ * stops. Readiness reports each endpoint's consumer and delivery state.
+ */
+@Injectable()
+export class WebhookConsumer implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Webhooks');
+  private readonly subscriptions = new Map<string, EventSubscription>();
+
+  constructor(
+    @Inject(EVENT_BUS) private readonly bus: EventBus,
+    @Inject(WebhookDispatcher) private readonly dispatcher: WebhookDispatcher,
+    @Inject(WebhookSender) private readonly sender: WebhookSender,
+    @Inject(HealthChecks) private readonly health: HealthChecks,
+    @Inject(MetadataDb) private readonly db: MetadataDb,
+    @Inject(NOTIFICATIONS_OPTIONS) private readonly options: NotificationsOptions,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const enabled = this.dispatcher.endpoints.filter((e) => !e.disabled).map((e) => e.name);
+    if (enabled.length === 0) return;
+    const subscribed = await Promise.allSettled(
+      enabled.map((name) => this.bus.subscribe(webhookGroup(name), (e) => this.dispatcher.acceptFor(name, [e.event as unknown as DeliverableEvent]))),
+    );
+    subscribed.forEach((s, i) => s.status === 'fulfilled' && this.subscriptions.set(enabled[i], s.value));
+    const failed = subscribed.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await this.closeSubscriptions();
+      throw failed.reason;
+    }
+    this.dispatcher.start();
+    this.logger.log(`delivering to ${enabled.join(', ')}`);
+    this.health.addReadiness('webhooks', async () => {
+      const states = await this.db.read.webhooks.endpointStates(enabled);
+      const endpoints = states.map((s) => ({ ...s, consumer: this.subscriptions.get(s.name)?.health() }));
+      const stopped = endpoints.filter((e) => !e.consumer || e.consumer.state === 'down');
+      return { ok: !this.options.readinessFollowsBus || stopped.length === 0, report: { endpoints } };
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.closeSubscriptions();
+    await this.dispatcher.stop();
+    await this.sender.close();
+  }
+
+  private async closeSubscriptions(): Promise<void> {
+    const subscriptions = [...this.subscriptions.values()];
+    this.subscriptions.clear();
+    await Promise.allSettled(subscriptions.map((s) => s.close()));
+  }
+}
