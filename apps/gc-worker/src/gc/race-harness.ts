@@ -128,8 +128,7 @@ class Clients {
   async *unlinkBlob(repo: string, blob: number): Phase {
     const digest = sha256(POOL[blob]!);
     const done = await this.w.db.transaction(async (tx) => {
-      const { rows } = await tx.gc.referencedIn(repo, digest);
-      if (rows > 0) return false;
+      if ((await tx.gc.lockLinkAndCountReferences(repo, digest)) > 0) return false;
       return (await tx.blobs.unlinkBlob(repo, digest)) !== undefined;
     });
     yield `unlink ${repo} ${digest.slice(7, 13)}${done ? '' : ' (kept)'}`;
@@ -213,25 +212,60 @@ export async function runInterleaving(w: RaceWorld, seed: number, options: { cli
 export async function runConcurrently(w: RaceWorld, seed: number, options: { clients: number; operations: number }): Promise<RaceViolation[]> {
   const violations: RaceViolation[] = [];
   let running = options.clients;
+  // A check reads the database, then storage: no collector may delete in between (it would see
+  // bytes gone that were no longer referenced). Collectors hold `gate` shared, a check alone.
+  const gate = new Gate();
   const clientLoop = async (k: number) => {
     const rnd = prng(seed * 31 + k);
     const c = new Clients(w);
     const trace: string[] = [];
     for (let i = 0; i < options.operations && violations.length === 0; i++) {
       for await (const step of randomOperation(c, rnd)) trace.push(step);
-      for (const problem of await raceProblems(w)) violations.push({ seed, problem, trace: trace.slice(-20) });
+      const problems = await gate.exclusive(() => raceProblems(w));
+      for (const problem of problems) violations.push({ seed, problem, trace: trace.slice(-20) });
     }
     running--;
   };
   const gcLoop = async (gc: GarbageCollector, k: number) => {
     const rnd = prng(seed * 17 + k);
     while (running > 0) {
-      await gc.reviewBatch((['links', 'blobs', 'manifests'] as const)[Math.floor(rnd() * 3)]!);
+      await gate.shared(() => gc.reviewBatch((['links', 'blobs', 'manifests'] as const)[Math.floor(rnd() * 3)]!));
     }
   };
   await Promise.all([...Array.from({ length: options.clients }, (_, k) => clientLoop(k)), ...w.collectors.map((gc, k) => gcLoop(gc, k))]);
   for (const problem of await raceProblems(w)) violations.push({ seed, problem, trace: ['(at the end)'] });
   return violations;
+}
+
+/** A readers-writer gate: any number of `shared` runs at once, or one `exclusive` run. */
+class Gate {
+  private readers = 0;
+  private writer: Promise<void> | undefined;
+  private drained?: () => void;
+
+  async shared<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.writer) await this.writer;
+    this.readers++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.readers === 0) this.drained?.();
+    }
+  }
+
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.writer) await this.writer;
+    let release!: () => void;
+    this.writer = new Promise<void>((r) => (release = r));
+    try {
+      if (this.readers > 0) await new Promise<void>((r) => (this.drained = r));
+      this.drained = undefined;
+      return await fn();
+    } finally {
+      this.writer = undefined;
+      release();
+    }
+  }
 }
 
 /** Empties the database's registry tables and the storage's blobs between batches of interleavings. */

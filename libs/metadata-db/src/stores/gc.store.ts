@@ -317,14 +317,22 @@ export class GcStore {
 
   // ---- invariants (the race harness, the leak tests) ----
 
-  /** How many manifests of repository `name` reference blob `digest`. */
-  async referencedIn(name: string, digest: string): Promise<{ rows: number }> {
+  /**
+   * Tests only (a blob DELETE that keeps referenced blobs): locks the link of `digest` in `name`
+   * (waiting for a manifest put that holds it) and then counts the manifests of `name` that
+   * reference the blob. Call inside a transaction.
+   */
+  async lockLinkAndCountReferences(name: string, digest: string): Promise<number> {
+    await this.q.query(
+      'SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id WHERE r.name = $1 AND rb.digest = $2 FOR UPDATE OF rb',
+      [name, digest],
+    );
     const { rows } = await this.q.query<{ n: string }>(
       `SELECT count(*) AS n FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id JOIN repositories r ON r.id = m.repository_id
         WHERE r.name = $1 AND mr.kind = 'blob' AND mr.digest = $2`,
       [name, digest],
     );
-    return { rows: Number(rows[0]?.n ?? 0) };
+    return Number(rows[0]?.n ?? 0);
   }
 
   /**
@@ -356,6 +364,11 @@ export class GcStore {
       "SELECT digest FROM repository_blobs UNION SELECT digest FROM manifest_references WHERE kind = 'blob'",
     );
     return rows.map((r) => r.digest);
+  }
+
+  /** Tests only: deletes every tag (the triggers queue the manifests they leave). */
+  async untagAllForTests(): Promise<void> {
+    await this.q.query('DELETE FROM tags');
   }
 
   /** Tests only: empties every registry table (and the GC queues with them). */
