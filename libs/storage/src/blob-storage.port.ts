@@ -14,6 +14,21 @@ export interface BlobStat {
   size: number;
 }
 
+/** A committed blob as a listing reports it. */
+export interface BlobInfo {
+  /** Its canonical digest. */
+  digest: string;
+  /** Size in bytes. */
+  size: number;
+  /**
+   * When the blob took its current place (the commit that stored it), by the storage's own
+   * clock: an S3 object's LastModified, a file's status-change time. Compare it only with
+   * `StorageEnumerator.currentTime()`, never with a process's clock. A commit that finds the
+   * blob already stored with its size leaves it, and so this time, as it was.
+   */
+  modified: Date;
+}
+
 /**
  * One stored part of an upload, as the driver reported it when it wrote it. Plain JSON: the
  * caller records the list in the upload session and hands it back; it never makes one up.
@@ -201,11 +216,23 @@ export interface UploadStore {
  * only listings. Never derive an upload's or blob's state from them.
  */
 export interface StorageEnumerator {
-  /**
-   * Yields the digest of every committed blob, in no particular order, lazily. Blobs committed
-   * or deleted during the walk may or may not appear.
-   */
+  /** Yields the digest of every committed blob, as `listBlobInfo` does (same order). */
   listBlobs(): AsyncIterable<string>;
+
+  /**
+   * Yields every committed blob with its size and time, lazily, in ascending order of digest by
+   * character code (every `sha256:` before every `sha512:`), so that a caller can merge the
+   * listing with another sorted one (the database's rows) holding neither in memory. Blobs
+   * committed or deleted during the walk may or may not appear.
+   */
+  listBlobInfo(): AsyncIterable<BlobInfo>;
+
+  /**
+   * The storage's clock now: the `BlobInfo.modified` that a blob committed at this moment gets,
+   * at the precision listings report it. Age blobs against this, not the process's clock (the
+   * storage may be another machine). Writes a small object under `probes/` and removes it.
+   */
+  currentTime(): Promise<Date>;
 
   /** Yields every upload in progress, lazily, including one whose creation was cut short. */
   listUploads(): AsyncIterable<UploadInfo>;

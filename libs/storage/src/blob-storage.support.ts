@@ -4,7 +4,7 @@
  */
 import { isValidDigest, parseDigest, type DigestAlgorithm } from '@lading/reference';
 import { Readable } from 'node:stream';
-import type { ByteRange, UploadPart } from './blob-storage.port';
+import type { BlobInfo, ByteRange, UploadPart } from './blob-storage.port';
 import { InvalidStorageKeyError, RangeNotSatisfiableError } from './storage.error';
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -42,6 +42,11 @@ export function checkUploadId(id: string): string {
     throw new InvalidStorageKeyError('uploadId', String(id));
   }
   return id;
+}
+
+/** The digests of a blob listing, in its order (every driver's `listBlobs`). */
+export async function* digestsOf(blobs: AsyncIterable<BlobInfo>): AsyncIterable<string> {
+  for await (const blob of blobs) yield blob.digest;
 }
 
 /** Whether `id` is a lowercase uuid. */

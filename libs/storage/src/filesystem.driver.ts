@@ -12,12 +12,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, readFile, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { DIGEST_ALGORITHMS } from '@lading/reference';
-import type { BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
+import type { BlobInfo, BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
 import {
   concatStreams,
+  digestsOf,
   isBlobDigest,
   isUploadId,
   planPartWrite,
@@ -26,7 +28,7 @@ import {
   slicesOf,
   withStagedBytes,
 } from './blob-storage.support';
-import { blobDataKey, uploadPartKey, uploadPrefix, uploadStartedAtKey } from './storage.layout';
+import { blobDataKey, clockProbeKey, uploadPartKey, uploadPrefix, uploadStartedAtKey } from './storage.layout';
 import { BlobNotFoundError, UploadNotFoundError } from './storage.error';
 
 /** Configuration of `FilesystemBlobStorage`. */
@@ -100,21 +102,37 @@ export class FilesystemBlobStorage implements BlobStorage {
   }
 
   /** {@inheritDoc StorageEnumerator.listBlobs} */
-  async *listBlobs(): AsyncIterable<string> {
-    for (const algorithm of DIGEST_ALGORITHMS) {
+  listBlobs(): AsyncIterable<string> {
+    return digestsOf(this.listBlobInfo());
+  }
+
+  /** {@inheritDoc StorageEnumerator.listBlobInfo} */
+  async *listBlobInfo(): AsyncIterable<BlobInfo> {
+    // Sorted level by level (algorithm, first two hex digits, hex): that is digest order, and
+    // only one directory's names are held at a time.
+    for (const algorithm of [...DIGEST_ALGORITHMS].sort()) {
       const algorithmDir = join(this.root, 'blobs', algorithm);
-      for await (const prefix of directoryNames(algorithmDir)) {
-        for await (const hex of directoryNames(join(algorithmDir, prefix))) {
+      for (const prefix of await sortedDirectoryNames(algorithmDir)) {
+        for (const hex of await sortedDirectoryNames(join(algorithmDir, prefix))) {
           const digest = `${algorithm}:${hex}`;
-          if (
-            hex.startsWith(prefix) &&
-            isBlobDigest(digest) &&
-            (await statOrNull(join(algorithmDir, prefix, hex, DATA)))
-          ) {
-            yield digest;
-          }
+          if (!hex.startsWith(prefix) || !isBlobDigest(digest)) continue;
+          const stats = await statOrNull(join(algorithmDir, prefix, hex, DATA));
+          if (stats) yield { digest, size: stats.size, modified: placedAt(stats) };
         }
       }
+    }
+  }
+
+  /** {@inheritDoc StorageEnumerator.currentTime} */
+  async currentTime(): Promise<Date> {
+    const probe = this.path(clockProbeKey(randomUUID()));
+    await mkdir(dirname(probe), { recursive: true });
+    try {
+      await (await open(probe, 'wx')).close();
+      return placedAt(await stat(probe));
+    } finally {
+      await ignoreMissing(unlink(probe));
+      await ignoreErrors(rmdir(dirname(probe)), ['ENOENT', 'ENOTEMPTY', 'EEXIST']);
     }
   }
 
@@ -338,6 +356,22 @@ async function withHandle<T>(handle: FileHandle, use: (handle: FileHandle) => Pr
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * When a file took its place, by the filesystem's clock: its status-change time, which a rename
+ * (a commit) sets, unlike the modification time, which a blob's bytes keep from the part they
+ * were written as (the later of the two, should a tool have set the modification time ahead).
+ */
+function placedAt(stats: Stats): Date {
+  return new Date(Math.max(stats.ctimeMs, stats.mtimeMs));
+}
+
+/** The names of the directories in `dir`, sorted by character code; none when it does not exist. */
+async function sortedDirectoryNames(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const name of directoryNames(dir)) names.push(name);
+  return names.sort();
 }
 
 async function* directoryNames(dir: string): AsyncIterable<string> {

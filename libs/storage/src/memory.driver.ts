@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
-import { concatStreams, planPartWrite, resolveByteRange, sizeOfParts, slicesOf, withStagedBytes } from './blob-storage.support';
+import type { BlobInfo, BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
+import { concatStreams, digestsOf, planPartWrite, resolveByteRange, sizeOfParts, slicesOf, withStagedBytes } from './blob-storage.support';
 import {
   BLOBS_PREFIX,
   UPLOADS_PREFIX,
@@ -16,7 +16,7 @@ import { BlobNotFoundError, UploadNotFoundError } from './storage.error';
 
 /** Configuration of `MemoryBlobStorage`. */
 export interface MemoryBlobStorageOptions {
-  /** The clock for `UploadInfo` times; defaults to the system clock. Tests pass a fake. */
+  /** The clock for `UploadInfo` and `BlobInfo` times and `currentTime`; defaults to the system clock. Tests pass a fake. */
   now?: () => Date;
   /** Staging threshold (see `UploadStore.minPartSize`); 0 by default. Tests set it to exercise staging. */
   minPartSize?: number;
@@ -26,6 +26,8 @@ export interface MemoryBlobStorageOptions {
 interface StoredObject {
   chunks: Buffer[];
   size: number;
+  /** When it was stored, by the driver's clock. */
+  modified: Date;
 }
 
 /**
@@ -77,17 +79,29 @@ export class MemoryBlobStorage implements BlobStorage {
   }
 
   /** {@inheritDoc StorageEnumerator.listBlobs} */
-  async *listBlobs(): AsyncIterable<string> {
-    for (const key of [...this.objects.keys()]) {
+  listBlobs(): AsyncIterable<string> {
+    return digestsOf(this.listBlobInfo());
+  }
+
+  /** {@inheritDoc StorageEnumerator.listBlobInfo} */
+  async *listBlobInfo(): AsyncIterable<BlobInfo> {
+    // Data keys sort as their digests do (see storage.layout.ts).
+    for (const key of [...this.objects.keys()].sort()) {
       const digest = key.startsWith(BLOBS_PREFIX) ? digestOfBlobDataKey(key) : undefined;
-      if (digest) yield digest;
+      const blob = digest ? this.objects.get(key) : undefined;
+      if (digest && blob) yield { digest, size: blob.size, modified: blob.modified };
     }
+  }
+
+  /** {@inheritDoc StorageEnumerator.currentTime} */
+  async currentTime(): Promise<Date> {
+    return this.now();
   }
 
   /** {@inheritDoc UploadStore.createUpload} */
   async createUpload(id: string): Promise<void> {
     const key = uploadStartedAtKey(id);
-    if (!this.objects.has(key)) this.objects.set(key, objectOf([Buffer.from(this.now().toISOString())]));
+    if (!this.objects.has(key)) this.objects.set(key, this.objectOf([Buffer.from(this.now().toISOString())]));
   }
 
   /** {@inheritDoc UploadStore.uploadExists} */
@@ -111,7 +125,7 @@ export class MemoryBlobStorage implements BlobStorage {
     for await (const chunk of withStagedBytes(stagedBytes, source, options)) chunks.push(Buffer.from(chunk));
     // Cancelled meanwhile: the part would be left under no upload.
     if (!(await this.uploadExists(id))) throw new UploadNotFoundError(id);
-    const stored = objectOf(chunks);
+    const stored = this.objectOf(chunks);
     this.objects.set(key, stored);
     const all = [...keep, { name, size: stored.size }];
     return { parts: all, size: sizeOfParts(all), superseded: staged ? [staged] : [] };
@@ -141,7 +155,7 @@ export class MemoryBlobStorage implements BlobStorage {
         if (!object || object.size !== part.size) throw new UploadNotFoundError(id);
         chunks.push(...object.chunks);
       }
-      this.objects.set(target, objectOf(chunks));
+      this.objects.set(target, this.objectOf(chunks));
     }
     await this.deleteUpload(id);
   }
@@ -171,11 +185,12 @@ export class MemoryBlobStorage implements BlobStorage {
       yield { id, startedAt: date && !Number.isNaN(date.getTime()) ? date : null };
     }
   }
+
+  private objectOf(chunks: Buffer[]): StoredObject {
+    return { chunks, size: chunks.reduce((n, c) => n + c.length, 0), modified: this.now() };
+  }
 }
 
-function objectOf(chunks: Buffer[]): StoredObject {
-  return { chunks, size: chunks.reduce((n, c) => n + c.length, 0) };
-}
 
 /** Streams the inclusive `bounds` of a stored object without copying it. */
 function streamOf(object: StoredObject, bounds: ByteRange): Readable {

@@ -20,20 +20,22 @@
  * the last at least `chunkSize` (≥ 5 MiB), which `UploadPartCopy` needs.
  *
  * State. Nothing of an upload lives in this process: the part list is the caller's (the
- * database), the bytes are objects. Listings serve only `listBlobs`/`listUploads` and
- * `deleteUpload` (which removes whatever is under the upload's prefix, unfinished multipart
- * uploads included); every other operation uses exact keys.
+ * database), the bytes are objects. Listings serve only the enumerator (`listBlobs`,
+ * `listBlobInfo`, `listUploads`, `currentTime`) and `deleteUpload` (which removes whatever is
+ * under the upload's prefix, unfinished multipart uploads included); every other operation uses
+ * exact keys.
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Client } from 'minio';
 import { crashPoint } from '@lading/contracts';
-import type { BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
-import { concatStreams, planPartWrite, resolveByteRange, sizeOfParts, slicesOf, withStagedBytes } from './blob-storage.support';
+import type { BlobInfo, BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
+import { concatStreams, digestsOf, planPartWrite, resolveByteRange, sizeOfParts, slicesOf, withStagedBytes } from './blob-storage.support';
 import {
   BLOBS_PREFIX,
   UPLOADS_PREFIX,
   blobDataKey,
+  clockProbeKey,
   multipartIdOfKey,
   digestOfBlobDataKey,
   uploadMultipartKey,
@@ -157,10 +159,31 @@ export class S3BlobStorage implements BlobStorage {
   }
 
   /** {@inheritDoc StorageEnumerator.listBlobs} */
-  async *listBlobs(): AsyncIterable<string> {
+  listBlobs(): AsyncIterable<string> {
+    return digestsOf(this.listBlobInfo());
+  }
+
+  /** {@inheritDoc StorageEnumerator.listBlobInfo} */
+  async *listBlobInfo(): AsyncIterable<BlobInfo> {
+    // S3 lists keys in UTF-8 binary order, and data keys sort as their digests do (see storage.layout.ts).
     for await (const item of this.client.listObjectsV2(this.bucket, this.root + BLOBS_PREFIX, true)) {
       const digest = item.name ? digestOfBlobDataKey(item.name.slice(this.root.length)) : undefined;
-      if (digest) yield digest;
+      if (digest) yield { digest, size: item.size, modified: item.lastModified };
+    }
+  }
+
+  /** {@inheritDoc StorageEnumerator.currentTime} */
+  async currentTime(): Promise<Date> {
+    const key = this.root + clockProbeKey(randomUUID());
+    await this.client.putObject(this.bucket, key, Buffer.alloc(0), 0);
+    try {
+      // From a listing, as listBlobInfo reads times: a HEAD's Last-Modified has whole seconds only.
+      for await (const item of this.client.listObjectsV2(this.bucket, key, false)) {
+        if (item.name === key) return item.lastModified;
+      }
+      throw new Error(`s3: the clock probe ${key} was not listed`);
+    } finally {
+      await this.client.removeObject(this.bucket, key);
     }
   }
 

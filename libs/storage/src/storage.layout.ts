@@ -14,6 +14,8 @@
  *   │       └── 12/
  *   │           └── 1234…(128 hex)/
  *   │               └── data
+ *   ├── probes/
+ *   │   └── <uuid>                           a moment's object that reads the storage's clock (`currentTime`)
  *   └── uploads/
  *       └── <upload uuid>/
  *           ├── startedat                    creation time, ISO 8601; present = the upload exists
@@ -41,6 +43,8 @@ const PART_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 export const BLOBS_PREFIX = 'blobs/';
 /** The top-level prefix of uploads in progress. */
 export const UPLOADS_PREFIX = 'uploads/';
+/** The top-level prefix of clock probes: objects written to read the storage's time, removed at once. */
+export const PROBES_PREFIX = 'probes/';
 
 /**
  * The key of blob `digest`'s bytes.
@@ -62,6 +66,14 @@ export function digestOfBlobDataKey(key: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The key of clock probe `id` (a fresh uuid per probe).
+ * @throws InvalidStorageKeyError when `id` is not a lowercase uuid.
+ */
+export function clockProbeKey(id: string): string {
+  return `${PROBES_PREFIX}${checkUploadId(id)}`;
 }
 
 /**

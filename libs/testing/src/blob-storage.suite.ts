@@ -382,6 +382,48 @@ export function describeBlobStorageDriver(name: string, factory: () => Promise<B
         expect(await collect(storage.listBlobs())).toEqual([kept]);
       });
 
+      it('lists blobs with their sizes in ascending digest order, sha256 before sha512', async () => {
+        const contents = Array.from({ length: 12 }, (_, i) => randomBytes(100 + i));
+        const digests = await Promise.all(contents.map((c) => blobOf(c)));
+        const long = Buffer.from('a sha512 blob');
+        const sha512Digest = `sha512:${createHash('sha512').update(long).digest('hex')}`;
+        const { id, parts } = await uploadOf(long);
+        await storage.commitUpload(id, parts, sha512Digest);
+        const sizes = new Map([...digests.map((d, i) => [d, contents[i].length] as const), [sha512Digest, long.length]]);
+        const listed = await collect(storage.listBlobInfo());
+        const expected = [...sizes.keys()].sort();
+        expect(listed.map((b) => b.digest)).toEqual(expected);
+        expect(listed.map((b) => b.size)).toEqual(expected.map((d) => sizes.get(d)));
+        expect(listed.every((b) => b.modified instanceof Date && !Number.isNaN(b.modified.getTime()))).toBe(true);
+        expect(await collect(storage.listBlobs())).toEqual(expected);
+      });
+
+      it('dates a blob by its commit on the storage clock, not by when its bytes were written', async () => {
+        // Storage times only, compared with each other: never with this process's clock.
+        const content = Buffer.from('written before the probe, committed after it');
+        const late = sha256(content);
+        const { id, parts } = await uploadOf(content);
+        const early = await blobOf(Buffer.from('committed after that write, before the probe'));
+        const earlyTime = (await collect(storage.listBlobInfo()))[0].modified.getTime();
+        // The storage clock moves past the early commit (and so past the write) before the probe.
+        let probe = await storage.currentTime();
+        for (let i = 0; probe.getTime() <= earlyTime; i++) {
+          if (i > 10_000) throw new Error(`the storage clock stays at ${probe.toISOString()}`);
+          probe = await storage.currentTime();
+        }
+        await storage.commitUpload(id, parts, late);
+        const modified = new Map((await collect(storage.listBlobInfo())).map((b) => [b.digest, b.modified.getTime()]));
+        expect(modified.get(early)).toBeLessThan(probe.getTime());
+        expect(modified.get(late)).toBeGreaterThanOrEqual(probe.getTime());
+      });
+
+      it('reads the clock without leaving anything behind', async () => {
+        const first = await storage.currentTime();
+        const second = await storage.currentTime();
+        expect(second.getTime()).toBeGreaterThanOrEqual(first.getTime());
+        expect(await fixture!.leftovers()).toEqual([]);
+      });
+
       it('lists uploads in progress with their start times', async () => {
         const before = Date.now() - 60_000;
         const { id } = await uploadOf(Buffer.from('abc'));
