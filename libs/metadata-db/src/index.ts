@@ -10,6 +10,7 @@ export type { HashCheckpoint, UploadSession } from './stores/upload.store';
 export type { ManifestRecord, MissingReference, ReferrerRow, StoredManifest } from './stores/manifest.store';
 export type { BlobStore } from './stores/blob.store';
 export type { GarbageBlob, GarbageLink, GarbageManifest, GcQueue, GcQueueState, GcRunRecord, GcStore, GcUnsafeOptions, LinkKey, ManifestRules } from './stores/gc.store';
+export { ReconcileStore, type BlobRow, type UnknownBlobOutcome } from './stores/reconcile.store';
 export type { ManifestStore } from './stores/manifest.store';
 export type { NonceStore } from './stores/nonce.store';
 export type { OutboxStore } from './stores/outbox.store';
