@@ -14,6 +14,7 @@ import { Module } from '@nestjs/common';
 import { EmbeddedRegistryModule } from './embedded.module';
 import { EVENTS_USAGE, eventsCommand } from './events.command';
 import { GC_USAGE, gcCommand } from './gc.command';
+import { RECONCILE_USAGE, ReconcileRefusedError, reconcileCommand } from './gc/reconcile.command';
 
 const APPS: Record<string, () => Promise<void>> = {
   gateway: startGateway,
@@ -31,6 +32,7 @@ const USAGE = `usage: lading <command>
   config check          validate the configuration and print it
   gc uploads [--dry-run]  purge stale upload sessions and orphaned upload bytes now
 ${GC_USAGE}
+${RECONCILE_USAGE}
 ${EVENTS_USAGE}
 
 Configuration: LADING_CONFIG names a YAML file; LADING_* variables override it
@@ -59,6 +61,7 @@ export async function run(argv: string[]): Promise<void> {
     case 'gc':
       if (rest[0] === 'uploads') return gcUploads(rest.includes('--dry-run'));
       if (await gcCommand(rest, loadConfig())) return;
+      if (rest[0] === 'reconcile') return gcReconcile(rest.slice(1));
       break;
     case 'events':
       if (await eventsCommand(rest, loadConfig())) return;
@@ -114,6 +117,16 @@ async function gcUploads(dryRun: boolean): Promise<void> {
     console.log(`${dryRun ? 'would purge' : 'purged'}: ${report.sessions} stale sessions, ${report.orphans} orphaned uploads`);
   } finally {
     await ctx.close();
+  }
+}
+
+async function gcReconcile(args: string[]): Promise<void> {
+  try {
+    process.exitCode = await reconcileCommand(args, loadConfig());
+  } catch (e) {
+    if (!(e instanceof ReconcileRefusedError)) throw e;
+    console.error(e.message);
+    process.exitCode = 1;
   }
 }
 

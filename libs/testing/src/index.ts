@@ -6,3 +6,4 @@ export * from './blob-storage.suite';
 export * from './event-bus.suite';
 export * from './eventually';
 export * from './registry-events';
+export * from './metadata-db';
