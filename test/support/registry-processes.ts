@@ -77,26 +77,41 @@ export async function startLading(app: string | undefined, env: Record<string, s
   }
 }
 
+/** What a `lading` command run by {@link runLading} did. */
+export interface LadingRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Both, interleaved as they came. */
+  output: string;
+}
+
 /**
- * Runs `lading serve <app>` with exactly the LADING_* settings of `env` (none inherited) until it
- * exits by itself, as on a start it refuses: its exit code and output. Killed, and an error
- * thrown, if it still runs after `timeoutMs`.
+ * Runs `lading <args…>` with exactly the LADING_* settings of `env` (none inherited) until it
+ * exits by itself: its exit code and output. Killed, and an error thrown, if it still runs after
+ * `timeoutMs`.
  */
-export async function serveUntilExit(app: string, env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+export async function runLading(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<LadingRun> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LADING_')));
-  const proc = spawn(process.execPath, [LADING, 'serve', app], {
+  const proc = spawn(process.execPath, [LADING, ...args], {
     cwd: ROOT,
     env: { ...inherited, LADING_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  proc.stdout!.on('data', (d) => (output += d));
-  proc.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((ok) => proc.once('exit', (code) => ok(code)));
+  const run: LadingRun = { code: null, stdout: '', stderr: '', output: '' };
+  proc.stdout!.on('data', (d) => ((run.stdout += d), (run.output += d)));
+  proc.stderr!.on('data', (d) => ((run.stderr += d), (run.output += d)));
+  const exited = new Promise<number | null>((ok) => proc.once('close', (code) => ok(code)));
   const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-  const code = await exited;
+  run.code = await exited;
   clearTimeout(timer);
-  if (proc.signalCode === 'SIGKILL') throw new Error(`lading serve ${app} still ran after ${timeoutMs} ms:\n${output}`);
+  if (proc.signalCode === 'SIGKILL') throw new Error(`lading ${args.join(' ')} still ran after ${timeoutMs} ms:\n${run.output}`);
+  return run;
+}
+
+/** Runs `lading serve <app>` as {@link runLading} does, as on a start it refuses: its exit code and output. */
+export async function serveUntilExit(app: string, env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  const { code, output } = await runLading(['serve', app], env, timeoutMs);
   return { code, output };
 }
 

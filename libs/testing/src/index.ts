@@ -7,3 +7,4 @@ export * from './event-bus.suite';
 export * from './eventually';
 export * from './registry-events';
 export * from './metadata-db';
+export * from './gc-fixtures';

@@ -1,33 +1,15 @@
-import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReconcileStore, type MetadataDb } from '@lading/metadata-db';
 import { loadConfig } from '@lading/nest-common';
 import { FilesystemBlobStorage, type BlobInfo, type BlobStorage } from '@lading/storage';
-import { RegistryTestClient, randomBlob, randomImage, useMemoryMetadataDb } from '@lading/testing';
+import { commitBytes, pushImageAndBlob, useMemoryMetadataDb } from '@lading/testing';
 import { startTestRegistry, type TestRegistry } from '../embedded.harness';
 import { EXIT_MISSING_BYTES, ReconcileRefusedError, reconcileCommand } from './reconcile.command';
 import { ReconcileService, type ReconcileRows } from './reconcile.service';
 
 jest.setTimeout(90_000);
-
-const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** Stores `content` as a committed blob (no row): what a push leaves before its row is written. */
-async function storeBytes(storage: BlobStorage, content: Buffer, digest = digestOf(content)): Promise<string> {
-  const id = randomUUID();
-  await storage.createUpload(id);
-  const { parts } = await storage.writePart(
-    id,
-    [],
-    (async function* () {
-      yield content;
-    })(),
-  );
-  await storage.commitUpload(id, parts, digest);
-  return digest;
-}
 
 /** The storage's clock once it has moved past every blob stored so far (storage times only). */
 async function storageTimeAfterEveryBlob(storage: BlobStorage): Promise<Date> {
@@ -51,7 +33,7 @@ describe('ReconcileService on PGlite and the filesystem', () => {
   let storage: FilesystemBlobStorage;
   let service: ReconcileService;
   const push = async (content: Buffer) => {
-    const digest = await storeBytes(storage, content);
+    const digest = await commitBytes(storage, content);
     await db.transaction((tx) => tx.blobs.linkBlob('reconcile/app', { digest, size: content.length }));
     return digest;
   };
@@ -69,11 +51,11 @@ describe('ReconcileService on PGlite and the filesystem', () => {
   async function plant() {
     const kept = await push(Buffer.from('a pushed blob'));
     const alsoKept = await push(Buffer.from('another pushed blob'));
-    const orphan = await storeBytes(storage, Buffer.from('bytes no row knows'));
+    const orphan = await commitBytes(storage, Buffer.from('bytes no row knows'));
     const gone = await push(Buffer.from('bytes deleted behind the database'));
     await storage.deleteBlob(gone);
     const resized = await push(Buffer.from('bytes of the right size'));
-    await storeBytes(storage, Buffer.from('other bytes, other size, same key'), resized);
+    await commitBytes(storage, Buffer.from('other bytes, other size, same key'), resized);
     return { kept, alsoKept, orphan, gone, resized };
   }
 
@@ -103,7 +85,7 @@ describe('ReconcileService on PGlite and the filesystem', () => {
   it('with delete, removes only the orphans stored at or before the cutoff, by the storage clock', async () => {
     const p = await plant();
     const cutoff = new Date((await storageTimeAfterEveryBlob(storage)).getTime() - 1);
-    const young = await storeBytes(storage, Buffer.from('an orphan stored after the cutoff'));
+    const young = await commitBytes(storage, Buffer.from('an orphan stored after the cutoff'));
     const report = await service.reconcile({ delete: true, dryRun: false, reviewAfter: 0, cutoff });
     expect(report.mode).toBe('delete');
     const status = Object.fromEntries(report.orphans.items.map((o) => [o.digest, o.status]));
@@ -132,7 +114,7 @@ describe('ReconcileService on PGlite and the filesystem', () => {
   });
 
   it('keeps an orphan whose row a push writes after the walk, before the delete', async () => {
-    const orphan = await storeBytes(storage, Buffer.from('pushed while reconcile ran'));
+    const orphan = await commitBytes(storage, Buffer.from('pushed while reconcile ran'));
     const store = new ReconcileStore(db);
     const rows: ReconcileRows = {
       totals: () => store.totals(),
@@ -156,7 +138,7 @@ describe('ReconcileService on PGlite and the filesystem', () => {
   });
 
   it('drops a difference that the walk saw but that a push or delete settled before the re-check', async () => {
-    const pushedDuringWalk = await storeBytes(storage, Buffer.from('row written after the walk passed it'));
+    const pushedDuringWalk = await commitBytes(storage, Buffer.from('row written after the walk passed it'));
     const settling: Pick<BlobStorage, 'listBlobInfo' | 'currentTime' | 'statBlob' | 'deleteBlob'> = {
       currentTime: () => storage.currentTime(),
       statBlob: (d) => storage.statBlob(d),
@@ -180,8 +162,8 @@ describe('ReconcileService on PGlite and the filesystem', () => {
 
   it('refuses a storage listing out of digest order, deleting nothing', async () => {
     const [a, b] = [
-      await storeBytes(storage, Buffer.from('one')),
-      await storeBytes(storage, Buffer.from('two')),
+      await commitBytes(storage, Buffer.from('one')),
+      await commitBytes(storage, Buffer.from('two')),
     ].sort();
     const reversed: Pick<BlobStorage, 'listBlobInfo' | 'currentTime' | 'statBlob' | 'deleteBlob'> = {
       currentTime: () => storage.currentTime(),
@@ -225,15 +207,7 @@ describe('lading gc reconcile against the embedded registry’s data folder', ()
     registry = await startTestRegistry();
     dataDir = registry.dataDir;
     const env = { LADING_DATA_DIR: dataDir };
-    const client = new RegistryTestClient(registry.url);
-    const image = randomImage({ layers: 2 });
-    const blob = randomBlob(4096);
-    try {
-      expect((await client.pushImage('reconcile/app', image, 'v1')).status).toBe(201);
-      expect((await client.pushBlob('reconcile/app', blob)).status).toBe(201);
-    } finally {
-      await client.close();
-    }
+    const { blob } = await pushImageAndBlob(registry.url, 'reconcile/app', 4096);
 
     const refused = await run([], env).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ReconcileRefusedError);
@@ -244,7 +218,7 @@ describe('lading gc reconcile against the embedded registry’s data folder', ()
     await registry.close(true);
     registry = undefined;
     const storage = new FilesystemBlobStorage({ rootDirectory: join(dataDir, 'storage') });
-    const orphan = await storeBytes(storage, Buffer.from('left by a crash before the row'));
+    const orphan = await commitBytes(storage, Buffer.from('left by a crash before the row'));
     await storage.deleteBlob(blob.digest);
     const stored = (await listed(storage)).sort();
 
