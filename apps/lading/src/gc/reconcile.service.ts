@@ -175,11 +175,14 @@ export class ReconcileService {
         add(report.storage, blob.size);
         s = await stored.next();
       }
+      // Progress counts rows (the totals are the table's); an orphan only keeps the display going.
       if (row && (!blob || row.digest <= blob.digest)) {
         add(report.database, row.size);
+        progress.advance(1, row.size);
         r = await rows.next();
+      } else {
+        progress.advance(0);
       }
-      progress.advance(1, row?.size ?? blob?.size ?? 0);
     }
     return { orphans, missing };
   }
