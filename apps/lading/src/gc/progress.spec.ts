@@ -45,10 +45,13 @@ describe('ProgressReporter', () => {
     ]);
   });
 
-  it('cuts the line to the terminal’s width', () => {
-    const { writes, reporter } = fixture(true, 30);
-    reporter.phase('comparing storage with the database', { items: 10 });
-    expect(writes[0]).toHaveLength(29);
+  it('cuts the line to the terminal’s width, 80 when the terminal reports none', () => {
+    const narrow = fixture(true, 30);
+    narrow.reporter.phase('comparing storage with the database', { items: 10 });
+    expect(narrow.writes[0]).toHaveLength(29);
+    const unsized = fixture(true, 0);
+    unsized.reporter.phase('comparing storage with the database, a phase with a long name', { items: 10 });
+    expect(unsized.writes[0]).toHaveLength(79);
   });
 
   it('off a terminal writes whole lines, at most one per line interval, a closing line per phase and the summary', () => {

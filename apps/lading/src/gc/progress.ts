@@ -113,7 +113,7 @@ export class ProgressReporter implements ProgressSink {
   }
 
   private draw(): void {
-    const width = Math.max(20, (this.stream.columns ?? 80) - 1);
+    const width = Math.max(20, (this.stream.columns || 80) - 1); // 0 when the terminal reports no size
     const fraction = this.fraction();
     const bar =
       fraction === undefined
