@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { Client } from 'pg';
+import { MetadataDb, ReconcileStore, openMetadataDb } from '@lading/metadata-db';
 import { S3BlobStorage, blobDataKey } from '@lading/storage';
 import { RegistryTestClient, commitBytes, eventually, pushImageAndBlob } from '@lading/testing';
 import { runLading, startEmbedded, startSplit, type SplitStack } from '../support/registry-processes';
@@ -21,6 +22,7 @@ describe('lading gc reconcile on PostgreSQL and MinIO, next to a running split r
   const storage = new S3BlobStorage(testS3Options(rootDirectory));
   let stack: SplitStack;
   let pg: Client;
+  const sessionId = randomUUID();
 
   beforeAll(async () => {
     stack = await startSplit({ withWorkers: false, env: s3RegistryEnv(rootDirectory) });
@@ -147,6 +149,65 @@ describe('lading gc reconcile on PostgreSQL and MinIO, next to a running split r
       await push.end();
     }
   });
+
+  it.each([
+    [
+      'a single-request upload pinning it',
+      (digest: string) => ({
+        sql: 'INSERT INTO blob_commit_pins (id, digest) VALUES ($1, $2)',
+        params: [randomUUID(), digest],
+      }),
+    ],
+    [
+      'a chunked upload recording its commit',
+      (digest: string) => ({
+        sql: 'UPDATE upload_sessions SET committing_digest = $2 WHERE id = $1',
+        params: [sessionId, digest],
+      }),
+    ],
+  ])(
+    'holds off %s while the delete runs: the upload goes on once the bytes are gone',
+    async (_name, announce) => {
+      const db = new MetadataDb(await openMetadataDb({ url: stack.databaseUrl, poolSize: 2, migrate: false }));
+      const upload = new Client({ connectionString: stack.databaseUrl });
+      await upload.connect();
+      try {
+        await pg.query('INSERT INTO upload_sessions (id, repository) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+          sessionId,
+          'reconcile/app',
+        ]);
+        const orphan = await commitBytes(
+          storage,
+          Buffer.from(`an orphan an upload of the same content announces: ${randomUUID()}`),
+        );
+        let announced: Promise<unknown> | undefined;
+        let finished = false;
+        const outcomes = await new ReconcileStore(db).deleteUnknownBlobs(
+          [{ digest: orphan, size: 1 }],
+          async (digests) => {
+            const { sql, params } = announce(orphan);
+            announced = upload.query(sql, params).then(() => (finished = true));
+            await eventually(
+              async () =>
+                (await pg.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query = $1", [sql]))
+                  .rowCount! > 0,
+              30_000,
+              'the upload to wait for the delete',
+            );
+            expect(finished).toBe(false);
+            await storage.deleteBlobs(digests);
+          },
+        );
+        await announced;
+        expect(outcomes.get(orphan)).toBe('deleted');
+        // The upload announced once the bytes were gone: its storage commit, next, finds none and writes them.
+        expect(await storage.statBlob(orphan)).toBeNull();
+      } finally {
+        await upload.end();
+        await db.close();
+      }
+    },
+  );
 });
 
 describe('lading gc reconcile and the embedded registry', () => {

@@ -7,7 +7,7 @@ import { FilesystemBlobStorage, type BlobInfo, type BlobStorage } from '@lading/
 import { commitBytes, pushImageAndBlob, useMemoryMetadataDb } from '@lading/testing';
 import { startTestRegistry, type TestRegistry } from '../embedded.harness';
 import { EXIT_MISSING_BYTES, ReconcileRefusedError, reconcileCommand } from './reconcile.command';
-import { ReconcileService, type ReconcileRows } from './reconcile.service';
+import { ReconcileService, type ReconcileRows, type ReconcileStorage } from './reconcile.service';
 
 jest.setTimeout(90_000);
 
@@ -120,10 +120,11 @@ describe('ReconcileService on PGlite and the filesystem', () => {
       totals: () => store.totals(),
       rows: () => store.rows(),
       sizesOf: (d) => store.sizesOf(d),
-      async deleteIfUnknown(digest, size, remove) {
+      async deleteUnknownBlobs(blobs, remove) {
         // The push's transaction commits right before the delete takes its claim.
-        await db.transaction((tx) => tx.blobs.linkBlob('reconcile/app', { digest, size }));
-        return store.deleteIfUnknown(digest, size, remove);
+        for (const { digest, size } of blobs)
+          await db.transaction((tx) => tx.blobs.linkBlob('reconcile/app', { digest, size }));
+        return store.deleteUnknownBlobs(blobs, remove);
       },
     };
     const report = await new ReconcileService(rows, storage).reconcile({
@@ -139,10 +140,10 @@ describe('ReconcileService on PGlite and the filesystem', () => {
 
   it('drops a difference that the walk saw but that a push or delete settled before the re-check', async () => {
     const pushedDuringWalk = await commitBytes(storage, Buffer.from('row written after the walk passed it'));
-    const settling: Pick<BlobStorage, 'listBlobInfo' | 'currentTime' | 'statBlob' | 'deleteBlob'> = {
+    const settling: ReconcileStorage = {
       currentTime: () => storage.currentTime(),
       statBlob: (d) => storage.statBlob(d),
-      deleteBlob: (d) => storage.deleteBlob(d),
+      deleteBlobs: (d) => storage.deleteBlobs(d),
       async *listBlobInfo() {
         for await (const b of storage.listBlobInfo()) {
           yield b;
@@ -165,10 +166,10 @@ describe('ReconcileService on PGlite and the filesystem', () => {
       await commitBytes(storage, Buffer.from('one')),
       await commitBytes(storage, Buffer.from('two')),
     ].sort();
-    const reversed: Pick<BlobStorage, 'listBlobInfo' | 'currentTime' | 'statBlob' | 'deleteBlob'> = {
+    const reversed: ReconcileStorage = {
       currentTime: () => storage.currentTime(),
       statBlob: (d) => storage.statBlob(d),
-      deleteBlob: (d) => storage.deleteBlob(d),
+      deleteBlobs: (d) => storage.deleteBlobs(d),
       async *listBlobInfo() {
         const all: BlobInfo[] = [];
         for await (const blob of storage.listBlobInfo()) all.push(blob);

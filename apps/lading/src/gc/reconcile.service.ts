@@ -3,9 +3,9 @@ import type { BlobInfo, BlobStat, BlobStorage } from '@lading/storage';
 import { NO_PROGRESS, type ProgressSink } from './progress';
 
 /** What reconcile reads and deletes in storage. */
-export type ReconcileStorage = Pick<BlobStorage, 'listBlobInfo' | 'currentTime' | 'statBlob' | 'deleteBlob'>;
+export type ReconcileStorage = Pick<BlobStorage, 'listBlobInfo' | 'currentTime' | 'statBlob' | 'deleteBlobs'>;
 /** What reconcile reads in the database. */
-export type ReconcileRows = Pick<ReconcileStore, 'totals' | 'rows' | 'sizesOf' | 'deleteIfUnknown'>;
+export type ReconcileRows = Pick<ReconcileStore, 'totals' | 'rows' | 'sizesOf' | 'deleteUnknownBlobs'>;
 
 /** Options of one reconcile pass. */
 export interface ReconcileOptions {
@@ -70,6 +70,11 @@ export interface ReconcileReport {
 }
 
 const RECHECK_BATCH = 500;
+/**
+ * Orphans deleted under one claim: the claim's table locks hold uploads' commits off for one
+ * storage request (one S3 DeleteObjects), so a batch is small.
+ */
+const DELETE_BATCH = 100;
 
 /**
  * `lading gc reconcile`: compares the blobs in storage with the `blobs` rows, the database
@@ -81,10 +86,10 @@ const RECHECK_BATCH = 500;
  *
  * How: one merge of two lists in digest order, the storage listing and the rows (neither held in
  * memory; only the differences are); then each difference is checked again (a push or delete
- * during the walk shows as one), and each orphan old enough is deleted through
- * `ReconcileStore.deleteIfUnknown`, which re-checks the row under a claim that holds off a push
- * inserting it. Ages are the storage's own times against the storage's clock now, never a
- * process clock.
+ * during the walk shows as one), and the orphans old enough are deleted, a batch at a time,
+ * through `ReconcileStore.deleteUnknownBlobs`, which re-checks rows and commits in progress
+ * under a claim that holds off a push of those digests. Ages are the storage's own times
+ * against the storage's clock now, never a process clock.
  */
 export class ReconcileService {
   constructor(
@@ -135,16 +140,14 @@ export class ReconcileService {
     const old = report.orphans.items.filter((o) => o.status === 'old');
     if (report.mode === 'delete' && old.length > 0) {
       progress.phase('deleting orphans', { items: old.length, bytes: sum(old) });
-      for (const orphan of old) {
-        const outcome = await this.rows.deleteIfUnknown(orphan.digest, orphan.size, () =>
-          this.storage.deleteBlob(orphan.digest),
-        );
-        orphan.status = outcome;
-        if (outcome === 'deleted') {
-          report.deleted.count++;
-          report.deleted.bytes += orphan.size;
+      for (let i = 0; i < old.length; i += DELETE_BATCH) {
+        const batch = old.slice(i, i + DELETE_BATCH);
+        const outcomes = await this.rows.deleteUnknownBlobs(batch, (digests) => this.storage.deleteBlobs(digests));
+        for (const orphan of batch) {
+          orphan.status = outcomes.get(orphan.digest) ?? 'known';
+          if (orphan.status === 'deleted') add(report.deleted, orphan.size);
         }
-        progress.advance(1, orphan.size);
+        progress.advance(batch.length, sum(batch));
       }
     }
     return report;

@@ -16,7 +16,9 @@ describe('ReconcileStore (on PGlite)', () => {
     await db?.close();
   });
   beforeEach(async () => {
-    await db.dataSource.query('DELETE FROM upload_sessions; DELETE FROM repository_blobs; DELETE FROM blobs;');
+    await db.dataSource.query(
+      'DELETE FROM blob_commit_pins; DELETE FROM upload_sessions; DELETE FROM repository_blobs; DELETE FROM blobs;',
+    );
   });
 
   const link = (digest: string, size: number) =>
@@ -37,39 +39,43 @@ describe('ReconcileStore (on PGlite)', () => {
     expect(await store.sizesOf([])).toEqual(new Map());
   });
 
-  it('deletes the bytes of a digest no row knows, leaving the table as it was (the claim is rolled back)', async () => {
-    await link(digestOf('kept'), 1);
-    const removed: string[] = [];
-    const orphan = digestOf('orphan');
-    expect(await store.deleteIfUnknown(orphan, 5, async () => void removed.push(orphan))).toBe('deleted');
-    expect(removed).toEqual([orphan]);
-    expect(await digestsInTable()).toEqual([digestOf('kept')]);
-  });
-
-  it('does not delete the bytes of a digest that has a row', async () => {
+  it('deletes the bytes of the digests no row knows and no upload commits, leaving the tables as they were', async () => {
     const known = digestOf('known');
-    await link(known, 5);
-    const remove = jest.fn(async () => undefined);
-    expect(await store.deleteIfUnknown(known, 5, remove)).toBe('known');
-    expect(remove).not.toHaveBeenCalled();
-    expect(await store.totals()).toEqual({ count: 1, bytes: 5 });
-  });
-
-  it('does not delete the bytes of a digest an upload session is committing', async () => {
-    const committing = digestOf('committing');
+    await link(known, 1);
+    const [orphan, pinned, committing] = [digestOf('orphan'), digestOf('pinned'), digestOf('committing')];
+    // A single-request upload's commit pin, and a chunked session that verified its digest.
+    await db.dataSource.query('INSERT INTO blob_commit_pins (id, digest) VALUES ($1, $2)', [randomUUID(), pinned]);
     const id = randomUUID();
     await db.read.uploads.createSession(id, 'reconcile/app');
     await db.dataSource.query('UPDATE upload_sessions SET committing_digest = $1 WHERE id = $2', [committing, id]);
+    const removed: string[][] = [];
+    const outcomes = await store.deleteUnknownBlobs(
+      [orphan, known, pinned, committing].map((digest) => ({ digest, size: 5 })),
+      async (digests) => void removed.push(digests),
+    );
+    expect(Object.fromEntries(outcomes)).toEqual({
+      [orphan]: 'deleted',
+      [known]: 'known',
+      [pinned]: 'committing',
+      [committing]: 'committing',
+    });
+    expect(removed).toEqual([[orphan]]);
+    expect(await digestsInTable()).toEqual([known]);
+  });
+
+  it('removes nothing when every digest has a row', async () => {
+    const known = digestOf('known');
+    await link(known, 5);
     const remove = jest.fn(async () => undefined);
-    expect(await store.deleteIfUnknown(committing, 5, remove)).toBe('committing');
+    expect(await store.deleteUnknownBlobs([{ digest: known, size: 5 }], remove)).toEqual(new Map([[known, 'known']]));
     expect(remove).not.toHaveBeenCalled();
-    expect(await digestsInTable()).toEqual([]);
+    expect(await store.totals()).toEqual({ count: 1, bytes: 5 });
   });
 
   it('rolls the claim back when the delete fails, and passes the error on', async () => {
     const orphan = digestOf('failing delete');
     await expect(
-      store.deleteIfUnknown(orphan, 5, async () => {
+      store.deleteUnknownBlobs([{ digest: orphan, size: 5 }], async () => {
         throw new Error('storage down');
       }),
     ).rejects.toThrow('storage down');

@@ -10,20 +10,22 @@ export interface BlobRow {
 }
 
 /**
- * What {@link ReconcileStore.deleteIfUnknown} found: `deleted` (no row and no commit under way:
- * the bytes were removed), `known` (a row exists, or a transaction inserting one committed while
- * the delete waited for it), `committing` (an upload session is committing that digest), `busy`
- * (a transaction kept the row locked longer than the lock timeout; nothing was done).
+ * What {@link ReconcileStore.deleteUnknownBlobs} found for a digest: `deleted` (no row and no
+ * commit under way: its bytes were removed), `known` (a row exists, or a transaction inserting
+ * one committed while the delete waited for it), `committing` (an upload is committing that
+ * digest: a chunked session's `committing_digest` or a single-request upload's commit pin),
+ * `busy` (a lock was not had within the lock timeout, or a deadlock: nothing was done).
  */
 export type UnknownBlobOutcome = 'deleted' | 'known' | 'committing' | 'busy';
 
-/** How long the guarded delete waits for a transaction that is writing the same row. */
+/** How long the guarded delete waits for a lock (a transaction writing the same row, the tables it locks). */
 const CLAIM_LOCK_TIMEOUT = '30s';
 
-/** PostgreSQL's lock_not_available (a `lock_timeout` ran out), whichever driver raised it. */
-function isLockTimeout(e: unknown): boolean {
+/** PostgreSQL's lock_not_available (a `lock_timeout` ran out) or deadlock_detected, whichever driver raised it. */
+function isLockFailure(e: unknown): boolean {
   const err = e as { code?: string; driverError?: { code?: string } } | null;
-  return (err?.code ?? err?.driverError?.code) === '55P03';
+  const code = err?.code ?? err?.driverError?.code;
+  return code === '55P03' || code === '40P01';
 }
 
 /**
@@ -77,23 +79,32 @@ export class ReconcileStore {
   }
 
   /**
-   * Calls `remove` (which deletes the bytes of `digest`) only if no `blobs` row exists for the
-   * digest and no upload session is committing it, and holds a push that is inserting that row
-   * off until `remove` is done.
+   * Calls `remove` with those of `blobs` that no `blobs` row knows and no upload is committing
+   * (it deletes their bytes), holding off, until it is done, every push that would make one of
+   * them known: the outcome of each digest.
    *
-   * How: in one transaction, `INSERT … ON CONFLICT DO NOTHING` a row for the digest. A row that
-   * exists, or that an open transaction is inserting (PostgreSQL makes the insert wait for that
-   * transaction's outcome), means the digest is known: nothing is removed. Otherwise the new row
-   * is a claim: a push inserting the row now waits on it until `remove` has run and the
-   * transaction is rolled back (always rolled back: the table is left as it was). A plain
-   * `SELECT … FOR UPDATE` would not do: it locks no row that does not exist yet and does not see
-   * one that an open transaction is inserting.
-   *
-   * What it cannot stop: a push whose storage commit found these very bytes in place (same
-   * digest, same size: it writes nothing) and whose row insert comes after the claim. It waits,
-   * then inserts a row for bytes `remove` deleted. See the README ("lading gc reconcile").
+   * How, in one transaction that is always rolled back (the tables end as they were):
+   * 1. Claim: `INSERT … ON CONFLICT DO NOTHING` a row per digest. A row that exists, or that an
+   *    open transaction is inserting (the insert waits for that transaction), makes the digest
+   *    `known`. A claimed row holds off a push inserting it until the end. (`SELECT … FOR UPDATE`
+   *    would not do: it locks no row that does not exist yet, nor sees one being inserted.)
+   * 2. `LOCK TABLE blob_commit_pins, upload_sessions IN SHARE MODE`: waits for transactions
+   *    writing either table, and makes new writes wait until the end, so that no upload can
+   *    announce a commit of a claimed digest between the check and `remove`. An upload announces
+   *    before its storage commit (a pin, or `committing_digest`), and that commit skips bytes
+   *    that are already stored: without this, it could find the orphan's bytes, write nothing,
+   *    and link a row to bytes `remove` then deletes. Held for one `remove` call: keep batches small.
+   * 3. A digest with a pin or a committing session is `committing`; the rest go to `remove`.
+   * @throws whatever `remove` throws (after the rollback); lock timeouts and deadlocks are `busy`.
    */
-  async deleteIfUnknown(digest: string, size: number, remove: () => Promise<void>): Promise<UnknownBlobOutcome> {
+  async deleteUnknownBlobs(
+    blobs: readonly { digest: string; size: number }[],
+    remove: (digests: string[]) => Promise<void>,
+  ): Promise<Map<string, UnknownBlobOutcome>> {
+    // One order for every claimer, so two passes over the same digests wait rather than deadlock.
+    const sorted = [...blobs].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+    const outcomes = new Map<string, UnknownBlobOutcome>(sorted.map((b) => [b.digest, 'known']));
+    if (sorted.length === 0) return outcomes;
     const runner = this.db.dataSource.createQueryRunner();
     await runner.connect();
     try {
@@ -101,20 +112,29 @@ export class ReconcileStore {
       try {
         const q = managerQueryer(runner.manager);
         await q.query(`SET LOCAL lock_timeout = '${CLAIM_LOCK_TIMEOUT}'`);
-        const claimed = await q.query(
-          'INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING RETURNING digest',
-          [digest, size],
+        const claimed = await q.query<{ digest: string }>(
+          `INSERT INTO blobs (digest, size) SELECT * FROM unnest($1::text[], $2::bigint[])
+           ON CONFLICT (digest) DO NOTHING RETURNING digest`,
+          [sorted.map((b) => b.digest), sorted.map((b) => b.size)],
         );
-        if (claimed.rows.length === 0) return 'known';
-        const committing = await q.query('SELECT 1 FROM upload_sessions WHERE committing_digest = $1 LIMIT 1', [
-          digest,
-        ]);
-        if (committing.rows.length > 0) return 'committing';
-        await remove();
-        return 'deleted';
+        const unknown = claimed.rows.map((r) => r.digest);
+        if (unknown.length === 0) return outcomes;
+        await q.query('LOCK TABLE blob_commit_pins, upload_sessions IN SHARE MODE');
+        const { rows } = await q.query<{ digest: string }>(
+          `SELECT committing_digest AS digest FROM upload_sessions WHERE committing_digest = ANY($1::text[])
+           UNION SELECT digest FROM blob_commit_pins WHERE digest = ANY($1::text[])`,
+          [unknown],
+        );
+        const committing = new Set(rows.map((r) => r.digest));
+        for (const d of committing) outcomes.set(d, 'committing');
+        const doomed = unknown.filter((d) => !committing.has(d));
+        if (doomed.length > 0) await remove(doomed);
+        for (const d of doomed) outcomes.set(d, 'deleted');
+        return outcomes;
       } catch (e) {
-        if (isLockTimeout(e)) return 'busy';
-        throw e;
+        if (!isLockFailure(e)) throw e;
+        for (const b of sorted) outcomes.set(b.digest, 'busy');
+        return outcomes;
       } finally {
         await runner.rollbackTransaction();
       }
