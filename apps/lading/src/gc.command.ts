@@ -2,6 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import { Module } from '@nestjs/common';
 import { GarbageCollector, GcWorkerModule, summarize, type GcBatchResult, type GcRunSummary } from '@lading/app-gc-worker';
 import { adminToken, LadingCoreModule, loadConfig, type LadingConfig } from '@lading/nest-common';
+import { formatBytes } from './gc/progress';
 
 export const GC_USAGE = `  gc run [--dry-run] [--url U]   one garbage collection pass now, with progress and a summary
   gc status [--url U]            GC queue depths, the oldest due item, the last runs
@@ -115,18 +116,6 @@ async function* lines(res: Response): AsyncIterable<string> {
     }
   }
   if (rest.trim()) yield rest.trim();
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
 }
 
 function spinner(n: number): string {

@@ -60,8 +60,8 @@ export async function run(argv: string[]): Promise<void> {
       break;
     case 'gc':
       if (rest[0] === 'uploads') return gcUploads(rest.includes('--dry-run'));
-      if (await gcCommand(rest, loadConfig())) return;
       if (rest[0] === 'reconcile') return gcReconcile(rest.slice(1));
+      if (await gcCommand(rest, loadConfig())) return;
       break;
     case 'events':
       if (await eventsCommand(rest, loadConfig())) return;
