@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { GarbageCollector } from '@lading/app-gc-worker';
 import { resetWorld, runConcurrently, type RaceWorld } from '../../apps/gc-worker/src/gc/race-harness';
-import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
+import { MetadataDb, openMetadataDb, ReconcileStore } from '@lading/metadata-db';
+import { ReconcileService } from '../../apps/lading/src/gc/reconcile.service';
 import { loadConfig } from '@lading/nest-common';
 import { eventually } from '@lading/testing';
 import { FilesystemBlobStorage, S3BlobStorage, type BlobStorage } from '@lading/storage';
@@ -84,6 +85,9 @@ describe.each([
     for await (const d of storage.listBlobs()) stored.add(d);
     expect([...stored].filter((d) => !referenced.has(d))).toEqual([]); // leaked bytes
     expect([...referenced].filter((d) => !stored.has(d))).toEqual([]); // lost bytes
+    // And the offline check agrees: no object without its row, no row without its bytes.
+    const report = await new ReconcileService(new ReconcileStore(w.db), storage).reconcile({ delete: false, dryRun: true, reviewAfter: 0 });
+    expect({ orphans: report.orphans.items, missing: report.missing.items }).toEqual({ orphans: [], missing: [] });
 
     // Delete every tag: then everything goes, and storage ends empty.
     await w.db.read.gc.untagAllForTests();
