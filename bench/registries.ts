@@ -51,6 +51,8 @@ export interface Target {
   pids(): number[];
   /** The PostgreSQL database it uses, if any (its backends' CPU is counted for it). */
   database?: string;
+  /** Its temp data directory (Lading's filesystem storage is `<dataDir>/storage`). */
+  dataDir: string;
   /** The last output of the servers, for failure messages. */
   log(): string;
   /** Stops the processes (SIGTERM, SIGKILL after a grace period), removes its data (temp directory, database, bucket prefix). */
@@ -107,6 +109,7 @@ function makeTarget(name: string, servers: Server[], dir: string, removals: stri
     apps,
     pids: () => Object.values(apps()).flat(),
     database,
+    dataDir: dir,
     log: () => servers.map((s) => (servers.length > 1 ? `--- ${s.app}\n${s.log()}` : s.log())).join('\n'),
     stop: () =>
       (stopped ??= (async () => {
@@ -220,10 +223,11 @@ export async function startLadingEmbedded(
 /**
  * Starts Lading split: blob-upload (which migrates the new database on the test PostgreSQL),
  * manifests, the gateway, notifications and gc-worker, each `lading serve <app>` in its own
- * process, one after the other, sharing a temp data directory, the database and `storage`.
+ * process, one after the other, sharing a temp data directory, the database and `storage`;
+ * `env` is laid over the settings of every app.
  */
-export async function startLadingSplit(name: string, storage: BenchStorage): Promise<Target> {
-  const plan = await planSplit({ LADING_LOG_LEVEL: 'warn', ...ladingStorageEnv(storage) });
+export async function startLadingSplit(name: string, storage: BenchStorage, env: Record<string, string> = {}): Promise<Target> {
+  const plan = await planSplit({ LADING_LOG_LEVEL: 'warn', ...ladingStorageEnv(storage), ...env });
   const dbName = new URL(plan.db.url).pathname.slice(1);
   const servers: Server[] = [];
   const removals = [...storageRemovals(storage), addCleanup(`database ${dbName}`, plan.db.drop)];
@@ -242,7 +246,7 @@ export async function startLadingSplit(name: string, storage: BenchStorage): Pro
 }
 
 /** The reference registry's `storage` driver section for `storage` (filesystem under `dir`). */
-function referenceStorageYaml(storage: BenchStorage, dir: string): string[] {
+export function referenceStorageYaml(storage: BenchStorage, dir: string): string[] {
   if (storage.driver === 'filesystem') return ['  filesystem:', `    rootdirectory: ${join(dir, 'data')}`];
   const o = testS3Options(storage.rootDirectory);
   const endpoint = new URL(o.regionEndpoint!);

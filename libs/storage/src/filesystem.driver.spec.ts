@@ -72,6 +72,12 @@ describe('FilesystemBlobStorage', () => {
     expect(await readdir(join(root, 'blobs', 'sha256', hex.slice(0, 2)))).toEqual([]);
   });
 
+  it('removes the blob directories on a batch delete', async () => {
+    await commit(uploadOf(content));
+    await storage.deleteBlobs([digest]);
+    expect(await readdir(join(root, 'blobs', 'sha256', hex.slice(0, 2)))).toEqual([]);
+  });
+
   it('creates nothing outside the root for a traversal attempt', async () => {
     await expect(storage.createUpload('../escaped')).rejects.toThrow('invalid upload id');
     await expect(stat(join(root, '..', 'escaped'))).rejects.toMatchObject({ code: 'ENOENT' });
@@ -120,10 +126,10 @@ describe('FilesystemBlobStorage', () => {
     expect(await readdir(join(root, 'uploads'))).toEqual([]);
   });
 
-  it('survives a commit racing a delete of the same digest', async () => {
+  it.each(['deleteBlob', 'deleteBlobs'] as const)('survives a commit racing a %s of the same digest', async (remove) => {
     await commit(uploadOf(content));
     const { id, parts } = await uploadOf(content);
-    await Promise.all([storage.deleteBlob(digest), storage.commitUpload(id, parts, digest)]);
+    await Promise.all([remove === 'deleteBlob' ? storage.deleteBlob(digest) : storage.deleteBlobs([digest]), storage.commitUpload(id, parts, digest)]);
     expect(await storage.uploadExists(id)).toBe(false);
   });
 });

@@ -153,6 +153,16 @@ export function describeBlobStorageDriver(name: string, factory: () => Promise<B
         await expect(storage.readBlob(digest)).rejects.toBeInstanceOf(BlobNotFoundError);
       });
 
+      it('deletes several blobs in one call; a blob that was not there counts as removed', async () => {
+        const digests = await Promise.all(['one', 'two', 'three'].map((c) => blobOf(Buffer.from(c))));
+        const kept = await blobOf(Buffer.from('kept'));
+        const missing = `sha256:${createHash('sha256').update('never stored').digest('hex')}`;
+        await storage.deleteBlobs([...digests, missing]);
+        for (const d of digests) expect(await storage.statBlob(d)).toBeNull();
+        expect(await collect(storage.listBlobs())).toEqual([kept]);
+        await storage.deleteBlobs(digests);
+      });
+
       it('lets a blob be committed again after it was deleted', async () => {
         const content = Buffer.from('again');
         const digest = await blobOf(content);
@@ -472,6 +482,9 @@ export function describeBlobStorageDriver(name: string, factory: () => Promise<B
         await expect(storage.statBlob(bad)).rejects.toBeInstanceOf(InvalidStorageKeyError);
         await expect(storage.readBlob(bad)).rejects.toBeInstanceOf(InvalidStorageKeyError);
         await expect(storage.deleteBlob(bad)).rejects.toBeInstanceOf(InvalidStorageKeyError);
+        const other = await blobOf(Buffer.from('not removed by a batch with a bad digest'));
+        await expect(storage.deleteBlobs([other, bad])).rejects.toBeInstanceOf(InvalidStorageKeyError);
+        expect(await storage.statBlob(other)).not.toBeNull();
         const { id, parts } = await uploadOf(Buffer.from('x'));
         const error = await storage.commitUpload(id, parts, bad).catch((e: unknown) => e);
         expect(error).toMatchObject({ kind: 'digest', key: bad });
