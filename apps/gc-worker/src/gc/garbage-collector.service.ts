@@ -227,7 +227,10 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
     );
     await tx.gc.postpone('blobs', busy, BUSY_BACKOFF_MS, this.config.gc.maxbackoff);
     // The bytes go before the commit, with the rows still locked: a push of the same digest
-    // (its commit pin waits for these rows) places its bytes only after these are gone.
+    // (its commit pin waits for these rows) places its bytes only after these are gone. If the
+    // commit then fails (or the transaction is retried after a deadlock), the rows stay behind
+    // without bytes: still garbage (nothing links them; a push of that digest writes its bytes
+    // anew, as none are there), judged and removed again by the next review; removal is idempotent.
     await this.removeFromStorage([...dead]);
     out.deleted = garbage.length;
     out.postponed = busy.length;
