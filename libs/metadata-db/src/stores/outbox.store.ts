@@ -133,7 +133,10 @@ export class OutboxStore {
 
   /**
    * The oldest unsent events of `repositories` (claimed by the caller), in seq order, at most
-   * `limit`: for each repository a gap-free prefix of what it has waiting.
+   * `limit` in all and about an equal share, `ceil(limit / repositories)`, of each: for each
+   * repository a gap-free prefix of what it has waiting. One index range scan per repository
+   * (`event_outbox_unsent_repository_idx`), so it reads only the rows it returns, however long
+   * the backlog of other repositories.
    */
   async unsentOf(repositories: readonly string[], limit: number): Promise<OutboxEvent[]> {
     if (repositories.length === 0) return [];
@@ -145,9 +148,13 @@ export class OutboxStore {
       traceparent: string | null;
       payload: RegistryEvent | string;
     }>(
-      `SELECT id, seq, repository, envelope_version, traceparent, payload FROM event_outbox
-        WHERE repository = ANY($1::text[]) AND sent_at IS NULL ORDER BY seq LIMIT $2`,
-      [repositories, limit],
+      `SELECT e.id, e.seq, e.repository, e.envelope_version, e.traceparent, e.payload
+         FROM unnest($1::text[]) AS r(repository)
+         CROSS JOIN LATERAL (
+           SELECT id, seq, repository, envelope_version, traceparent, payload FROM event_outbox o
+            WHERE o.repository = r.repository AND o.sent_at IS NULL ORDER BY o.seq LIMIT $3) AS e
+        ORDER BY e.seq LIMIT $2`,
+      [repositories, limit, Math.ceil(limit / repositories.length)],
     );
     return rows.map((r) => ({
       id: r.id,
@@ -171,22 +178,27 @@ export class OutboxStore {
   }
 
   /**
-   * Marks the events `ids` sent (those not already) and gives up `owner`'s leases on
-   * `repositories`. Call it with one transaction, so another relay sees both or neither; rows and
-   * leases are locked in key order.
+   * Marks the events at `seqs` sent (those not already) and gives up `owner`'s leases on
+   * `repositories`, in one statement: another relay sees both or neither, and it costs one round
+   * trip (no transaction of its own needed). Rows are locked in seq order and leases in name
+   * order, so relays marking overlapping sets (after a lease was taken over) cannot deadlock.
    * @returns how many rows were newly marked.
    */
-  async markSent(owner: string, ids: readonly string[], repositories: readonly string[]): Promise<number> {
-    let marked = 0;
-    if (ids.length > 0) {
-      ({ affected: marked } = await this.q.query(
-        `UPDATE event_outbox SET sent_at = now()
-          WHERE seq IN (SELECT seq FROM event_outbox WHERE id = ANY($1::uuid[]) AND sent_at IS NULL ORDER BY seq FOR UPDATE)`,
-        [ids],
-      ));
-    }
-    await this.releaseLeases(owner, repositories);
-    return marked;
+  async markSent(owner: string, seqs: readonly number[], repositories: readonly string[]): Promise<number> {
+    const { rows } = await this.q.query<{ marked: number }>(
+      `WITH marked AS (
+         UPDATE event_outbox SET sent_at = now()
+          WHERE seq IN (SELECT seq FROM event_outbox WHERE seq = ANY($2::bigint[]) AND sent_at IS NULL ORDER BY seq FOR UPDATE)
+         RETURNING 1
+       ), released AS (
+         DELETE FROM outbox_leases WHERE repository IN (
+           SELECT repository FROM outbox_leases WHERE owner = $1 AND repository = ANY($3::text[]) ORDER BY repository FOR UPDATE)
+         RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM marked)::int AS marked, (SELECT count(*) FROM released)::int AS released`,
+      [owner, seqs, repositories],
+    );
+    return Number(rows[0].marked);
   }
 
   /** Gives up `owner`'s leases on `repositories` (all of its leases when omitted). */

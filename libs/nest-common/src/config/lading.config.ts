@@ -185,6 +185,8 @@ export const ladingConfigSchema = z
             pollinterval: durationAtLeast(10).default(250),
             /** The most events one relay sends in one batch (one produce request). */
             batchsize: int.min(1).max(10_000).default(500),
+            /** Batches one relay works on at once: one batch's database round trips overlap another's publish. */
+            concurrency: int.min(1).max(16).default(3),
             /** How long a relay's claim on a repository lasts unless renewed: how soon another relay takes over from one that died. */
             lease: durationAtLeast(1000).default(20_000),
           })
