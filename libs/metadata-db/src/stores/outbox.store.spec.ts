@@ -95,6 +95,15 @@ describe('OutboxStore (the relay side, on PGlite)', () => {
     expect(await db.read.outbox.claimRepositories({ owner: b, leaseMs: 60_000, repositories: 10, scan: 20 })).toEqual(['r/cold']);
   });
 
+  it('looks no further than the lookahead past repositories that are claimed', async () => {
+    await append(...Array.from({ length: 50 }, () => 'r/hot'), 'r/cold');
+    const [a, b] = [randomUUID(), randomUUID()];
+    expect(await claim(a, 1)).toEqual(['r/hot']);
+    const claimB = (lookahead: number) => db.read.outbox.claimRepositories({ owner: b, leaseMs: 60_000, repositories: 10, scan: 20, lookahead });
+    expect(await claimB(50)).toEqual([]);
+    expect(await claimB(51)).toEqual(['r/cold']);
+  });
+
   it('reports the backlog by the database clock, and prunes only what was sent long enough ago', async () => {
     expect(await db.read.outbox.backlog()).toEqual({ unsent: 0, oldestAgeMs: null });
     const ids = await append('r/a', 'r/a', 'r/b');

@@ -35,8 +35,14 @@ export interface ClaimOptions {
   leaseMs: number;
   /** The most repositories one claim takes. */
   repositories: number;
-  /** How many unsent rows, oldest first, one claim looks through for unclaimed repositories. */
+  /** How many unsent rows of unclaimed repositories, oldest first, one claim looks through. */
   scan?: number;
+  /**
+   * How many of the oldest unsent rows, claimed or not, one claim looks through at most (default
+   * 4 × `scan`): what bounds its cost while other relays, or this relay's other batches, hold the
+   * repositories at the head of the outbox.
+   */
+  lookahead?: number;
 }
 
 /**
@@ -109,16 +115,19 @@ export class OutboxStore {
    * holds, oldest waiting event first, for `owner` until `leaseMs` from now (database clock). One
    * statement: a repository whose lease another relay holds (or takes at the same moment) is not
    * returned; an expired lease is taken over. Leases are inserted in name order, so two relays
-   * claiming overlapping sets cannot deadlock.
+   * claiming overlapping sets cannot deadlock. It looks no further than the oldest `lookahead`
+   * unsent rows: a repository with nothing waiting there is claimed once the head has moved on.
    * @returns the repositories claimed.
    */
   async claimRepositories(options: ClaimOptions): Promise<string[]> {
     const { rows } = await this.q.query<{ repository: string }>(
-      `WITH waiting AS (
-         SELECT e.repository, e.seq FROM event_outbox e
-          WHERE e.sent_at IS NULL
-            AND NOT EXISTS (SELECT 1 FROM outbox_leases l WHERE l.repository = e.repository AND l.until > now())
-          ORDER BY e.seq LIMIT $4
+      `WITH head AS (
+         SELECT e.repository, e.seq FROM event_outbox e WHERE e.sent_at IS NULL ORDER BY e.seq LIMIT $5
+       ), waiting AS (
+         -- NOT IN over the live leases: one hashed set, whatever the planner guesses of that small, busy table.
+         SELECT h.repository, h.seq FROM head h
+          WHERE h.repository NOT IN (SELECT l.repository FROM outbox_leases l WHERE l.until > now())
+          ORDER BY h.seq LIMIT $4
        ), candidates AS (
          SELECT repository FROM waiting GROUP BY repository ORDER BY min(seq) LIMIT $3
        )
@@ -126,7 +135,7 @@ export class OutboxStore {
        SELECT repository, $1, now() + $2 * interval '1 millisecond' FROM candidates ORDER BY repository
        ON CONFLICT (repository) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until WHERE l.until <= now()
        RETURNING l.repository`,
-      [options.owner, options.leaseMs, options.repositories, options.scan ?? 10_000],
+      [options.owner, options.leaseMs, options.repositories, options.scan ?? 10_000, options.lookahead ?? 4 * (options.scan ?? 10_000)],
     );
     return rows.map((r) => r.repository);
   }
