@@ -20,8 +20,8 @@ const OPTIONS = Symbol('NOTIFICATIONS_OPTIONS');
 export function eventBusConfig(config: LadingConfig): EventBusConfig {
   const { brokers, clientid } = config.kafka;
   if (!brokers) return { kind: 'in-process' };
-  const { topic, partitions, replicationfactor } = config.notifications.kafka;
-  return { kind: 'kafka', brokers, clientId: clientid, topic, partitions, replicationFactor: replicationfactor };
+  const { topic, partitions, replicationfactor, producers } = config.notifications.kafka;
+  return { kind: 'kafka', brokers, clientId: clientid, topic, partitions, replicationFactor: replicationfactor, producers };
 }
 
 /**

@@ -50,8 +50,8 @@ export interface RelayStats {
  * Throughput: `notifications.outbox.concurrency` loops per relay each claim, read, publish and
  * mark their own batch, so one batch's database round trips overlap another's publish. The
  * batches in flight hold disjoint repositories (a claim never takes a repository under a live
- * lease, this relay's own included), so this changes no order; publishes still go to the bus one
- * at a time (the idempotent producer's one request in flight), in the order the loops reach it.
+ * lease, this relay's own included), so this changes no order, and as many of their publishes
+ * overlap as the bus allows (Kafka: `notifications.kafka.producers`, one request in flight each).
  */
 @Injectable()
 export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -66,8 +66,9 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
   private woken = false;
   /** The repositories of each batch in flight. */
   private readonly inFlight = new Set<readonly string[]>();
-  /** The publish in progress: the next one waits for it (one call at a time, as the bus asks). */
-  private publishing: Promise<unknown> = Promise.resolve();
+  /** Publishes under way, and those waiting for one of the bus's `parallelPublishes` turns. */
+  private publishes = 0;
+  private readonly publishQueue: Array<() => void> = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private unsubscribe?: () => void;
   private lastFailureLog = 0;
@@ -166,11 +167,16 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
     return this.db.read.outbox.backlog();
   }
 
-  /** Publishes once the publish before it has settled. */
-  private publish(events: readonly BusEvent[]): Promise<void> {
-    const mine = this.publishing.catch(() => undefined).then(() => this.bus.publish(events));
-    this.publishing = mine;
-    return mine;
+  /** Publishes once fewer than the bus's `parallelPublishes` publishes are under way. */
+  private async publish(events: readonly BusEvent[]): Promise<void> {
+    while (this.publishes >= (this.bus.parallelPublishes ?? 1)) await new Promise<void>((turn) => this.publishQueue.push(turn));
+    this.publishes++;
+    try {
+      await this.bus.publish(events);
+    } finally {
+      this.publishes--;
+      this.publishQueue.shift()?.();
+    }
   }
 
   private async run(): Promise<void> {

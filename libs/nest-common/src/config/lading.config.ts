@@ -175,6 +175,8 @@ export const ladingConfigSchema = z
             partitions: int.min(1).max(10_000).default(6),
             /** Default: 3, or the number of brokers when the cluster has fewer. */
             replicationfactor: int.min(1).max(32).optional(),
+            /** Idempotent producers of one relay, one request in flight each: how many of its batches are published at once. */
+            producers: int.min(1).max(16).default(2),
           })
           .prefault({}),
         outbox: z
