@@ -142,10 +142,10 @@ export class OutboxStore {
 
   /**
    * The oldest unsent events of `repositories` (claimed by the caller), in seq order, at most
-   * `limit` in all and about an equal share, `ceil(limit / repositories)`, of each: for each
-   * repository a gap-free prefix of what it has waiting. One index range scan per repository
-   * (`event_outbox_unsent_repository_idx`), so it reads only the rows it returns, however long
-   * the backlog of other repositories.
+   * `limit`: for each repository a gap-free prefix of what it has waiting. One walk of the unsent
+   * rows in seq order: a plan that stays right when the statistics say the outbox is empty, as they
+   * usually do (a per-repository LATERAL read walks that index once per repository then: 250 ms
+   * instead of 2 ms for 64 of 1000 repositories).
    */
   async unsentOf(repositories: readonly string[], limit: number): Promise<OutboxEvent[]> {
     if (repositories.length === 0) return [];
@@ -157,13 +157,9 @@ export class OutboxStore {
       traceparent: string | null;
       payload: RegistryEvent | string;
     }>(
-      `SELECT e.id, e.seq, e.repository, e.envelope_version, e.traceparent, e.payload
-         FROM unnest($1::text[]) AS r(repository)
-         CROSS JOIN LATERAL (
-           SELECT id, seq, repository, envelope_version, traceparent, payload FROM event_outbox o
-            WHERE o.repository = r.repository AND o.sent_at IS NULL ORDER BY o.seq LIMIT $3) AS e
-        ORDER BY e.seq LIMIT $2`,
-      [repositories, limit, Math.ceil(limit / repositories.length)],
+      `SELECT id, seq, repository, envelope_version, traceparent, payload FROM event_outbox
+        WHERE repository = ANY($1::text[]) AND sent_at IS NULL ORDER BY seq LIMIT $2`,
+      [repositories, limit],
     );
     return rows.map((r) => ({
       id: r.id,
