@@ -234,7 +234,7 @@ describe('the loaded configuration', () => {
     const d = loadConfig({});
     expect(d.kafka.brokers).toBeUndefined();
     expect(d.notifications.kafka).toEqual({ topic: 'registry.events', partitions: 6, producers: 2 });
-    expect(d.notifications.outbox).toEqual({ retention: 24 * 3_600_000, pollinterval: 250, batchsize: 500, concurrency: 3, lease: 20_000 });
+    expect(d.notifications.outbox).toEqual({ retention: 24 * 3_600_000, pollinterval: 250, batchsize: 2000, concurrency: 3, lease: 20_000 });
     expect(d.notifications.pulls).toEqual({ enabled: true, flushinterval: 1000, maxbuffered: 10_000 });
     const c = loadConfig({
       LADING_KAFKA_BROKERS: 'kafka-0:9092, kafka-1:9092,',

@@ -186,7 +186,7 @@ export const ladingConfigSchema = z
             /** How often an idle relay looks for new events. */
             pollinterval: durationAtLeast(10).default(250),
             /** The most events one relay sends in one batch (one produce request). */
-            batchsize: int.min(1).max(10_000).default(500),
+            batchsize: int.min(1).max(10_000).default(2000),
             /** Batches one relay works on at once: one batch's database round trips overlap another's publish. */
             concurrency: int.min(1).max(16).default(3),
             /** How long a relay's claim on a repository lasts unless renewed: how soon another relay takes over from one that died. */
