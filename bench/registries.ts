@@ -271,9 +271,14 @@ export function referenceStorageYaml(storage: BenchStorage, dir: string): string
  * Starts the reference registry with a generated config: `storage` (filesystem in a new temp
  * directory, or the s3 driver on the test MinIO), deletes enabled, no auth, errors-only logging,
  * access log off (Lading at `warn` logs no requests either), and the in-memory blob descriptor
- * cache that the stock config of the upstream image and of the Debian package both enable.
+ * cache that the stock config of the upstream image and of the Debian package both enable;
+ * `extraConfig` are more top-level YAML lines (a `notifications:` section, say).
  */
-export async function startReference(bin: string, storage: BenchStorage = { driver: 'filesystem' }): Promise<Target> {
+export async function startReference(
+  bin: string,
+  storage: BenchStorage = { driver: 'filesystem' },
+  extraConfig: string[] = [],
+): Promise<Target> {
   const dir = makeTempDir('lading-bench-reference-');
   const servers: Server[] = [];
   const removals = storageRemovals(storage);
@@ -296,6 +301,7 @@ export async function startReference(bin: string, storage: BenchStorage = { driv
         '    blobdescriptor: inmemory',
         'http:',
         `  addr: 127.0.0.1:${port}`,
+        ...extraConfig,
         '',
       ].join('\n'),
     );

@@ -76,7 +76,7 @@ describe('events on Kafka, split mode', () => {
     const killedAfterMs = Date.now() - t0;
     relay = await stack.startExtra('notifications');
     extras.push(relay);
-    // Throughput of one relay (batch 500), from its first mark after the leases of the killed one
+    // Throughput of one relay (default batch size), from its first mark after the leases of the killed one
     // expired to the last, by the database's marks.
     let first: { at: number; sent: number } | undefined;
     for (;;) {

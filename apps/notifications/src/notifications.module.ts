@@ -10,8 +10,8 @@ import { WebhookDeliveryModule } from './webhooks/webhooks.module';
 export function eventBusConfig(config: LadingConfig): EventBusConfig {
   const { brokers, clientid } = config.kafka;
   if (!brokers) return { kind: 'in-process' };
-  const { topic, partitions, replicationfactor } = config.notifications.kafka;
-  return { kind: 'kafka', brokers, clientId: clientid, topic, partitions, replicationFactor: replicationfactor };
+  const { topic, partitions, replicationfactor, producers } = config.notifications.kafka;
+  return { kind: 'kafka', brokers, clientId: clientid, topic, partitions, replicationFactor: replicationfactor, producers };
 }
 
 /**

@@ -42,9 +42,12 @@ export interface EventPublisher {
    * Publishes `events` in the order given, which keeps each repository's order. Resolves only
    * once the bus holds all of them durably (Kafka: acknowledged by every in-sync replica); rejects
    * when it may not hold some, which the caller treats as none (it publishes them again: at least
-   * once). One call at a time.
+   * once). At most `parallelPublishes` calls at a time; calls that overlap have no order between
+   * them, so they must not share a repository.
    */
   publish(events: readonly BusEvent[]): Promise<void>;
+  /** How many `publish` calls may overlap; 1 when absent. */
+  readonly parallelPublishes?: number;
   health(): BusHealth;
   /** Disconnects; the bus is unusable afterwards. */
   close(): Promise<void>;

@@ -24,6 +24,8 @@ export interface KafkaBusOptions {
   maxRequestBytes?: number;
   /** Without a publish for this long, readiness asks the cluster whether it answers. Default 5 s. */
   probeIntervalMs?: number;
+  /** Idempotent producers, each one request in flight: how many publishes may overlap. Default 1. */
+  producers?: number;
 }
 
 const SILENT: BusLogger = { log: () => undefined, warn: () => undefined, debug: () => undefined };
@@ -41,18 +43,24 @@ const DEFAULT_REPLICATION = 3;
  * (one record per `emit`, fire-and-forget observables) does not give. Subscriptions are consumers
  * like any user's, through `@nestjs/microservices`' Kafka transport ({@link KafkaEventConsumer}).
  *
- * Producer: idempotent (the broker drops a retried duplicate of a batch it already has), acks=all,
- * one request in flight (what kafkajs's idempotent producer needs to keep sequence numbers, and
- * order, right). After any failure the producer is thrown away and a new one (a new producer id)
- * is made on the next publish, so a resend never trips over stale sequence numbers; such a resend
- * can duplicate events, which consumers drop by id. Records: key = repository (the default,
+ * Producers: idempotent (the broker drops a retried duplicate of a batch it already has), acks=all,
+ * one request in flight each (what kafkajs's idempotent producer needs to keep sequence numbers,
+ * and order, right). `producers` of them take publishes side by side, one publish per producer at
+ * a time, so a publish's events keep their order; overlapping publishes have none between them.
+ * After any failure every producer is thrown away and new ones (new producer ids) are made on the
+ * next publish, so a resend never trips over stale sequence numbers; such a resend can duplicate
+ * events, which consumers drop by id. Records: key = repository (the default,
  * Java-compatible partitioner sends a repository to one partition, so its order holds), value =
  * the envelope in Distribution's field order, headers = id, envelope version, traceparent.
  */
 export class KafkaEventBus implements EventBus {
   private readonly kafka: Kafka;
   private readonly logger: BusLogger;
-  private producer?: Producer;
+  /** The connected producers, and those of them no publish is using. */
+  private producers: Producer[] = [];
+  private free: Producer[] = [];
+  /** Publishes waiting for a free producer. */
+  private waiting: Array<() => void> = [];
   private admin?: Admin;
   private topicReady = false;
   private connecting?: Promise<void>;
@@ -82,22 +90,28 @@ export class KafkaEventBus implements EventBus {
 
   connect(): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the event bus is closed'));
-    if (this.producer && this.topicReady) return Promise.resolve();
+    if (this.producers.length > 0 && this.topicReady) return Promise.resolve();
     this.connecting ??= this.open().finally(() => (this.connecting = undefined));
     return this.connecting;
   }
 
+  get parallelPublishes(): number {
+    return this.options.producers ?? 1;
+  }
+
   async publish(events: readonly BusEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.connect();
+    const producer = await this.acquire();
     try {
       for (const messages of chunks(events.map(toMessage), this.options.maxRequestBytes ?? 512 * 1024)) {
-        await this.producer!.send({ topic: this.options.topic, acks: ACKS_ALL, timeout: ACK_TIMEOUT_MS, messages });
+        await producer.send({ topic: this.options.topic, acks: ACKS_ALL, timeout: ACK_TIMEOUT_MS, messages });
       }
       this.contact();
     } catch (e) {
       await this.fail(e);
       throw e;
+    } finally {
+      this.release(producer);
     }
   }
 
@@ -151,16 +165,24 @@ export class KafkaEventBus implements EventBus {
         await this.ensureTopic(this.admin);
         this.topicReady = true;
       }
-      if (!this.producer) {
-        const producer = this.kafka.producer({
-          idempotent: true,
-          maxInFlightRequests: 1,
-          allowAutoTopicCreation: false,
-          createPartitioner: Partitioners.DefaultPartitioner,
-          retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
-        });
-        await producer.connect();
-        this.producer = producer;
+      if (this.producers.length === 0) {
+        const producers = Array.from({ length: this.parallelPublishes }, () =>
+          this.kafka.producer({
+            idempotent: true,
+            maxInFlightRequests: 1,
+            allowAutoTopicCreation: false,
+            createPartitioner: Partitioners.DefaultPartitioner,
+            retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
+          }),
+        );
+        const connected = await Promise.allSettled(producers.map((p) => p.connect()));
+        const failed = connected.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) {
+          await Promise.allSettled(producers.map((p) => p.disconnect()));
+          throw failed.reason;
+        }
+        this.producers = producers;
+        this.free = [...producers];
       }
       this.contact();
     } catch (e) {
@@ -185,7 +207,7 @@ export class KafkaEventBus implements EventBus {
     if (this.probing || this.connecting) return;
     this.probing = (async () => {
       try {
-        if (!this.producer || !this.topicReady) await this.connect();
+        if (this.producers.length === 0 || !this.topicReady) await this.connect();
         else await withTimeout(this.admin!.describeCluster(), PROBE_TIMEOUT_MS, 'no answer from the cluster');
         this.contact();
       } catch (e) {
@@ -211,12 +233,31 @@ export class KafkaEventBus implements EventBus {
     await this.dropClients();
   }
 
-  /** Forgets the producer and admin client: the next use makes new ones (a new idempotent producer id). */
+  /** A producer no other publish is using, once there is one (connecting first when there are none). */
+  private async acquire(): Promise<Producer> {
+    for (;;) {
+      await this.connect();
+      const producer = this.free.pop();
+      if (producer) return producer;
+      await new Promise<void>((wake) => this.waiting.push(wake));
+    }
+  }
+
+  /** Gives a producer back (unless it was thrown away meanwhile) and wakes a waiting publish. */
+  private release(producer: Producer): void {
+    if (this.producers.includes(producer)) this.free.push(producer);
+    this.waiting.shift()?.();
+  }
+
+  /** Forgets the producers and admin client: the next use makes new ones (new idempotent producer ids). */
   private async dropClients(): Promise<void> {
-    const [producer, admin] = [this.producer, this.admin];
-    this.producer = undefined;
+    const [producers, admin] = [this.producers, this.admin];
+    this.producers = [];
+    this.free = [];
     this.admin = undefined;
-    await Promise.allSettled([producer?.disconnect(), admin?.disconnect()]);
+    // Publishes waiting for a producer try again: they connect anew.
+    for (const wake of this.waiting.splice(0)) wake();
+    await Promise.allSettled([...producers.map((p) => p.disconnect()), admin?.disconnect()]);
   }
 
   private where(): string {

@@ -46,6 +46,12 @@ export interface RelayStats {
  * replicas each repository's events reach the bus in order (a resend only repeats events that
  * came before). While the bus is down, nothing is claimed; the backlog waits in the outbox and
  * drains when the bus is back. Sent events are pruned after `notifications.outbox.retention`.
+ *
+ * Throughput: `notifications.outbox.concurrency` loops per relay each claim, read, publish and
+ * mark their own batch, so one batch's database round trips overlap another's publish. The
+ * batches in flight hold disjoint repositories (a claim never takes a repository under a live
+ * lease, this relay's own included), so this changes no order, and as many of their publishes
+ * overlap as the bus allows (Kafka: `notifications.kafka.producers`, one request in flight each).
  */
 @Injectable()
 export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -54,12 +60,15 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
   private readonly counts = { relayed: 0, batches: 0, duplicates: 0, leasesLost: 0, failures: 0 };
   private lastError?: string;
   private heartbeat = Date.now();
-  private loop?: Promise<void>;
+  private loops?: Promise<void>[];
   private stopping = false;
-  private wake?: () => void;
+  private readonly wakers = new Set<() => void>();
   private woken = false;
-  /** The repositories of the batch in flight. */
-  private inFlight: readonly string[] = [];
+  /** The repositories of each batch in flight. */
+  private readonly inFlight = new Set<readonly string[]>();
+  /** Publishes under way, and those waiting for one of the bus's `parallelPublishes` turns. */
+  private publishes = 0;
+  private readonly publishQueue: Array<() => void> = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private unsubscribe?: () => void;
   private lastFailureLog = 0;
@@ -78,31 +87,33 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
     await this.stop();
   }
 
-  /** Starts the relay loop, lease renewal and pruning. */
+  /** Starts the relay loops, lease renewal and pruning. */
   start(): void {
-    if (this.loop) return;
+    if (this.loops) return;
     const { lease, retention } = this.config.notifications.outbox;
     this.unsubscribe = this.db.onOutboxAppended(() => this.kick());
     this.timers.push(setInterval(() => void this.renew(), Math.floor(lease / 3)));
     const pruneEvery = Math.min(10 * 60_000, Math.max(10_000, Math.floor(retention / 10)));
     this.timers.push(setInterval(() => void this.prune(), pruneEvery));
     for (const t of this.timers) t.unref();
-    this.logger.log(`relaying the outbox to the ${this.bus.health().kind} bus (relay ${this.owner})`);
-    this.loop = this.run();
+    const { concurrency } = this.config.notifications.outbox;
+    this.logger.log(`relaying the outbox to the ${this.bus.health().kind} bus (relay ${this.owner}, ${concurrency} batches in flight)`);
+    this.loops = Array.from({ length: concurrency }, () => this.run());
   }
 
-  /** Stops after the batch in flight (waiting at most 10 s) and gives up this relay's leases. */
+  /** Stops after the batches in flight (waiting at most 10 s) and gives up this relay's leases. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.kick();
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.unsubscribe?.();
-    const stopped = await Promise.race([this.loop?.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), STOP_WAIT_MS).unref())]);
+    const stopped = await Promise.race([Promise.all(this.loops ?? []).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), STOP_WAIT_MS).unref())]);
     if (stopped !== false) await this.db.read.outbox.releaseLeases(this.owner).catch(() => undefined);
   }
 
   /**
-   * One round: claim, read, publish, mark. Returns how many events it relayed (0: nothing to do).
+   * One batch: claim, read, publish, mark. Returns how many events it relayed (0: nothing to do).
+   * Several may run at once (the loops); their publishes take turns.
    * @throws when the bus or the database failed; the claimed repositories are released then.
    */
   async relayOnce(): Promise<number> {
@@ -112,7 +123,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
     const claimed = await outbox.claimRepositories({ owner: this.owner, leaseMs: lease, repositories: REPOSITORIES_PER_CLAIM, scan: batchsize });
     if (claimed.length === 0) return 0;
     let repositories = claimed;
-    this.inFlight = repositories;
+    this.inFlight.add(repositories);
     try {
       const events = await outbox.unsentOf(repositories, batchsize);
       // Repositories this batch has no room for go back at once, for another relay to take.
@@ -120,11 +131,12 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
       const unused = repositories.filter((r) => !used.has(r));
       if (unused.length > 0) {
         await outbox.releaseLeases(this.owner, unused);
+        this.inFlight.delete(repositories);
         repositories = repositories.filter((r) => used.has(r));
-        this.inFlight = repositories;
+        this.inFlight.add(repositories);
       }
-      await this.bus.publish(events.map(toBusEvent));
-      const marked = await this.db.transaction((tx) => tx.outbox.markSent(this.owner, events.map((e) => e.id), repositories));
+      await this.publish(events.map(toBusEvent));
+      const marked = await outbox.markSent(this.owner, events.map((e) => e.seq), repositories);
       this.counts.relayed += marked;
       this.counts.batches++;
       if (marked < events.length) {
@@ -136,7 +148,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
       await outbox.releaseLeases(this.owner, claimed).catch(() => undefined);
       throw e;
     } finally {
-      this.inFlight = [];
+      this.inFlight.delete(repositories);
     }
   }
 
@@ -153,6 +165,18 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
   /** What waits in the outbox (all relays'), by the database's clock. */
   backlog(): Promise<OutboxBacklog> {
     return this.db.read.outbox.backlog();
+  }
+
+  /** Publishes once fewer than the bus's `parallelPublishes` publishes are under way. */
+  private async publish(events: readonly BusEvent[]): Promise<void> {
+    while (this.publishes >= (this.bus.parallelPublishes ?? 1)) await new Promise<void>((turn) => this.publishQueue.push(turn));
+    this.publishes++;
+    try {
+      await this.bus.publish(events);
+    } finally {
+      this.publishes--;
+      this.publishQueue.shift()?.();
+    }
   }
 
   private async run(): Promise<void> {
@@ -183,31 +207,29 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
+      const wake = () => {
         clearTimeout(timer);
-        this.wake = undefined;
+        this.wakers.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
     });
   }
 
-  /** Ends the current idle wait, or the next one if the loop is busy. */
+  /** Ends the current idle waits, or the next one if every loop is busy. */
   private kick(): void {
-    if (this.wake) this.wake();
-    else this.woken = true;
+    if (this.wakers.size === 0) this.woken = true;
+    for (const wake of [...this.wakers]) wake();
   }
 
   private async renew(): Promise<void> {
-    const claimed = this.inFlight;
-    if (claimed.length === 0) return;
+    if (this.inFlight.size === 0) return;
+    const batches = [...this.inFlight];
     try {
       const held = new Set(await this.db.read.outbox.renewLeases(this.owner, this.config.notifications.outbox.lease));
-      if (this.inFlight !== claimed) return; // the batch finished meanwhile: its leases were given up
-      const lost = claimed.filter((r) => !held.has(r));
+      // A batch that finished meanwhile gave its leases up: only those still in flight count.
+      const lost = batches.filter((b) => this.inFlight.has(b)).flatMap((b) => b.filter((r) => !held.has(r)));
       if (lost.length > 0) {
         this.counts.leasesLost += lost.length;
         this.logger.warn(`lost the lease on ${lost.length} repositories mid-batch (${lost.slice(0, 3).join(', ')}…): another relay may resend their events`);

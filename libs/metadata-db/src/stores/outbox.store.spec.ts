@@ -62,16 +62,16 @@ describe('OutboxStore (the relay side, on PGlite)', () => {
     expect(first.every((r) => r.event.target.repository === r.repository)).toBe(true);
   });
 
-  it('marks sent and releases in one go, so the next claim starts after what was sent', async () => {
+  it('marks sent and releases in one statement, so the next claim starts after what was sent', async () => {
     const ids = await append('r/a', 'r/a', 'r/a');
     const [a, b] = [randomUUID(), randomUUID()];
     const repos = await claim(a);
     const batch = await db.read.outbox.unsentOf(repos, 2);
-    expect(await db.transaction((tx) => tx.outbox.markSent(a, batch.map((r) => r.id), repos))).toBe(2);
+    expect(await db.read.outbox.markSent(a, batch.map((r) => r.seq), repos)).toBe(2);
     expect(await claim(b)).toEqual(['r/a']);
     expect((await db.read.outbox.unsentOf(['r/a'], 10)).map((r) => r.id)).toEqual([ids[2]]);
     // Marking again (a resend after a lost lease) changes nothing.
-    expect(await db.transaction((tx) => tx.outbox.markSent(a, batch.map((r) => r.id), repos))).toBe(0);
+    expect(await db.read.outbox.markSent(a, batch.map((r) => r.seq), repos)).toBe(0);
     expect(await claim(a)).toEqual([]);
   });
 
@@ -95,6 +95,15 @@ describe('OutboxStore (the relay side, on PGlite)', () => {
     expect(await db.read.outbox.claimRepositories({ owner: b, leaseMs: 60_000, repositories: 10, scan: 20 })).toEqual(['r/cold']);
   });
 
+  it('looks no further than the lookahead past repositories that are claimed', async () => {
+    await append(...Array.from({ length: 50 }, () => 'r/hot'), 'r/cold');
+    const [a, b] = [randomUUID(), randomUUID()];
+    expect(await claim(a, 1)).toEqual(['r/hot']);
+    const claimB = (lookahead: number) => db.read.outbox.claimRepositories({ owner: b, leaseMs: 60_000, repositories: 10, scan: 20, lookahead });
+    expect(await claimB(50)).toEqual([]);
+    expect(await claimB(51)).toEqual(['r/cold']);
+  });
+
   it('reports the backlog by the database clock, and prunes only what was sent long enough ago', async () => {
     expect(await db.read.outbox.backlog()).toEqual({ unsent: 0, oldestAgeMs: null });
     const ids = await append('r/a', 'r/a', 'r/b');
@@ -102,7 +111,8 @@ describe('OutboxStore (the relay side, on PGlite)', () => {
     expect(backlog.unsent).toBe(3);
     expect(backlog.oldestAgeMs).toBeGreaterThanOrEqual(0);
     const owner = randomUUID();
-    await db.transaction((tx) => tx.outbox.markSent(owner, ids.slice(0, 2), []));
+    const seqs = (await db.read.outbox.unsentOf(['r/a', 'r/b'], 10)).filter((r) => ids.slice(0, 2).includes(r.id)).map((r) => r.seq);
+    await db.read.outbox.markSent(owner, seqs, []);
     expect(await db.read.outbox.pruneSent(60_000, 100)).toBe(0);
     await new Promise((r) => setTimeout(r, 20));
     expect(await db.read.outbox.pruneSent(1, 1)).toBe(1);

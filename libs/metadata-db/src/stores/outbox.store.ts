@@ -35,8 +35,14 @@ export interface ClaimOptions {
   leaseMs: number;
   /** The most repositories one claim takes. */
   repositories: number;
-  /** How many unsent rows, oldest first, one claim looks through for unclaimed repositories. */
+  /** How many unsent rows of unclaimed repositories, oldest first, one claim looks through. */
   scan?: number;
+  /**
+   * How many of the oldest unsent rows, claimed or not, one claim looks through at most (default
+   * 4 × `scan`): what bounds its cost while other relays, or this relay's other batches, hold the
+   * repositories at the head of the outbox.
+   */
+  lookahead?: number;
 }
 
 /**
@@ -109,16 +115,19 @@ export class OutboxStore {
    * holds, oldest waiting event first, for `owner` until `leaseMs` from now (database clock). One
    * statement: a repository whose lease another relay holds (or takes at the same moment) is not
    * returned; an expired lease is taken over. Leases are inserted in name order, so two relays
-   * claiming overlapping sets cannot deadlock.
+   * claiming overlapping sets cannot deadlock. It looks no further than the oldest `lookahead`
+   * unsent rows: a repository with nothing waiting there is claimed once the head has moved on.
    * @returns the repositories claimed.
    */
   async claimRepositories(options: ClaimOptions): Promise<string[]> {
     const { rows } = await this.q.query<{ repository: string }>(
-      `WITH waiting AS (
-         SELECT e.repository, e.seq FROM event_outbox e
-          WHERE e.sent_at IS NULL
-            AND NOT EXISTS (SELECT 1 FROM outbox_leases l WHERE l.repository = e.repository AND l.until > now())
-          ORDER BY e.seq LIMIT $4
+      `WITH head AS (
+         SELECT e.repository, e.seq FROM event_outbox e WHERE e.sent_at IS NULL ORDER BY e.seq LIMIT $5
+       ), waiting AS (
+         -- NOT IN over the live leases: one hashed set, whatever the planner guesses of that small, busy table.
+         SELECT h.repository, h.seq FROM head h
+          WHERE h.repository NOT IN (SELECT l.repository FROM outbox_leases l WHERE l.until > now())
+          ORDER BY h.seq LIMIT $4
        ), candidates AS (
          SELECT repository FROM waiting GROUP BY repository ORDER BY min(seq) LIMIT $3
        )
@@ -126,14 +135,17 @@ export class OutboxStore {
        SELECT repository, $1, now() + $2 * interval '1 millisecond' FROM candidates ORDER BY repository
        ON CONFLICT (repository) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until WHERE l.until <= now()
        RETURNING l.repository`,
-      [options.owner, options.leaseMs, options.repositories, options.scan ?? 10_000],
+      [options.owner, options.leaseMs, options.repositories, options.scan ?? 10_000, options.lookahead ?? 4 * (options.scan ?? 10_000)],
     );
     return rows.map((r) => r.repository);
   }
 
   /**
    * The oldest unsent events of `repositories` (claimed by the caller), in seq order, at most
-   * `limit`: for each repository a gap-free prefix of what it has waiting.
+   * `limit`: for each repository a gap-free prefix of what it has waiting. One walk of the unsent
+   * rows in seq order: a plan that stays right when the statistics say the outbox is empty, as they
+   * usually do (a per-repository LATERAL read walks that index once per repository then: 250 ms
+   * instead of 2 ms for 64 of 1000 repositories).
    */
   async unsentOf(repositories: readonly string[], limit: number): Promise<OutboxEvent[]> {
     if (repositories.length === 0) return [];
@@ -171,22 +183,27 @@ export class OutboxStore {
   }
 
   /**
-   * Marks the events `ids` sent (those not already) and gives up `owner`'s leases on
-   * `repositories`. Call it with one transaction, so another relay sees both or neither; rows and
-   * leases are locked in key order.
+   * Marks the events at `seqs` sent (those not already) and gives up `owner`'s leases on
+   * `repositories`, in one statement: another relay sees both or neither, and it costs one round
+   * trip (no transaction of its own needed). Rows are locked in seq order and leases in name
+   * order, so relays marking overlapping sets (after a lease was taken over) cannot deadlock.
    * @returns how many rows were newly marked.
    */
-  async markSent(owner: string, ids: readonly string[], repositories: readonly string[]): Promise<number> {
-    let marked = 0;
-    if (ids.length > 0) {
-      ({ affected: marked } = await this.q.query(
-        `UPDATE event_outbox SET sent_at = now()
-          WHERE seq IN (SELECT seq FROM event_outbox WHERE id = ANY($1::uuid[]) AND sent_at IS NULL ORDER BY seq FOR UPDATE)`,
-        [ids],
-      ));
-    }
-    await this.releaseLeases(owner, repositories);
-    return marked;
+  async markSent(owner: string, seqs: readonly number[], repositories: readonly string[]): Promise<number> {
+    const { rows } = await this.q.query<{ marked: number }>(
+      `WITH marked AS (
+         UPDATE event_outbox SET sent_at = now()
+          WHERE seq IN (SELECT seq FROM event_outbox WHERE seq = ANY($2::bigint[]) AND sent_at IS NULL ORDER BY seq FOR UPDATE)
+         RETURNING 1
+       ), released AS (
+         DELETE FROM outbox_leases WHERE repository IN (
+           SELECT repository FROM outbox_leases WHERE owner = $1 AND repository = ANY($3::text[]) ORDER BY repository FOR UPDATE)
+         RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM marked)::int AS marked, (SELECT count(*) FROM released)::int AS released`,
+      [owner, seqs, repositories],
+    );
+    return Number(rows[0].marked);
   }
 
   /** Gives up `owner`'s leases on `repositories` (all of its leases when omitted). */

@@ -233,8 +233,8 @@ describe('the loaded configuration', () => {
   it('reads the event settings: no brokers (the in-process bus) by default, LADING_KAFKA_BROKERS as a comma-separated list', () => {
     const d = loadConfig({});
     expect(d.kafka.brokers).toBeUndefined();
-    expect(d.notifications.kafka).toEqual({ topic: 'registry.events', partitions: 6 });
-    expect(d.notifications.outbox).toEqual({ retention: 24 * 3_600_000, pollinterval: 250, batchsize: 500, lease: 20_000 });
+    expect(d.notifications.kafka).toEqual({ topic: 'registry.events', partitions: 6, producers: 2 });
+    expect(d.notifications.outbox).toEqual({ retention: 24 * 3_600_000, pollinterval: 250, batchsize: 2000, concurrency: 3, lease: 20_000 });
     expect(d.notifications.pulls).toEqual({ enabled: true, flushinterval: 1000, maxbuffered: 10_000 });
     const c = loadConfig({
       LADING_KAFKA_BROKERS: 'kafka-0:9092, kafka-1:9092,',
@@ -244,7 +244,7 @@ describe('the loaded configuration', () => {
       LADING_NOTIFICATIONS_PULLS_FLUSHINTERVAL: '200ms',
     });
     expect(c.kafka.brokers).toEqual(['kafka-0:9092', 'kafka-1:9092']);
-    expect(c.notifications.kafka).toEqual({ topic: 'events.test', partitions: 6, replicationfactor: 3 });
+    expect(c.notifications.kafka).toEqual({ topic: 'events.test', partitions: 6, replicationfactor: 3, producers: 2 });
     expect(c.notifications.outbox.retention).toBe(3_600_000);
     expect(c.notifications.pulls.flushinterval).toBe(200);
     expect(loadConfig({ LADING_CONFIG: yamlFile('kafka:\n  brokers: [a:1, b:2]\n') }).kafka.brokers).toEqual(['a:1', 'b:2']);

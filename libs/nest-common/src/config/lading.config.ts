@@ -208,6 +208,8 @@ export const ladingConfigSchema = z
             partitions: int.min(1).max(10_000).default(6),
             /** Default: 3, or the number of brokers when the cluster has fewer. */
             replicationfactor: int.min(1).max(32).optional(),
+            /** Idempotent producers of one relay, one request in flight each: how many of its batches are published at once. */
+            producers: int.min(1).max(16).default(2),
           })
           .prefault({}),
         outbox: z
@@ -217,7 +219,9 @@ export const ladingConfigSchema = z
             /** How often an idle relay looks for new events. */
             pollinterval: durationAtLeast(10).default(250),
             /** The most events one relay sends in one batch (one produce request). */
-            batchsize: int.min(1).max(10_000).default(500),
+            batchsize: int.min(1).max(10_000).default(2000),
+            /** Batches one relay works on at once: one batch's database round trips overlap another's publish. */
+            concurrency: int.min(1).max(16).default(3),
             /** How long a relay's claim on a repository lasts unless renewed: how soon another relay takes over from one that died. */
             lease: durationAtLeast(1000).default(20_000),
           })
