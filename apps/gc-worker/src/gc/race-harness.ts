@@ -1,6 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { ManifestRecord, MetadataDb } from '@lading/metadata-db';
 import type { BlobStorage } from '@lading/storage';
+import { mulberry32 as prng, sha256 } from '@lading/testing';
 import type { GarbageCollector } from './garbage-collector.service';
 
 /**
@@ -35,20 +36,6 @@ export interface RaceViolation {
 }
 
 type Phase = AsyncGenerator<string, void, void>;
-
-/** A seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** An image manifest over pool blobs `config` and `layer`, optionally a referrer of `subject`. */
 function image(config: number, layer: number, subject?: string): { payload: Buffer; digest: string; blobs: string[] } {
