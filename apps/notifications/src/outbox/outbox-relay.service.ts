@@ -98,7 +98,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
     for (const t of this.timers) t.unref();
     const { concurrency } = this.config.notifications.outbox;
     this.logger.log(`relaying the outbox to the ${this.bus.health().kind} bus (relay ${this.owner}, ${concurrency} batches in flight)`);
-    this.loops = Array.from({ length: concurrency }, () => this.run());
+    this.loops = Array.from({ length: concurrency }, (_, i) => this.run(i === 0));
   }
 
   /** Stops after the batches in flight (waiting at most 10 s) and gives up this relay's leases. */
@@ -179,7 +179,12 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
     }
   }
 
-  private async run(): Promise<void> {
+  /**
+   * One loop. Only the first polls while the outbox is (nearly) empty; the others wait until a
+   * full batch says there is a backlog (or an append in this process, or a stop, kicks them), so an
+   * idle relay costs one claim per poll interval, not one per loop.
+   */
+  private async run(first: boolean): Promise<void> {
     let backoff = 0;
     while (!this.stopping) {
       this.heartbeat = Date.now();
@@ -189,7 +194,9 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
         if (backoff > 0) this.logger.log('relaying again');
         backoff = 0;
         this.lastError = undefined;
-        if (sent < this.config.notifications.outbox.batchsize) await this.idle(this.config.notifications.outbox.pollinterval);
+        const { batchsize, pollinterval } = this.config.notifications.outbox;
+        if (sent >= batchsize) this.kick();
+        else await this.idle(first ? pollinterval : undefined);
       } catch (e) {
         this.counts.failures++;
         this.lastError = (e as Error).message;
@@ -200,9 +207,9 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
     }
   }
 
-  /** Waits `ms`, or less when kicked (an append in this process, or a stop). */
-  private idle(ms: number): Promise<void> {
-    if (this.woken) {
+  /** Waits `ms` (without it, until kicked), or less when kicked: an append in this process, a full batch, a stop. */
+  private idle(ms?: number): Promise<void> {
+    if (this.woken || this.stopping) {
       this.woken = false;
       return Promise.resolve();
     }
@@ -212,7 +219,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
         this.wakers.delete(wake);
         resolve();
       };
-      const timer = setTimeout(wake, ms);
+      const timer = ms === undefined ? undefined : setTimeout(wake, ms);
       this.wakers.add(wake);
     });
   }

@@ -218,7 +218,7 @@ export const ladingConfigSchema = z
             retention: duration.default(24 * 3_600_000),
             /** How often an idle relay looks for new events. */
             pollinterval: durationAtLeast(10).default(250),
-            /** The most events one relay sends in one batch (one produce request). */
+            /** The most events in one relay batch: one publish, in produce requests of at most 512 KiB. */
             batchsize: int.min(1).max(10_000).default(2000),
             /** Batches one relay works on at once: one batch's database round trips overlap another's publish. */
             concurrency: int.min(1).max(16).default(3),
