@@ -271,7 +271,7 @@ function toMessage(e: BusEvent): Message {
     [REGISTRY_EVENT_HEADERS.envelopeVersion]: String(e.envelopeVersion),
   };
   if (e.traceparent) headers[REGISTRY_EVENT_HEADERS.traceparent] = e.traceparent;
-  return { key: e.repository, value: encodeRegistryEvent(e.event), headers };
+  return { key: e.repository, value: e.encoded ?? encodeRegistryEvent(e.event), headers };
 }
 
 /** Splits `messages`, in order, into runs whose keys and values add up to at most `maxBytes` (a run has at least one). */

@@ -272,6 +272,16 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
   }
 }
 
+/** The bus event of an outbox row; its envelope is parsed only if the bus reads `event` (the Kafka bus sends `encoded`). */
 function toBusEvent(e: OutboxEvent): BusEvent {
-  return { id: e.id, repository: e.repository, envelopeVersion: e.envelopeVersion, traceparent: e.traceparent, event: e.event };
+  return {
+    id: e.id,
+    repository: e.repository,
+    envelopeVersion: e.envelopeVersion,
+    traceparent: e.traceparent,
+    encoded: e.payload,
+    get event() {
+      return e.event;
+    },
+  };
 }

@@ -373,7 +373,7 @@ export class GcStore {
 
   /** Tests only: empties every registry table (and the GC queues with them). */
   async truncateForTests(): Promise<void> {
-    await this.q.query('TRUNCATE repositories, blobs, repository_blobs, manifests, manifest_references, tags, upload_sessions, blob_commit_pins, event_outbox, outbox_leases, gc_runs CASCADE');
+    await this.q.query('TRUNCATE repositories, blobs, repository_blobs, manifests, manifest_references, tags, upload_sessions, blob_commit_pins, event_outbox, event_outbox_unsent, outbox_leases, gc_runs CASCADE');
   }
 
   // ---- the API side ----
