@@ -10,7 +10,10 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   a mark was an UPDATE of `sent_at` on every wide row (about 1 KB each): a new row version, not
  *   HOT (the partial indexes name `sent_at`), so an entry in each of three indexes, and as much
  *   again to vacuum. No foreign key: an event has its narrow row from its own INSERT on, and the
- *   pruner only deletes events that have none.
+ *   pruner only deletes events that have none. Its one index is the primary key, on purpose: the
+ *   table is usually near empty, so its statistics say so when a burst arrives, and the planner
+ *   then takes any index for free; with a (repository, seq) index it marked 2,000 events by `seq =
+ *   ANY(…)` through that one, 8 s instead of 20 ms. Reads by repository walk the key in seq order.
  * - `sent_at` goes: an event is sent once it has no narrow row. Pruning counts the retention from
  *   when an event was written (`created_at`, a BRIN index: events are appended in time order, and
  *   a BRIN index costs an append next to nothing) and never takes an unsent event.
@@ -31,11 +34,9 @@ export class OutboxUnsentQueue1765500000000 implements MigrationInterface {
       );
       INSERT INTO event_outbox_unsent (seq, repository, created_at)
         SELECT seq, repository, created_at FROM event_outbox WHERE sent_at IS NULL;
-      CREATE INDEX event_outbox_unsent_repository_idx2 ON event_outbox_unsent (repository, seq);
       DROP INDEX event_outbox_unsent_idx;
       DROP INDEX event_outbox_unsent_repository_idx;
       DROP INDEX event_outbox_sent_idx;
-      ALTER INDEX event_outbox_unsent_repository_idx2 RENAME TO event_outbox_unsent_repository_idx;
       ALTER TABLE event_outbox DROP COLUMN sent_at, ALTER COLUMN payload TYPE json USING payload::json;
       CREATE INDEX event_outbox_created_brin ON event_outbox USING brin (created_at);
     `);

@@ -192,17 +192,17 @@ export class OutboxStore {
   /**
    * Marks the events at `seqs` sent (those not already: it deletes their unsent rows) and gives up
    * `owner`'s leases on `repositories`, in one statement: another relay sees both or neither, and
-   * it costs one round trip (no transaction of its own needed). Rows are locked in seq order and
-   * leases in name order, so relays marking overlapping sets (after a lease was taken over) cannot
-   * deadlock.
+   * it costs one round trip (no transaction of its own needed). Rows are deleted through the key
+   * by `= ANY` (the index visits them in seq order) and leases locked in name order, so relays
+   * marking overlapping sets (after a lease was taken over) cannot deadlock. No `IN (SELECT … FOR
+   * UPDATE)` here: with the statistics of a near-empty queue the planner reran that subquery once
+   * per queued row (2,000 marks among 20,000 rows: 280 s).
    * @returns how many rows were newly marked.
    */
   async markSent(owner: string, seqs: readonly number[], repositories: readonly string[]): Promise<number> {
     const { rows } = await this.q.query<{ marked: number }>(
       `WITH marked AS (
-         DELETE FROM event_outbox_unsent
-          WHERE seq IN (SELECT seq FROM event_outbox_unsent WHERE seq = ANY($2::bigint[]) ORDER BY seq FOR UPDATE)
-         RETURNING 1
+         DELETE FROM event_outbox_unsent WHERE seq = ANY($2::bigint[]) RETURNING 1
        ), released AS (
          DELETE FROM outbox_leases WHERE repository IN (
            SELECT repository FROM outbox_leases WHERE owner = $1 AND repository = ANY($3::text[]) ORDER BY repository FOR UPDATE)
@@ -236,15 +236,18 @@ export class OutboxStore {
 
   /**
    * Deletes at most `limit` sent events written more than `retentionMs` ago (an unsent one is
-   * never deleted; rows another pruner holds are skipped); returns how many.
+   * never deleted; rows another pruner holds are skipped); returns how many. The rows to go are
+   * picked once (a CTE with a lock is evaluated once), then deleted by key.
    */
   async pruneSent(retentionMs: number, limit: number): Promise<number> {
     const { affected } = await this.q.query(
-      `DELETE FROM event_outbox WHERE seq IN (
+      `WITH doomed AS (
          SELECT o.seq FROM event_outbox o
           WHERE o.created_at < now() - $1 * interval '1 millisecond'
             AND NOT EXISTS (SELECT 1 FROM event_outbox_unsent u WHERE u.seq = o.seq)
-          LIMIT $2 FOR UPDATE OF o SKIP LOCKED)`,
+          LIMIT $2 FOR UPDATE OF o SKIP LOCKED
+       )
+       DELETE FROM event_outbox o USING doomed d WHERE o.seq = d.seq`,
       [retentionMs, limit],
     );
     return affected;
