@@ -49,6 +49,13 @@ function fixture(endpoints: Pick<WebhookEndpoint, 'name' | 'disabled'>[], readin
   return { bus, consumer, health, accepted, trail };
 }
 
+/** Publishes one event and expects exactly `endpoints` to have taken it. */
+async function expectEachEndpointTakes(bus: ScriptedBus, accepted: [string, string][], endpoints: string[]): Promise<void> {
+  const e = testBusEvent('x/app', 1);
+  await bus.publish([e]);
+  expect(accepted.sort()).toEqual(endpoints.map((name) => [name, e.id]));
+}
+
 describe('WebhookConsumer', () => {
   beforeAll(() => Logger.overrideLogger(false));
 
@@ -60,12 +67,7 @@ describe('WebhookConsumer', () => {
     ]);
     await consumer.onModuleInit();
     expect(bus.groups.sort()).toEqual([webhookGroup('a'), webhookGroup('b')]);
-    const e = testBusEvent('x/app', 1);
-    await bus.publish([e]);
-    expect(accepted.sort()).toEqual([
-      ['a', e.id],
-      ['b', e.id],
-    ]);
+    await expectEachEndpointTakes(bus, accepted, ['a', 'b']);
     await consumer.onApplicationShutdown();
   });
 
@@ -114,12 +116,7 @@ describe('WebhookConsumer', () => {
     bus.refuse = undefined;
     await eventually(() => bus.groups.includes(webhookGroup('b')), 5_000, 'the second attempt');
     expect((await health.run('ready')).ok).toBe(true);
-    const e = testBusEvent('x/app', 1);
-    await bus.publish([e]);
-    expect(accepted.sort()).toEqual([
-      ['a', e.id],
-      ['b', e.id],
-    ]);
+    await expectEachEndpointTakes(bus, accepted, ['a', 'b']);
     await consumer.onApplicationShutdown();
   });
 
