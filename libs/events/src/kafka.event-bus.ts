@@ -1,4 +1,5 @@
-import { Kafka, logLevel, Partitioners, type Admin, type ICustomPartitioner, type IHeaders, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
+import type { ConnectionOptions } from 'node:tls';
+import { Kafka, logLevel, Partitioners, type Admin, type ICustomPartitioner, type IHeaders, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions } from 'kafkajs';
 import { encodeRegistryEvent, REGISTRY_EVENT_HEADERS } from '@lading/contracts';
 import type { BusEvent, BusHealth, EventBus, EventHandler, EventSubscription } from './event-bus.port';
 import { KafkaEventConsumer } from './kafka.event-consumer';
@@ -26,6 +27,10 @@ export interface KafkaBusOptions {
   probeIntervalMs?: number;
   /** Idempotent producers, each one request in flight: how many publishes may overlap. Default 1. */
   producers?: number;
+  /** TLS to the brokers (CA, client certificate…), for the producers and the subscriptions' consumers alike. */
+  tls?: ConnectionOptions;
+  /** SASL authentication (PLAIN, SCRAM-SHA-256/512), likewise. */
+  sasl?: SASLOptions;
 }
 
 const SILENT: BusLogger = { log: () => undefined, warn: () => undefined, debug: () => undefined };
@@ -77,6 +82,8 @@ export class KafkaEventBus implements EventBus {
     this.client = {
       clientId: options.clientId,
       brokers: [...options.brokers],
+      ssl: options.tls,
+      sasl: options.sasl,
       connectionTimeout: 3_000,
       requestTimeout: ACK_TIMEOUT_MS + 5_000,
       retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 },
