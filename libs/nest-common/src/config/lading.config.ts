@@ -237,7 +237,7 @@ export const ladingConfigSchema = z
           .prefault({}),
         outbox: z
           .strictObject({
-            /** Sent events are deleted from the outbox this long after they were sent. */
+            /** Sent events are deleted from the outbox once this old (from when they were written; an unsent one never). */
             retention: duration.default(24 * 3_600_000),
             /** How often an idle relay looks for new events. */
             pollinterval: durationAtLeast(10).default(250),
