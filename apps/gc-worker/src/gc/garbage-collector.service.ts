@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { systemScope, type RequestScope } from '@lading/contracts';
-import { buildRegistryEvent, deleteEvent, MetadataDb, type GcQueue, type LinkKey, type OutboxEntry, type Tx } from '@lading/metadata-db';
+import { buildRegistryEvent, deleteEvent, MetadataDb, NO_REPOSITORY, type GcQueue, type LinkKey, type OutboxEntry, type Tx } from '@lading/metadata-db';
 import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import type { BlobStorage } from '@lading/storage';
 
@@ -60,9 +60,10 @@ class DryRunRollback extends Error {
  * 1765400000000), as any number of replicas may, each batch in one transaction:
  * claim due rows (`FOR UPDATE SKIP LOCKED`) → lock their targets (`SKIP LOCKED`: one a push holds
  * is postponed) → judge them again with the locks held (a change committed meanwhile is seen) →
- * delete the rows (cascades queue what they kept alive) and write a `delete` event for each →
- * for blobs, remove the bytes from storage within `gc.blobs.storagetimeout`, before the commit,
- * while the rows stay locked → commit. A failure rolls everything back and postpones the batch
+ * delete the rows (cascades queue what they kept alive) → for blobs, remove the bytes from
+ * storage within `gc.blobs.storagetimeout`, before the commit, while the rows stay locked → write
+ * a `delete` event for each deletion (a manifest's and a link's in their repository, a blob's
+ * bytes in {@link NO_REPOSITORY}) → commit: an event exists exactly when its deletion does. A failure rolls everything back and postpones the batch
  * with exponential backoff (up to `gc.maxbackoff`); a missing object counts as removed.
  *
  * Three loops (links, manifests, blobs) each poll at their `interval` when idle and go on at
@@ -232,6 +233,9 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
     // without bytes: still garbage (nothing links them; a push of that digest writes its bytes
     // anew, as none are there), judged and removed again by the next review; removal is idempotent.
     await this.removeFromStorage([...dead]);
+    // Last, so the outbox's order lock of the registry-wide events (one key for every worker) is
+    // held only for the commit, not through the storage removal.
+    await this.appendEvents(tx, [...dead].map((digest) => ({ repository: NO_REPOSITORY, digest })));
     out.deleted = garbage.length;
     out.postponed = busy.length;
     for (const g of garbage) {

@@ -386,32 +386,18 @@ export class GcStore {
    * whose referrers were waiting for it). Call first in the transaction, before touching the
    * rows themselves: a worker holding one of them finishes first (and the change then sees its
    * outcome), or skips it while the change runs. Rows are locked in key order (no deadlock
-   * between two API transactions).
+   * between two API transactions). One statement (`gc_lock_due_reviews`, migration
+   * 1765460000000), whose queries each see what committed before them, as separate statements do.
    */
   async lockDueReviews(
     repositoryId: number,
     refs: { blobDigests?: readonly string[]; manifestDigests?: readonly string[]; subjectOf?: string },
   ): Promise<void> {
     const blobs = refs.blobDigests ?? [];
-    if (blobs.length > 0) {
-      await this.q.query(
-        `SELECT 1 FROM gc_link_review_queue WHERE repository_id = $1 AND digest = ANY($2::text[]) AND review_after < now() + ${DUE_SOON}
-          ORDER BY digest FOR UPDATE`,
-        [repositoryId, blobs],
-      );
-      await this.q.query(`SELECT 1 FROM gc_blob_review_queue WHERE digest = ANY($1::text[]) AND review_after < now() + ${DUE_SOON} ORDER BY digest FOR UPDATE`, [
-        blobs,
-      ]);
-    }
     const manifests = refs.manifestDigests ?? [];
-    if (manifests.length > 0 || refs.subjectOf !== undefined) {
-      await this.q.query(
-        `SELECT 1 FROM gc_manifest_review_queue q JOIN manifests m ON m.id = q.manifest_id
-          WHERE m.repository_id = $1 AND (m.digest = ANY($2::text[]) OR m.subject_digest = $3::text) AND q.review_after < now() + ${DUE_SOON}
-          ORDER BY q.manifest_id FOR UPDATE OF q`,
-        [repositoryId, manifests, refs.subjectOf ?? null],
-      );
-    }
+    if (blobs.length === 0 && manifests.length === 0 && refs.subjectOf === undefined) return;
+    // One round trip: the function runs the statement of each queue in turn (see its migration).
+    await this.q.query(`SELECT gc_lock_due_reviews($1, $2::text[], $3::text[], $4::text, ${DUE_SOON})`, [repositoryId, blobs, manifests, refs.subjectOf ?? null]);
   }
 
   /** Pins `digest` while a single-request upload moves its bytes into place; call in a transaction of its own. */
