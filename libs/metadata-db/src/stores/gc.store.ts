@@ -278,6 +278,12 @@ export class GcStore {
     );
   }
 
+  /** Rows of `queue` due now. */
+  async dueCount(queue: GcQueue): Promise<number> {
+    const { rows } = await this.q.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${QUEUE_TABLES[queue]} WHERE review_after <= now()`);
+    return rows[0]?.n ?? 0;
+  }
+
   /** Records a worker's pass over a queue (`lading gc status` shows the last). */
   async recordRun(run: Omit<GcRunRecord, 'finishedAt'>): Promise<void> {
     await this.q.query(
