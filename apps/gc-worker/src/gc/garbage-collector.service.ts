@@ -29,6 +29,8 @@ export interface GcBatchResult {
   postponed: number;
   /** Deleted items by media type: rows and bytes. */
   byMediaType: Record<string, { rows: number; bytes: number }>;
+  /** Rows of the queue that were due when the batch began (set for a run's progress only). */
+  due?: number;
 }
 
 /** What this process's collector did since it started: counters for the admin API. */
@@ -45,7 +47,7 @@ export interface GcCounters {
   byMediaType: Record<string, { rows: number; bytes: number }>;
 }
 
-/** Told of each batch (`lading gc run` draws its progress from it). */
+/** Told of each batch, with the rows that were due when it began (`lading gc run` draws its progress from it). */
 export type GcProgress = (batch: GcBatchResult) => void;
 
 /** Rolls a dry run's transaction back after it found what it would delete. */
@@ -145,10 +147,11 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
       busy = false;
       for (const queue of ['manifests', 'links', 'blobs'] as const) {
         for (;;) {
+          const due = options.onProgress ? await this.db.read.gc.dueCount(queue) : undefined;
           const r = await this.reviewBatch(queue, options.dryRun);
           if (r.reviewed === 0) break;
           results.push(r);
-          options.onProgress?.(r);
+          options.onProgress?.({ ...r, due });
           if (options.dryRun) break;
           if (r.reviewed > r.postponed) busy = true;
           else break; // everything due is held by pushes: leave it to its postponed time

@@ -71,6 +71,15 @@ export interface GcUnsafeOptions {
   ignoreCommitPins?: boolean;
 }
 
+/** Tests only: the rows that decide what is pullable, as {@link GcStore.referenceGraphForTests} reads them (ids as numbers). */
+export interface ReferenceGraph {
+  repositories: { id: number; name: string }[];
+  tags: { repositoryId: number; manifestId: number }[];
+  manifests: { id: number; repositoryId: number; digest: string }[];
+  references: { manifestId: number; kind: 'blob' | 'manifest'; digest: string }[];
+  links: { repositoryId: number; digest: string }[];
+}
+
 /** How far ahead of its due time an API transaction locks a review row (GitLab's "due soon"). */
 const DUE_SOON = "interval '1 minute'";
 /** A commit pin older than this is a crash's leftover, no longer a push in flight. */
@@ -269,6 +278,12 @@ export class GcStore {
     );
   }
 
+  /** Rows of `queue` due now. */
+  async dueCount(queue: GcQueue): Promise<number> {
+    const { rows } = await this.q.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${QUEUE_TABLES[queue]} WHERE review_after <= now()`);
+    return rows[0]?.n ?? 0;
+  }
+
   /** Records a worker's pass over a queue (`lading gc status` shows the last). */
   async recordRun(run: Omit<GcRunRecord, 'finishedAt'>): Promise<void> {
     await this.q.query(
@@ -336,26 +351,21 @@ export class GcStore {
   }
 
   /**
-   * What keeps a tagged image from being pulled: a child of an index it reaches missing from the
-   * repository, or a blob of an image it reaches not linked there. Empty when every tag pulls.
+   * Tests only: the whole reference graph (repositories, tags, manifests, their references, blob
+   * links), read in one statement so that the race harness checks one consistent state after
+   * every step at the cost of a few trivially planned scans.
    */
-  async brokenTaggedImages(): Promise<string[]> {
-    const { rows } = await this.q.query<{ problem: string; repository: string; digest: string }>(
-      `WITH RECURSIVE reach(repository_id, manifest_id) AS (
-         SELECT repository_id, manifest_id FROM tags
-         UNION
-         SELECT c.repository_id, c.id FROM reach r
-           JOIN manifest_references mr ON mr.manifest_id = r.manifest_id AND mr.kind = 'manifest'
-           JOIN manifests c ON c.repository_id = r.repository_id AND c.digest = mr.digest)
-       SELECT 'child missing' AS problem, rp.name AS repository, mr.digest FROM reach r
-         JOIN manifest_references mr ON mr.manifest_id = r.manifest_id AND mr.kind = 'manifest' JOIN repositories rp ON rp.id = r.repository_id
-        WHERE NOT EXISTS (SELECT 1 FROM manifests c WHERE c.repository_id = r.repository_id AND c.digest = mr.digest)
-       UNION ALL
-       SELECT 'blob not linked', rp.name, mr.digest FROM reach r
-         JOIN manifest_references mr ON mr.manifest_id = r.manifest_id AND mr.kind = 'blob' JOIN repositories rp ON rp.id = r.repository_id
-        WHERE NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.repository_id AND rb.digest = mr.digest)`,
+  async referenceGraphForTests(): Promise<ReferenceGraph> {
+    const { rows } = await this.q.query<{ g: ReferenceGraph }>(
+      `SELECT json_build_object(
+         'repositories', (SELECT coalesce(json_agg(json_build_object('id', id, 'name', name)), '[]') FROM repositories),
+         'tags', (SELECT coalesce(json_agg(json_build_object('repositoryId', repository_id, 'manifestId', manifest_id)), '[]') FROM tags),
+         'manifests', (SELECT coalesce(json_agg(json_build_object('id', id, 'repositoryId', repository_id, 'digest', digest)), '[]') FROM manifests),
+         'references', (SELECT coalesce(json_agg(json_build_object('manifestId', manifest_id, 'kind', kind, 'digest', digest)), '[]') FROM manifest_references),
+         'links', (SELECT coalesce(json_agg(json_build_object('repositoryId', repository_id, 'digest', digest)), '[]') FROM repository_blobs)) AS g`,
     );
-    return rows.map((r) => `${r.problem}: ${r.repository} ${r.digest}`);
+    const g = rows[0]!.g;
+    return typeof g === 'string' ? (JSON.parse(g) as ReferenceGraph) : g;
   }
 
   /** Every blob digest a link or a manifest references. */
