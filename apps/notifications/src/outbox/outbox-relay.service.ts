@@ -72,6 +72,9 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
   private readonly timers: NodeJS.Timeout[] = [];
   private unsubscribe?: () => void;
   private lastFailureLog = 0;
+  /** Claims of this relay's loops under way, and how many were ever started (to see two overlap). */
+  private claiming = 0;
+  private claimsStarted = 0;
 
   constructor(
     @Inject(MetadataDb) private readonly db: MetadataDb,
@@ -120,7 +123,19 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
     const { batchsize, lease } = this.config.notifications.outbox;
     const outbox = this.db.read.outbox;
     // The repositories of the oldest `batchsize` unclaimed events: about what one batch sends.
-    const claimed = await outbox.claimRepositories({ owner: this.owner, leaseMs: lease, repositories: REPOSITORIES_PER_CLAIM, scan: batchsize });
+    const claim = () => outbox.claimRepositories({ owner: this.owner, leaseMs: lease, repositories: REPOSITORIES_PER_CLAIM, scan: batchsize });
+    const started = this.claimsStarted++;
+    const overlappedAtStart = this.claiming++ > 0;
+    let claimed: string[];
+    try {
+      claimed = await claim();
+      // Loops woken together claim together: both pick the same head of the outbox, and the one
+      // whose leases lost the race gets nothing although more is waiting behind them. Once more,
+      // now that the other's leases are committed, instead of idling until the next kick or poll.
+      if (claimed.length === 0 && (overlappedAtStart || this.claimsStarted - 1 !== started)) claimed = await claim();
+    } finally {
+      this.claiming--;
+    }
     if (claimed.length === 0) return 0;
     let repositories = claimed;
     this.inFlight.add(repositories);
