@@ -1,7 +1,12 @@
+import { Readable } from 'node:stream';
 import { context, trace, type Context } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType, setRPCMetadata } from '@opentelemetry/core';
-import { parseV2Path, resolveOperation, systemScope, tracer, traceparentOf, type RequestScope } from '@lading/contracts';
+import { Histogram, register } from 'prom-client';
+import { parseV2Path, resolveOperation, systemScope, tracer, traceparentOf, withSpan, type RequestScope } from '@lading/contracts';
+import { MetadataDb } from '@lading/metadata-db';
 import { forwardedParent, requestTraceparent, toExchange, traceV2Request, type V2Exchange } from '@lading/nest-common';
+import { InstrumentedBlobStorage, MemoryBlobStorage, STORAGE_ACTION_SECONDS } from '@lading/storage';
+import { useMemoryMetadataDb } from './metadata-db';
 import { recordSpans } from './tracing';
 
 const spans = recordSpans();
@@ -67,5 +72,69 @@ describe('request spans', () => {
     expect(context.with(sameTrace, () => forwardedParent(scope))).toBeUndefined();
     const foreign = context.with(serverContext(), () => forwardedParent(scope));
     expect(trace.getSpanContext(foreign!)?.spanId).toBe(gateway.spanContext().spanId);
+  });
+});
+
+describe('storage spans and timings', () => {
+  const digest = `sha256:${'0'.repeat(64)}`;
+  const id = '0b9f5c52-8e0a-4a7b-9a51-3f1c2d4e5f60';
+  const seconds = () => register.getSingleMetric(STORAGE_ACTION_SECONDS) as Histogram;
+  const countOf = async (action: string) =>
+    (await seconds().get()).values.find((v) => v.metricName === `${STORAGE_ACTION_SECONDS}_count` && v.labels.action === action)?.value ?? 0;
+
+  it('times and traces a write with the bytes it stored, and a read until its stream closes', async () => {
+    const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
+    const writesBefore = await countOf('writePart');
+    await storage.createUpload(id);
+    const body = Buffer.alloc(3000, 7);
+    const seen: number[] = [];
+    const { parts } = await storage.writePart(id, [], Readable.from([body.subarray(0, 1000), body.subarray(1000)]), { onData: (c) => seen.push(c.length) });
+    expect(seen).toEqual([1000, 2000]); // the caller's onData still sees every chunk
+    const stream = await storage.readUpload(id, parts, { start: 0, end: 1499 });
+    expect(spans.named('storage.readUpload')).toHaveLength(0); // still reading
+    let read = 0;
+    for await (const c of stream) read += (c as Buffer).length;
+    await new Promise((r) => setImmediate(r));
+    expect(read).toBe(1500);
+    const [write] = spans.named('storage.writePart');
+    expect(write.attributes).toMatchObject({ 'lading.storage.driver': 'inmemory', 'lading.storage.bytes': 3000, 'oci.upload.session_id': id });
+    expect(spans.named('storage.readUpload')[0].attributes['lading.storage.bytes']).toBe(1500);
+    expect(await countOf('writePart')).toBe(writesBefore + 1);
+    expect(await countOf('readUpload')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('marks a failed call, and still times it', async () => {
+    const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
+    const before = await countOf('readBlob');
+    await expect(storage.readBlob(digest)).rejects.toThrow();
+    const [span] = spans.named('storage.readBlob');
+    expect(span.status.code).toBe(2);
+    expect(span.attributes['oci.digest']).toBe(digest);
+    expect(await countOf('readBlob')).toBe(before + 1);
+  });
+});
+
+describe('store spans', () => {
+  const m = useMemoryMetadataDb();
+  const id = '5e0c8a3f-2b1d-4c6e-8f7a-9d0b1c2e3f40';
+
+  it('traces each store call under the request, with its statements (PGlite has no instrumentation)', async () => {
+    const db = new MetadataDb(m.db.dataSource); // built with tracing on
+    await withSpan('request', {}, () => db.read.uploads.createSession(id, 'traced/app', null));
+    const [call] = spans.named('store.uploads.createSession');
+    expect(call.attributes).toMatchObject({ 'lading.store': 'uploads', 'db.system.name': 'postgresql' });
+    const [insert] = spans.named('INSERT');
+    expect(insert.parentSpanContext?.spanId).toBe(call.spanContext().spanId);
+    expect(insert.attributes['db.query.text']).toMatch(/^INSERT INTO upload_sessions/);
+    expect(call.parentSpanContext?.spanId).toBe(spans.named('request')[0].spanContext().spanId);
+  });
+
+  it('puts a transaction and its calls in one span; makes none outside a traced request', async () => {
+    const db = new MetadataDb(m.db.dataSource);
+    await db.transaction((tx) => tx.uploads.findSession('traced/app', id));
+    expect(spans.spans()).toHaveLength(0);
+    await withSpan('request', {}, () => db.transaction((tx) => tx.uploads.findSession('traced/app', id)));
+    const [txSpan] = spans.named('store.transaction');
+    expect(spans.named('store.uploads.findSession')[0].parentSpanContext?.spanId).toBe(txSpan.spanContext().spanId);
   });
 });

@@ -6,6 +6,7 @@ import { UploadHashState1765100000000 } from './1765100000000-upload-hash-state'
 import { OutboxRelay1765200000000 } from './1765200000000-outbox-relay';
 import { WebhookDeliveries1765300000000 } from './1765300000000-webhook-deliveries';
 import { GcReviewQueues1765400000000 } from './1765400000000-gc-review-queues';
+import { UploadTrace1765500000000 } from './1765500000000-upload-trace';
 
 /** Every migration, oldest first. Only migrations change the schema. */
 export const METADATA_MIGRATIONS = [
@@ -17,4 +18,5 @@ export const METADATA_MIGRATIONS = [
   OutboxRelay1765200000000,
   WebhookDeliveries1765300000000,
   GcReviewQueues1765400000000,
+  UploadTrace1765500000000,
 ];
