@@ -123,6 +123,51 @@ export async function withSpan<T>(
   }
 }
 
+/**
+ * The context to continue `traceparent` in: `ctx` itself when its active span is already in that
+ * trace (a child of an instrumentation's span, say a Kafka `process` span), else the context of
+ * `traceparent`; `ctx` when there is none.
+ */
+export function continuing(traceparent: string | null | undefined, ctx: Context = context.active()): Context {
+  if (!traceparent) return ctx;
+  const active = trace.getSpanContext(ctx);
+  return active && active.traceId === traceIdOf(traceparent) ? ctx : contextOf(traceparent);
+}
+
+/** What {@link withSpansEach} makes of one item. */
+export interface ItemSpan {
+  attributes?: Attributes;
+  links?: Link[];
+}
+
+/**
+ * Runs `fn` once for a batch whose items each continue a trace of their own (outbox rows, Kafka
+ * records, webhook deliveries): one span `name` per item that has a `traceparent` (its child), all
+ * ended when `fn` settles, failed if it throws. `fn` gets the traceparent each item passes on (its
+ * span's, else its own) and runs with the first span active. Without tracing, no spans: `fn` gets
+ * the items' own traceparents.
+ */
+export async function withSpansEach<T>(
+  name: string,
+  kind: SpanKind,
+  traceparents: readonly (string | null)[],
+  describe: (i: number) => ItemSpan,
+  fn: (passOn: (string | null)[], spans: readonly (Span | undefined)[]) => Promise<T>,
+): Promise<T> {
+  if (!tracingActive()) return fn([...traceparents], []);
+  const spans = traceparents.map((tp, i) => (tp ? tracer().startSpan(name, { kind, ...describe(i) }, contextOf(tp)) : undefined));
+  const passOn = spans.map((s, i) => (s ? traceparentOf(trace.setSpan(ROOT_CONTEXT, s)) : traceparents[i]));
+  const first = spans.find((s) => s !== undefined);
+  try {
+    return await (first ? context.with(trace.setSpan(context.active(), first), () => fn(passOn, spans)) : fn(passOn, spans));
+  } catch (e) {
+    for (const s of spans) if (s) failSpan(s, e);
+    throw e;
+  } finally {
+    for (const s of spans) s?.end();
+  }
+}
+
 /** Marks `span` failed with `e` (its status, and an `exception` event). */
 export function failSpan(span: Span, e: unknown): void {
   const err = e instanceof Error ? e : new Error(String(e));

@@ -1,5 +1,7 @@
+import { context, SpanKind } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
-import { encodeRegistryEvent, REGISTRY_EVENT_HEADERS } from '@lading/contracts';
+import { encodeRegistryEvent, REGISTRY_EVENT_HEADERS, withSpansEach } from '@lading/contracts';
 import type { BusEvent, BusHealth, EventBus, EventHandler, EventSubscription } from './event-bus.port';
 import { KafkaEventConsumer } from './kafka.event-consumer';
 
@@ -103,9 +105,16 @@ export class KafkaEventBus implements EventBus {
     if (events.length === 0) return;
     const producer = await this.acquire();
     try {
-      for (const messages of chunks(events.map(toMessage), this.options.maxRequestBytes ?? 512 * 1024)) {
-        await producer.send({ topic: this.options.topic, acks: ACKS_ALL, timeout: ACK_TIMEOUT_MS, messages });
-      }
+      await produceSpans(this.options.topic, events, async (traceparents) => {
+        const all = events.map((e, i) => toMessage({ ...e, traceparent: traceparents[i] }));
+        for (const messages of chunks(all, this.options.maxRequestBytes ?? 512 * 1024)) {
+          // The records carry their own contexts (the spans above): kafkajs's instrumentation
+          // would give every record of a send the one active context, and overwrite theirs.
+          await context.with(suppressTracing(context.active()), () =>
+            producer.send({ topic: this.options.topic, acks: ACKS_ALL, timeout: ACK_TIMEOUT_MS, messages }),
+          );
+        }
+      });
       this.contact();
     } catch (e) {
       await this.fail(e);
@@ -263,6 +272,26 @@ export class KafkaEventBus implements EventBus {
   private where(): string {
     return `brokers ${this.options.brokers.join(',')}, topic ${this.options.topic}`;
   }
+}
+
+/** One `send <topic>` producer span per record, each a child of its event's trace, as the messaging conventions describe. */
+function produceSpans(topic: string, events: readonly BusEvent[], send: (traceparents: (string | null)[]) => Promise<void>): Promise<void> {
+  return withSpansEach(
+    `send ${topic}`,
+    SpanKind.PRODUCER,
+    events.map((e) => e.traceparent),
+    (i) => ({
+      attributes: {
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'send',
+        'messaging.destination.name': topic,
+        'messaging.kafka.message.key': events[i].repository,
+        'messaging.message.id': events[i].id,
+      },
+    }),
+    send,
+  );
 }
 
 function toMessage(e: BusEvent): Message {

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import { context, trace, type Context } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType, setRPCMetadata } from '@opentelemetry/core';
 import { Histogram, register } from 'prom-client';
-import { parseV2Path, resolveOperation, systemScope, tracer, traceparentOf, withSpan, type RequestScope } from '@lading/contracts';
+import { continuing, parseV2Path, resolveOperation, systemScope, tracer, traceparentOf, withSpan, withSpansEach, type RequestScope } from '@lading/contracts';
 import { MetadataDb } from '@lading/metadata-db';
 import { forwardedParent, requestTraceparent, toExchange, traceV2Request, type V2Exchange } from '@lading/nest-common';
 import { InstrumentedBlobStorage, MemoryBlobStorage, STORAGE_ACTION_SECONDS } from '@lading/storage';
@@ -23,7 +23,7 @@ function exchange(path: string, method: string, scope: Partial<RequestScope> = {
   const route = parseV2Path(path)!;
   const operation = resolveOperation(route, method)!;
   const full = { ...systemScope(operation.name, 'library/app'), ...scope };
-  const res = { getHeader: (k: string) => answer[k.toLowerCase()] };
+  const res = { getHeader: (k: string) => answer[k.toLowerCase()], writeHead: () => res };
   return toExchange(route, operation, full, { originalUrl: path } as never, res as never);
 }
 
@@ -38,7 +38,7 @@ describe('request spans', () => {
   it('serves a request in a span named after its operation, with the oci attributes and the route template', async () => {
     const ctx = serverContext();
     const x = exchange('/v2/library/app/blobs/uploads/', 'POST', {}, { 'docker-upload-uuid': '6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a' });
-    await context.with(ctx, () => traceV2Request(x, async () => undefined));
+    await context.with(ctx, () => traceV2Request(x, async () => void x.res.writeHead(202)));
     trace.getSpan(ctx)!.end();
     const [op] = spans.named('upload.start');
     expect(op.parentSpanContext?.spanId).toBe(trace.getSpan(ctx)!.spanContext().spanId);
@@ -54,7 +54,7 @@ describe('request spans', () => {
 
   it('names the reference and digest a route carries', async () => {
     const x = exchange('/v2/library/app/manifests/v1', 'PUT', {}, { 'docker-content-digest': `sha256:${'a'.repeat(64)}` });
-    await context.with(serverContext(), () => traceV2Request(x, async () => undefined));
+    await context.with(serverContext(), () => traceV2Request(x, async () => void x.res.writeHead(201)));
     expect(spans.named('manifest.put')[0].attributes).toMatchObject({ 'oci.reference': 'v1', 'oci.digest': `sha256:${'a'.repeat(64)}` });
   });
 
@@ -69,7 +69,7 @@ describe('request spans', () => {
     const signed = traceparentOf(trace.setSpan(context.active(), gateway))!;
     const sameTrace = trace.setSpan(context.active(), tracer().startSpan('server', {}, trace.setSpan(context.active(), gateway)));
     const scope = { ...systemScope('manifest.get', 'library/app'), traceparent: signed };
-    expect(context.with(sameTrace, () => forwardedParent(scope))).toBeUndefined();
+    expect(trace.getSpan(context.with(sameTrace, () => forwardedParent(scope))!)).toBe(trace.getSpan(sameTrace));
     const foreign = context.with(serverContext(), () => forwardedParent(scope));
     expect(trace.getSpanContext(foreign!)?.spanId).toBe(gateway.spanContext().spanId);
   });
@@ -136,5 +136,29 @@ describe('store spans', () => {
     await withSpan('request', {}, () => db.transaction((tx) => tx.uploads.findSession('traced/app', id)));
     const [txSpan] = spans.named('store.transaction');
     expect(spans.named('store.uploads.findSession')[0].parentSpanContext?.spanId).toBe(txSpan.spanContext().spanId);
+  });
+});
+
+describe('withSpansEach (outbox rows, Kafka records, webhook deliveries)', () => {
+  it("gives each item with a traceparent a span in that trace, passes the span's context on, and fails them all on an error", async () => {
+    const a = traceparentOf(trace.setSpan(context.active(), tracer().startSpan('request a')))!;
+    const b = traceparentOf(trace.setSpan(context.active(), tracer().startSpan('request b')))!;
+    const passed = await withSpansEach('publish', SpanKind.PRODUCER, [a, null, b], (i) => ({ attributes: { n: i } }), async (passOn) => passOn);
+    const made = spans.named('publish');
+    expect(made.map((s) => s.attributes.n)).toEqual([0, 2]);
+    expect(made.map((s) => s.spanContext().traceId)).toEqual([a.split('-')[1], b.split('-')[1]]);
+    expect(made[0].parentSpanContext?.spanId).toBe(a.split('-')[2]);
+    expect(passed).toEqual([traceparentOf(trace.setSpan(context.active(), made[0] as never)), null, traceparentOf(trace.setSpan(context.active(), made[1] as never))]);
+    spans.reset();
+    await expect(withSpansEach('publish', SpanKind.PRODUCER, [a, b], () => ({}), () => Promise.reject(new Error('broker down')))).rejects.toThrow('broker down');
+    expect(spans.named('publish').map((s) => s.status.code)).toEqual([2, 2]);
+  });
+
+  it('continues a trace under the active span when that is already in it, else from the traceparent', () => {
+    const request = tracer().startSpan('request');
+    const tp = traceparentOf(trace.setSpan(context.active(), request))!;
+    const inTrace = trace.setSpan(context.active(), tracer().startSpan('process', {}, trace.setSpan(context.active(), request)));
+    expect(continuing(tp, inTrace)).toBe(inTrace);
+    expect(trace.getSpanContext(continuing(tp, serverContext()))?.spanId).toBe(request.spanContext().spanId);
   });
 });

@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { EventBus, EventSubscription } from '@lading/events';
+import { SpanKind } from '@opentelemetry/api';
+import { continuing, OciAttributes, traceparentOf, withSpan } from '@lading/contracts';
+import type { BusEvent, EventBus, EventSubscription } from '@lading/events';
 import { MetadataDb } from '@lading/metadata-db';
 import { EVENT_BUS, HealthChecks } from '@lading/nest-common';
 import { NOTIFICATIONS_OPTIONS, type NotificationsOptions } from '../notifications.config';
@@ -42,7 +44,7 @@ export class WebhookConsumer implements OnModuleInit, OnApplicationShutdown {
     const enabled = this.dispatcher.endpoints.filter((e) => !e.disabled).map((e) => e.name);
     if (enabled.length === 0) return;
     const subscribed = await Promise.allSettled(
-      enabled.map((name) => this.bus.subscribe(webhookGroup(name), (e) => this.dispatcher.acceptFor(name, [e.event as unknown as DeliverableEvent]))),
+      enabled.map((name) => this.bus.subscribe(webhookGroup(name), (e) => this.accept(name, e))),
     );
     subscribed.forEach((s, i) => s.status === 'fulfilled' && this.subscriptions.set(enabled[i], s.value));
     const failed = subscribed.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -58,6 +60,18 @@ export class WebhookConsumer implements OnModuleInit, OnApplicationShutdown {
       const stopped = endpoints.filter((e) => !e.consumer || e.consumer.state === 'down');
       return { ok: !this.options.readinessFollowsBus || stopped.length === 0, report: { endpoints } };
     });
+  }
+
+  /**
+   * Queues one event for endpoint `name` in a `webhook.accept` span continuing the event's trace
+   * (under Kafka's `process` span when the instrumentation made one), whose context the delivery
+   * row keeps for the POST.
+   */
+  private accept(name: string, e: BusEvent): Promise<void> {
+    const attributes = { 'lading.webhook.endpoint': name, 'messaging.message.id': e.id, [OciAttributes.repository]: e.repository };
+    return withSpan('webhook.accept', { kind: SpanKind.CONSUMER, attributes, parent: continuing(e.traceparent) }, () =>
+      this.dispatcher.acceptFor(name, [e.event as unknown as DeliverableEvent], traceparentOf() ?? e.traceparent),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -163,6 +163,8 @@ export class WebhookDeliveryEntity {
   @Column({ name: 'last_latency_ms', type: 'integer', nullable: true }) lastLatencyMs!: number | null;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+  /** The W3C traceparent of the event's trace, continued by the POST. */
+  @Column({ type: 'text', nullable: true }) traceparent!: string | null;
 }
 
 /** The delivery log: one row per POST to an endpoint. */

@@ -7,6 +7,7 @@ import { OutboxRelay1765200000000 } from './1765200000000-outbox-relay';
 import { WebhookDeliveries1765300000000 } from './1765300000000-webhook-deliveries';
 import { GcReviewQueues1765400000000 } from './1765400000000-gc-review-queues';
 import { UploadTrace1765500000000 } from './1765500000000-upload-trace';
+import { WebhookDeliveryTrace1765600000000 } from './1765600000000-webhook-delivery-trace';
 
 /** Every migration, oldest first. Only migrations change the schema. */
 export const METADATA_MIGRATIONS = [
@@ -19,4 +20,5 @@ export const METADATA_MIGRATIONS = [
   WebhookDeliveries1765300000000,
   GcReviewQueues1765400000000,
   UploadTrace1765500000000,
+  WebhookDeliveryTrace1765600000000,
 ];

@@ -46,7 +46,8 @@ const UNTRACED_PATHS = /^\/(healthz|metrics)(\/|$|\?)/;
  * Starts tracing when `env` asks for it ({@link tracingWanted}); resolves to undefined, having
  * loaded nothing, when it does not. Instruments HTTP (server and client), Express and Nest, `pg`,
  * kafkajs and undici (`fetch`). Spans of the database and HTTP clients are made only under a
- * parent (a request, a relay batch): a poll loop's queries make no traces of their own.
+ * parent (a request, a relay batch): a poll loop's queries make no traces of their own; taking a
+ * pooled connection is not a span.
  */
 export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | undefined> {
   if (!tracingWanted(env)) return undefined;
@@ -73,7 +74,7 @@ export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv =
       // Middleware layers would add a span per middleware per request; the handlers are enough.
       new express.ExpressInstrumentation({ ignoreLayersType: [express.ExpressLayerType.MIDDLEWARE] }),
       new nest.NestInstrumentation(),
-      new pg.PgInstrumentation({ requireParentSpan: true }),
+      new pg.PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
       new kafkajs.KafkaJsInstrumentation(),
       new undici.UndiciInstrumentation({ requireParentforSpans: true }),
     ],

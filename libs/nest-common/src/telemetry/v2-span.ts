@@ -4,10 +4,9 @@ import type { Response } from 'express';
 import {
   Headers,
   OciAttributes,
-  contextOf,
+  continuing,
   requestAttributes,
   routeTemplate,
-  traceIdOf,
   traceparentOf,
   tracingActive,
   withSpan,
@@ -46,12 +45,19 @@ export function traceV2Request(x: V2Exchange, serve: () => Promise<void>, parent
   const attributes = requestAttributes(x.scope, x.route);
   server?.setAttributes(attributes);
   return withSpan(x.operation.name, { attributes, parent }, async (span) => {
+    // When the answer's head goes out: the server span ends with the response, maybe before `serve` returns.
+    const res = x.res;
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: Response, ...args: unknown[]) {
+      const learned = answerAttributes(res);
+      span.setAttributes(learned);
+      server?.setAttributes(learned);
+      return (writeHead as (...a: unknown[]) => Response).apply(this, args);
+    } as Response['writeHead'];
     try {
       await serve();
     } finally {
-      const learned = answerAttributes(x.res);
-      span.setAttributes(learned);
-      server?.setAttributes(learned);
+      res.writeHead = writeHead;
     }
   });
 }
@@ -60,12 +66,10 @@ export function traceV2Request(x: V2Exchange, serve: () => Promise<void>, parent
  * Where a service's spans of a forwarded request hang: under the active span (the HTTP server
  * span, a child of the gateway's call) when that is in the trace the signed scope names, else
  * directly under the scope's `traceparent`: the signed scope, not a bare header, decides the trace.
+ * Undefined (the active context) when not tracing or the scope has no trace.
  */
 export function forwardedParent(scope: RequestScope): Context | undefined {
-  if (!tracingActive() || !scope.traceparent) return undefined;
-  const active = trace.getSpanContext(context.active());
-  if (active && active.traceId === traceIdOf(scope.traceparent)) return undefined;
-  return contextOf(scope.traceparent);
+  return tracingActive() && scope.traceparent ? continuing(scope.traceparent) : undefined;
 }
 
 function answerAttributes(res: Response): Attributes {
