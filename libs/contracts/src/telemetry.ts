@@ -23,6 +23,18 @@ import {
 import type { V2Route } from './v2-route';
 import type { RequestScope } from './request-scope';
 
+type OtelCore = typeof import('@opentelemetry/core');
+let core: OtelCore | undefined;
+
+/**
+ * `@opentelemetry/core` (RPC metadata, tracing suppression), loaded on first use: only a process
+ * that traces needs it, and loading it takes about 0.1 s, which every command line would pay.
+ */
+export function otelCore(): OtelCore {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, see above
+  return (core ??= require('@opentelemetry/core') as OtelCore);
+}
+
 /** The instrumentation scope name of every span Lading makes itself. */
 export const TRACER_NAME = 'lading';
 

@@ -1,7 +1,6 @@
 import { context, SpanKind } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
 import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
-import { encodeRegistryEvent, REGISTRY_EVENT_HEADERS, withSpansEach } from '@lading/contracts';
+import { encodeRegistryEvent, otelCore, REGISTRY_EVENT_HEADERS, tracingActive, withSpansEach } from '@lading/contracts';
 import type { BusEvent, BusHealth, EventBus, EventHandler, EventSubscription } from './event-bus.port';
 import { KafkaEventConsumer } from './kafka.event-consumer';
 
@@ -110,9 +109,8 @@ export class KafkaEventBus implements EventBus {
         for (const messages of chunks(all, this.options.maxRequestBytes ?? 512 * 1024)) {
           // The records carry their own contexts (the spans above): kafkajs's instrumentation
           // would give every record of a send the one active context, and overwrite theirs.
-          await context.with(suppressTracing(context.active()), () =>
-            producer.send({ topic: this.options.topic, acks: ACKS_ALL, timeout: ACK_TIMEOUT_MS, messages }),
-          );
+          const send = () => producer.send({ topic: this.options.topic, acks: ACKS_ALL, timeout: ACK_TIMEOUT_MS, messages });
+          await (tracingActive() ? context.with(otelCore().suppressTracing(context.active()), send) : send());
         }
       });
       this.contact();

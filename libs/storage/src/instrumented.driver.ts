@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { context, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
-import { Histogram, register } from 'prom-client';
+import type { Histogram } from 'prom-client';
 import { OciAttributes, failSpan, tracer, tracingActive } from '@lading/contracts';
 import type {
   BlobInfo,
@@ -25,6 +25,10 @@ export const StorageAttributes = {
 } as const;
 
 function actionSeconds(): Histogram<'driver' | 'action'> {
+  // Loaded with the first driver, not with this library: a command line that builds none
+  // (`lading events`) does not pay for prom-client.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+  const { Histogram, register } = require('prom-client') as typeof import('prom-client');
   // One per process, whichever driver object asks first (tests build many).
   const existing = register.getSingleMetric(STORAGE_ACTION_SECONDS) as Histogram<'driver' | 'action'> | undefined;
   return (

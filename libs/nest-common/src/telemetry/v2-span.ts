@@ -1,10 +1,10 @@
 import { context, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
-import { getRPCMetadata, RPCType } from '@opentelemetry/core';
 import type { Response } from 'express';
 import {
   Headers,
   OciAttributes,
   continuing,
+  otelCore,
   requestAttributes,
   routeTemplate,
   traceparentOf,
@@ -16,6 +16,7 @@ import type { V2Exchange } from '../http/v2-exchange';
 
 /** The HTTP server span of the request being served here (the HTTP instrumentation's), if tracing. */
 function serverSpan(ctx: Context = context.active()): Span | undefined {
+  const { getRPCMetadata, RPCType } = otelCore();
   const rpc = getRPCMetadata(ctx);
   return rpc?.type === RPCType.HTTP ? rpc.span : undefined;
 }
@@ -40,7 +41,7 @@ export function requestTraceparent(): string | null {
 export function traceV2Request(x: V2Exchange, serve: () => Promise<void>, parent?: Context): Promise<void> {
   if (!tracingActive()) return serve();
   const server = serverSpan();
-  const rpc = getRPCMetadata(context.active());
+  const rpc = otelCore().getRPCMetadata(context.active());
   if (rpc) rpc.route = routeTemplate(x.route);
   const attributes = requestAttributes(x.scope, x.route);
   server?.setAttributes(attributes);
