@@ -137,19 +137,19 @@ export async function insertBurst(databaseUrl: string, n: number, repositories: 
   }
 }
 
-/** When the database marked the events `ids` sent: first and last mark (ms apart) and how many are marked. */
-export async function sentSpan(databaseUrl: string, ids: readonly string[]): Promise<{ marked: number; spanMs: number }> {
+/** How many of the events `ids` the database has marked sent (they have no unsent row left). */
+export async function markedSent(databaseUrl: string, ids: readonly string[]): Promise<number> {
   return withDb(databaseUrl, async (c) => {
-    const { rows } = await c.query<{ marked: number; span_ms: number | null }>(
-      `SELECT count(sent_at)::int AS marked, (extract(epoch FROM max(sent_at) - min(sent_at)) * 1000)::float8 AS span_ms
-         FROM event_outbox WHERE id = ANY($1::uuid[])`,
+    const { rows } = await c.query<{ marked: number }>(
+      `SELECT count(*)::int AS marked FROM event_outbox o
+        WHERE o.id = ANY($1::uuid[]) AND NOT EXISTS (SELECT 1 FROM event_outbox_unsent u WHERE u.seq = o.seq)`,
       [ids],
     );
-    return { marked: rows[0].marked, spanMs: rows[0].span_ms ?? 0 };
+    return rows[0].marked;
   });
 }
 
 /** Outbox rows not yet marked sent. */
 export async function unsentCount(databaseUrl: string): Promise<number> {
-  return withDb(databaseUrl, async (c) => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM event_outbox WHERE sent_at IS NULL')).rows[0].n);
+  return withDb(databaseUrl, async (c) => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM event_outbox_unsent')).rows[0].n);
 }

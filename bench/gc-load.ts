@@ -17,7 +17,7 @@ import { Client } from 'undici';
 import { randomImage, type TestBlob, type TestImage } from '@lading/testing';
 import { backlogDepth, danglingBlobs, ladingObjects, queueDanglingBlobs, writeObjects, type DanglingBlob, type ObjectSink } from './gc-dangling';
 import { OCI_MANIFEST, pullBlob, pushBlob, putManifest, UnexpectedResponseError } from './oci-client';
-import { cpuSecondsOf, findProcesses } from './proc-stats';
+import { cpuSecondsOf, findProcesses, minioProcesses } from './proc-stats';
 import { startLadingSplit, stopAll, type BenchStorage, type Target } from './registries';
 import { percentile } from './stats';
 
@@ -89,6 +89,8 @@ interface Window {
   gcWorkerCpu: number;
   serverCpu: number;
   pgCpu: number;
+  /** CPU of the shared MinIO (on s3; whatever else used it meanwhile counts too), else 0. */
+  minioCpu: number;
   load: number;
 }
 
@@ -132,10 +134,12 @@ async function measure(target: Target, phase: Window['phase'], round: number, se
   const url = databaseUrl(target);
   const pg = () => cpuSecondsOf(findProcesses('postgres', (cmd) => cmd.includes(` ${target.database} `)));
   const gcPids = () => target.apps()['gc-worker'] ?? [];
+  const minio = () => (STORAGE === 's3' ? cpuSecondsOf(minioProcesses(process.env.LADING_TEST_S3_ENDPOINT!)) : 0);
   const before = await backlogDepth(url);
   const gc0 = cpuSecondsOf(gcPids());
   const all0 = cpuSecondsOf(target.pids());
   const pg0 = pg();
+  const minio0 = minio();
   const r = await workload(seeds, SECONDS, clients);
   const after = await backlogDepth(url);
   const w: Window = {
@@ -147,6 +151,7 @@ async function measure(target: Target, phase: Window['phase'], round: number, se
     gcWorkerCpu: cpuSecondsOf(gcPids()) - gc0,
     serverCpu: cpuSecondsOf(target.pids()) - all0,
     pgCpu: pg() - pg0,
+    minioCpu: minio() - minio0,
     load: loadavg()[0]!,
   };
   log(
@@ -222,11 +227,14 @@ async function main(): Promise<void> {
     const b = pooled('GC deleting', kind).length / (ROUNDS * SECONDS);
     lines.push(`| ${kind === 'push' ? 'pushes' : 'pulls'}/s ↑ | ${f(a)} | ${f(b)} | ${f(b / a, 2)}× |`);
   }
-  const sum = (phase: Window['phase'], k: 'gcDeleted' | 'gcWorkerCpu' | 'serverCpu' | 'pgCpu' | 'races') => windows.filter((w) => w.phase === phase).reduce((s, w) => s + w[k], 0);
+  const sum = (phase: Window['phase'], k: 'gcDeleted' | 'gcWorkerCpu' | 'serverCpu' | 'pgCpu' | 'minioCpu' | 'races') => windows.filter((w) => w.phase === phase).reduce((s, w) => s + w[k], 0);
   lines.push(`| GC deletes/s during the window | ${f(sum('no GC', 'gcDeleted') / (ROUNDS * SECONDS), 0)} | ${f(sum('GC deleting', 'gcDeleted') / (ROUNDS * SECONDS), 0)} | |`);
-  lines.push(`| gc-worker CPU (% of one core) | ${f((100 * sum('no GC', 'gcWorkerCpu')) / (ROUNDS * SECONDS), 0)} | ${f((100 * sum('GC deleting', 'gcWorkerCpu')) / (ROUNDS * SECONDS), 0)} | |`);
-  lines.push(`| all Lading processes CPU (% of one core) | ${f((100 * sum('no GC', 'serverCpu')) / (ROUNDS * SECONDS), 0)} | ${f((100 * sum('GC deleting', 'serverCpu')) / (ROUNDS * SECONDS), 0)} | |`);
-  lines.push(`| PostgreSQL backends CPU (% of one core) | ${f((100 * sum('no GC', 'pgCpu')) / (ROUNDS * SECONDS), 0)} | ${f((100 * sum('GC deleting', 'pgCpu')) / (ROUNDS * SECONDS), 0)} | |`);
+  const cpuRow = (label: string, k: 'gcWorkerCpu' | 'serverCpu' | 'pgCpu' | 'minioCpu') =>
+    lines.push(`| ${label} (% of one core) | ${f((100 * sum('no GC', k)) / (ROUNDS * SECONDS), 0)} | ${f((100 * sum('GC deleting', k)) / (ROUNDS * SECONDS), 0)} | |`);
+  cpuRow('gc-worker CPU', 'gcWorkerCpu');
+  cpuRow('all Lading processes CPU', 'serverCpu');
+  cpuRow('PostgreSQL backends CPU', 'pgCpu');
+  if (STORAGE === 's3') cpuRow('MinIO CPU, shared', 'minioCpu');
   lines.push(`| manifest puts that met the review race (blobs pushed again) | ${sum('no GC', 'races')} | ${sum('GC deleting', 'races')} | |`);
   lines.push('');
   lines.push('Per round (p99 push / pull, ms; load average):');

@@ -150,3 +150,9 @@ export function findProcesses(name: string, match: (cmdline: string) => boolean)
   }
   return found;
 }
+
+/** The MinIO server processes listening on `endpoint`'s port (the shared test MinIO: not ours, it keeps running). */
+export function minioProcesses(endpoint: string): number[] {
+  const port = new URL(endpoint).port;
+  return findProcesses('minio', (cmd) => cmd.includes(' server ') && cmd.includes(`:${port}`));
+}

@@ -14,7 +14,7 @@ import { readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { craneAvailable, craneImage, describeCraneImage } from './crane';
-import { findProcesses } from './proc-stats';
+import { findProcesses, minioProcesses } from './proc-stats';
 import { startLadingEmbedded, startLadingSplit, startReference, S3_CHUNK_SIZE, type Target } from './registries';
 import type { Ratio } from './report';
 import { binarySize } from './stats';
@@ -118,8 +118,7 @@ function s3Round(id: string, title: string, redirect: boolean, description: stri
 /** The MinIO serving the test endpoint: its processes (found once; it is not ours and keeps running). */
 let minioPids: number[] | undefined;
 function minio(): number[] {
-  const port = new URL(need('LADING_TEST_S3_ENDPOINT')).port;
-  minioPids ??= findProcesses('minio', (cmd) => cmd.includes(` server `) && cmd.includes(`:${port}`));
+  minioPids ??= minioProcesses(need('LADING_TEST_S3_ENDPOINT'));
   return minioPids;
 }
 

@@ -17,6 +17,13 @@ function gc(env: Record<string, string>, ...args: string[]): { code: number | nu
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `lading gc …` on a pseudo-terminal (util-linux `script`): stdout and stderr as the terminal shows them. */
+function onTerminal(env: Record<string, string>, ...args: string[]): { code: number | null; output: string } {
+  const command = [process.execPath, LADING, 'gc', ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const r = spawnSync('script', ['-qec', command, '/dev/null'], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, output: r.stdout };
+}
+
 describe('lading gc run | status, as a command', () => {
   it('works through a running embedded registry, and in its own process when none runs', async () => {
     let reg: (LadingProcess & { dataDir: string }) | undefined = await startEmbedded(ENV);
@@ -36,11 +43,20 @@ describe('lading gc run | status, as a command', () => {
       const dry = gc(ENV, 'run', '--dry-run', '--url', reg.url);
       expect(dry.code).toBe(0);
       expect(dry.stdout).toMatch(/gc dry run: .*would delete 1 /);
+      // On a terminal (a pseudo-terminal here): a bar per queue pass, redrawn in place, then the summary.
+      const tty = onTerminal(ENV, 'run', '--dry-run', '--url', reg.url);
+      expect(tty.code).toBe(0);
+      expect(tty.output).toMatch(/gc: links \[-{24}\] 0% 0\/3 items/);
+      expect(tty.output).toContain('\r\x1b[2Kgc: links: 3/3 items, done in ');
+      expect(tty.output).toMatch(/gc dry run: .*would delete 1 /);
       expect((await c.call('HEAD', `/v2/cli/app/blobs/${loose.digest}`)).status).toBe(200);
 
       const run = gc(ENV, 'run', '--url', reg.url);
       expect(run.code).toBe(0);
-      expect(run.stderr).toMatch(/^gc: links +reviewed \d+ items, deleted 1 /m); // plain progress lines off a terminal
+      // Plain lines off a terminal: one per queue pass, items reviewed out of those due and bytes reclaimed.
+      expect(run.stderr).toMatch(/^gc: links: 3\/3 items, done in /m);
+      expect(run.stderr).toMatch(/^gc: blobs: 1\/1 items, 1000 B, done in /m);
+      expect(run.stderr).not.toMatch(/\r|\x1b/);
       expect(run.stdout).toMatch(/gc run: reviewed \d+ items in \d+ batches; deleted 2 \(1000 B\)/);
       expect(run.stdout).toMatch(/application\/octet-stream: 1 \(1000 B\)/);
       expect((await c.call('HEAD', `/v2/cli/app/blobs/${loose.digest}`)).status).toBe(404);

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { GarbageCollector } from '@lading/app-gc-worker';
-import { resetWorld, runConcurrently, type RaceWorld } from '../../apps/gc-worker/src/gc/race-harness';
-import { MetadataDb, openMetadataDb, ReconcileStore } from '@lading/metadata-db';
+import { resetWorld, runConcurrently, type RaceViolation, type RaceWorld } from '../../apps/gc-worker/src/gc/race-harness';
+import { MetadataDb, openMetadataDb, ReconcileStore, type GcUnsafeOptions } from '@lading/metadata-db';
 import { ReconcileService } from '../../apps/lading/src/gc/reconcile.service';
 import { loadConfig } from '@lading/nest-common';
 import { eventually } from '@lading/testing';
@@ -13,6 +13,20 @@ import { createTestDatabase } from '../support/registry-processes';
 import { purgeS3Root, testS3Options } from '../support/s3';
 
 jest.setTimeout(15 * 60_000);
+
+/**
+ * The race world on PostgreSQL: clients on one pool, two collectors each on a pool of its own (as
+ * two gc-worker replicas), the hardest review delay (0). `unsafe` weakens the collectors' locking.
+ */
+async function twoWorkerWorld(url: string, storage: BlobStorage, unsafe?: GcUnsafeOptions): Promise<{ w: RaceWorld; dbs: MetadataDb[] }> {
+  const open = async (gcUnsafe?: GcUnsafeOptions) => new MetadataDb(await openMetadataDb({ url }), { gcUnsafe });
+  const dbs = [await open(), await open(unsafe), await open(unsafe)];
+  const config = loadConfig({}, { gc: { reviewafter: 0, deleteuntagged: true, disabled: true } });
+  await dbs[0]!.read.gc.setReviewAfter(0);
+  const w = { db: dbs[0]!, storage, collectors: [new GarbageCollector(dbs[1]!, storage, config), new GarbageCollector(dbs[2]!, storage, config)] };
+  await resetWorld(w);
+  return { w, dbs };
+}
 
 /**
  * Online GC on PostgreSQL, with the real storage backends: the race harness with clients and two
@@ -32,8 +46,6 @@ describe.each([
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const open = async () => new MetadataDb(await openMetadataDb({ url: database.url }));
-    dbs = [await open(), await open(), await open()];
     if (driver === 's3') {
       const root = `gc-int/${randomUUID()}`;
       storage = new S3BlobStorage(testS3Options(root));
@@ -43,10 +55,7 @@ describe.each([
       storage = new FilesystemBlobStorage({ rootDirectory: dir });
       cleanup = async () => rmSync(dir, { recursive: true, force: true });
     }
-    const config = loadConfig({}, { gc: { reviewafter: 0, deleteuntagged: true, disabled: true } });
-    await dbs[0]!.read.gc.setReviewAfter(0);
-    w = { db: dbs[0]!, storage, collectors: [new GarbageCollector(dbs[1]!, storage, config), new GarbageCollector(dbs[2]!, storage, config)] };
-    await resetWorld(w);
+    ({ w, dbs } = await twoWorkerWorld(database.url, storage));
   });
 
   afterAll(async () => {
@@ -105,5 +114,32 @@ describe.each([
     }
     expect(left).toEqual([]);
     expect(await w.db.read.gc.referencedBlobDigests()).toEqual([]);
+  });
+});
+
+describe('the race harness on PostgreSQL with two collectors', () => {
+  // Each lock closes one race; without it the harness must report a broken image. On PGlite the
+  // steps run one at a time, so a row lock never meets a concurrent holder: only the commit pin
+  // (held across steps) shows there, and the target locks need this concurrent run.
+  it.each([
+    ['the target locks', { skipTargetLocks: true }],
+    ['the commit pins', { ignoreCommitPins: true }],
+  ] as const)('finds the broken image when the collectors skip %s', async (_name, unsafe) => {
+    const database = await createTestDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'lading-gc-unsafe-'));
+    const { w, dbs } = await twoWorkerWorld(database.url, new FilesystemBlobStorage({ rootDirectory: dir }), unsafe);
+    try {
+      let violations: RaceViolation[] = [];
+      for (let seed = 1; seed <= 10 && violations.length === 0; seed++) {
+        await resetWorld(w);
+        violations = await runConcurrently(w, seed, { clients: 4, operations: 25 });
+      }
+      expect(violations.length).toBeGreaterThan(0);
+      expect(violations[0]!.problem).toMatch(/bytes of referenced blob .* are gone|not linked|child missing|a client operation failed/);
+    } finally {
+      for (const db of dbs) await db.close();
+      await database.drop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -46,7 +46,7 @@ export async function outboxOrder(databaseUrl: string): Promise<Map<string, stri
 export async function outboxProgress(databaseUrl: string): Promise<{ sent: number; total: number }> {
   return withDb(databaseUrl, async (db) => {
     const { rows } = await db.query<{ sent: number; total: number }>(
-      'SELECT (count(*) FILTER (WHERE sent_at IS NOT NULL))::int AS sent, count(*)::int AS total FROM event_outbox',
+      'SELECT (SELECT count(*) FROM event_outbox)::int - (SELECT count(*) FROM event_outbox_unsent)::int AS sent, (SELECT count(*) FROM event_outbox)::int AS total',
     );
     return rows[0];
   });

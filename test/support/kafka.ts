@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
@@ -132,6 +132,8 @@ export function orderViolations(records: readonly EventRecord[], expected: Reado
 /** A Kafka broker of the test's own (KRaft, one node, on free ports), to stop and start at will. */
 export interface PrivateKafka {
   brokers: string[];
+  /** With `secure`: the PEM CA that signed the broker's certificate, and the users it knows. */
+  tls?: { caFile: string };
   /** Starts the broker (again, on the same ports and data). */
   start(): Promise<void>;
   /** SIGTERM, and waits for it to exit. */
@@ -140,27 +142,49 @@ export interface PrivateKafka {
   destroy(): Promise<void>;
 }
 
+/** The users a `secure` private broker knows: SASL/PLAIN and SCRAM-SHA-512 (a password each). */
+export const PRIVATE_KAFKA_USERS = { plain: { username: 'lading-plain', password: 'plain-secret-1' }, scram: { username: 'lading-scram', password: 'scram-secret-2' } };
+
 /**
  * Starts a private broker from the Kafka jars `scripts/services` installed (`KAFKA_LIBS`), as a
- * child process stopped by its PID: never the shared one, so a test may take it down.
+ * child process stopped by its PID: never the shared one, so a test may take it down. With
+ * `secure`, clients get a SASL_SSL listener (a certificate for 127.0.0.1 from a CA made here
+ * with openssl; the users of {@link PRIVATE_KAFKA_USERS}), and the broker keeps a plaintext one
+ * of its own, for itself and for the readiness check here.
  */
-export async function startPrivateKafka(): Promise<PrivateKafka> {
+export async function startPrivateKafka(options: { secure?: boolean } = {}): Promise<PrivateKafka> {
   const libs = process.env.KAFKA_LIBS;
   if (!libs) throw new Error('KAFKA_LIBS is not set: run `eval "$(scripts/services env)"`');
-  const [port, controller] = [await freePort(), await freePort()];
+  const [port, controller, internal] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'lading-kafka-'));
   const props = join(dir, 'server.properties');
+  const { plain, scram } = PRIVATE_KAFKA_USERS;
+  const listeners = options.secure
+    ? [
+        `listeners=CLIENT://127.0.0.1:${port},INTERNAL://127.0.0.1:${internal},CONTROLLER://127.0.0.1:${controller}`,
+        `advertised.listeners=CLIENT://127.0.0.1:${port},INTERNAL://127.0.0.1:${internal}`,
+        'inter.broker.listener.name=INTERNAL',
+        'listener.security.protocol.map=CLIENT:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
+        `listener.name.client.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${plain.username}="${plain.password}";`,
+        'listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+        'ssl.keystore.type=PEM',
+        `ssl.keystore.location=${makeBrokerCertificate(dir)}`,
+      ]
+    : [
+        `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+        'inter.broker.listener.name=PLAINTEXT',
+        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      ];
   writeFileSync(
     props,
     [
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${controller}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controller}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      ...listeners,
       'controller.listener.names=CONTROLLER',
-      'inter.broker.listener.name=PLAINTEXT',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
       `log.dirs=${join(dir, 'data')}`,
       'num.partitions=1',
       'default.replication.factor=1',
@@ -179,21 +203,24 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
   );
   writeFileSync(join(dir, 'log4j2.properties'), ['status = error', 'rootLogger.level = warn', 'appender.c.type = Null', 'appender.c.name = null', 'rootLogger.appenderRef.c.ref = null'].join('\n') + '\n');
   const jvm = ['-Xms128m', '-Xmx384m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-Djava.net.preferIPv4Stack=true', `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`];
-  const format = spawnSync('java', [...jvm, '-cp', `${libs}/*`, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', 'TGFkaW5nUHJpdkthZmthMQ', '-c', props], {
+  const scramUser = options.secure ? ['--add-scram', `SCRAM-SHA-512=[name=${scram.username},password=${scram.password}]`] : [];
+  const format = spawnSync('java', [...jvm, '-cp', `${libs}/*`, 'kafka.tools.StorageTool', 'format', '--ignore-formatted', '-t', 'TGFkaW5nUHJpdkthZmthMQ', '-c', props, ...scramUser], {
     encoding: 'utf8',
   });
   if (format.status !== 0) throw new Error(`kafka storage format failed: ${format.stderr}${format.stdout}`);
   const brokers = [`127.0.0.1:${port}`];
+  const checkAt = options.secure ? [`127.0.0.1:${internal}`] : brokers;
   let proc: ChildProcess | undefined;
   let output = '';
   const kafka: PrivateKafka = {
     brokers,
+    tls: options.secure ? { caFile: join(dir, 'ca.pem') } : undefined,
     async start() {
       output = '';
       proc = spawn('java', [...jvm, '-Djava.awt.headless=true', `-Dkafka.logs.dir=${dir}`, '-cp', `${libs}/*`, 'kafka.Kafka', props], { stdio: ['ignore', 'pipe', 'pipe'] });
       proc.stdout!.on('data', (d) => (output += d));
       proc.stderr!.on('data', (d) => (output += d));
-      const admin = new Kafka({ clientId: 'lading-test', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+      const admin = new Kafka({ clientId: 'lading-test', brokers: checkAt, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
       const deadline = Date.now() + 90_000;
       for (;;) {
         if (proc.exitCode !== null) throw new Error(`private kafka exited with ${proc.exitCode}: ${output}`);
@@ -245,4 +272,23 @@ export async function startSplitOnKafka(what: string, env: Record<string, string
     withWorkers: false,
   });
   return { stack, notifications: await stack.startExtra('notifications') };
+}
+
+/**
+ * A CA (`ca.pem`) and a certificate for 127.0.0.1 it signed, with its unencrypted PKCS#8 key, in
+ * `dir`: returns the PEM keystore (key and certificate in one file) the broker reads.
+ */
+function makeBrokerCertificate(dir: string): string {
+  const openssl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  };
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=lading test CA');
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'broker.key', '-out', 'broker.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl('x509', '-req', '-in', 'broker.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'broker.pem', '-days', '2', '-extfile', 'san.ext');
+  openssl('pkcs8', '-topk8', '-nocrypt', '-in', 'broker.key', '-out', 'broker.pk8');
+  const keystore = join(dir, 'keystore.pem');
+  writeFileSync(keystore, readFileSync(join(dir, 'broker.pk8'), 'utf8') + readFileSync(join(dir, 'broker.pem'), 'utf8'));
+  return keystore;
 }

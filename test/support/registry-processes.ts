@@ -34,8 +34,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts `lading serve [app]` with `env` and waits until its health endpoint says ready. */
-export async function startLading(app: string | undefined, env: Record<string, string>, port: number): Promise<LadingProcess> {
+/**
+ * Starts `lading serve [app]` with `env` and waits until it answers `/healthz/<waitFor>` with 200: `ready` by
+ * default, `live` for a process that is up while a backend it reports on is not.
+ */
+export async function startLading(app: string | undefined, env: Record<string, string>, port: number, waitFor: 'ready' | 'live' = 'ready'): Promise<LadingProcess> {
   const proc = spawn(process.execPath, [LADING, 'serve', ...(app ? [app] : [])], {
     cwd: ROOT,
     env: { ...process.env, LADING_LOG_LEVEL: 'warn', ...env },
@@ -64,14 +67,14 @@ export async function startLading(app: string | undefined, env: Record<string, s
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`lading ${p.app} exited with ${proc.exitCode}:\n${output}`);
     try {
-      const r = await fetch(`${url}/healthz/ready`);
+      const r = await fetch(`${url}/healthz/${waitFor}`);
       if (r.status === 200) return p;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
       await p.kill9();
-      throw new Error(`lading ${p.app} not ready in 60s:\n${output}`);
+      throw new Error(`lading ${p.app} not ${waitFor} in 60s:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -153,7 +156,8 @@ export interface SplitStack {
   env: Record<string, string>;
   apps: Record<string, LadingProcess>;
   /** Starts another process of `app` sharing the stack's database, storage and secret. */
-  startExtra(app: string, extraEnv?: Record<string, string>): Promise<LadingProcess>;
+  /** One more process of `app` (see {@link startLading} for `waitFor`). */
+  startExtra(app: string, extraEnv?: Record<string, string>, waitFor?: 'ready' | 'live'): Promise<LadingProcess>;
   stop(): Promise<void>;
 }
 
@@ -220,9 +224,9 @@ export async function startSplit(options: { env?: Record<string, string>; withWo
     databaseUrl: db.url,
     env,
     apps,
-    async startExtra(app, extraEnv = {}) {
+    async startExtra(app, extraEnv = {}, waitFor = 'ready') {
       const port = await freePort();
-      const p = await startLading(app, { ...env, [splitAddrKey(app)]: `127.0.0.1:${port}`, ...extraEnv }, port);
+      const p = await startLading(app, { ...env, [splitAddrKey(app)]: `127.0.0.1:${port}`, ...extraEnv }, port, waitFor);
       extras.push(p);
       return p;
     },

@@ -1,9 +1,14 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
+import { stringify } from 'yaml';
 import type { RegistryEvent } from '@lading/contracts';
 import type { EventBus } from '@lading/events';
-import { EVENT_BUS } from '@lading/nest-common';
+import { adminToken, EVENT_BUS, loadConfig } from '@lading/nest-common';
 import { eventually, randomImage, RegistryTestClient, runEventScenario, scenarioProblems } from '@lading/testing';
 import { startTestRegistry, type TestRegistry } from './embedded.harness';
+import { eventsCommand } from './events.command';
 
 jest.setTimeout(90_000);
 
@@ -69,5 +74,45 @@ describe('embedded registry: events on the in-process bus', () => {
       await c.close().catch(() => undefined);
       await reg?.close();
     }
+  });
+});
+
+describe('embedded registry: the webhook admin API and `lading events`', () => {
+  const secret = 'an-embedded-admin-secret-0123456789';
+  let dir: string;
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lading-events-admin-'));
+    const config = join(dir, 'lading.yml');
+    // An endpoint nothing listens on: this is about the admin API, not delivery.
+    writeFileSync(config, stringify({ notifications: { allowedhosts: ['127.0.0.1'], endpoints: [{ name: 'ci', url: 'http://127.0.0.1:9/hook' }] } }));
+    reg = await startTestRegistry({ ...ENV, LADING_CONFIG: config, LADING_HTTP_SECRET: secret });
+  });
+  afterAll(async () => {
+    await reg?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers on the registry port with the admin token, and 401 without it', async () => {
+    const url = `${reg.url}/admin/webhooks/endpoints`;
+    expect((await fetch(url)).status).toBe(401);
+    const res = await fetch(url, { headers: { authorization: `Bearer ${adminToken(secret)}` } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { endpoints: unknown[] }).endpoints).toEqual([expect.objectContaining({ name: 'ci', url: 'http://127.0.0.1:9/hook' })]);
+  });
+
+  it('is what `lading events` talks to by default (http.addr), pausing and resuming an endpoint', async () => {
+    const config = loadConfig({ LADING_HTTP_ADDR: new URL(reg.url).host, LADING_HTTP_SECRET: secret });
+    const printed: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((line: string) => void printed.push(line));
+    try {
+      expect(await eventsCommand(['pause', 'ci'], config)).toBe(true);
+      expect(await eventsCommand(['endpoints'], config)).toBe(true);
+      expect(await eventsCommand(['resume', 'ci'], config)).toBe(true);
+    } finally {
+      log.mockRestore();
+    }
+    expect(process.exitCode ?? 0).toBe(0);
+    expect(JSON.parse(printed[1]).endpoints).toEqual([expect.objectContaining({ name: 'ci', paused: true })]);
   });
 });

@@ -6,7 +6,13 @@ export const EVENTS_USAGE = `  events endpoints                        webhook e
   events attempts <endpoint>              the delivery log of an endpoint
   events redeliver <endpoint> [<event id>]  every dead letter of the endpoint again, or one event
   events pause <endpoint> | resume <endpoint>
-      (talks to notifications' admin API: services.notifications.url, or --url U)`;
+      (talks to the webhook admin API of notifications (services.notifications.url) or of the
+      embedded registry (http.addr), or --url U)`;
+
+/** The URL of this machine's registry listening on `addr` (`0.0.0.0:5000` → `http://127.0.0.1:5000`). */
+export function localUrl(addr: string): string {
+  return `http://${addr.replace(/^(0\.0\.0\.0|\[::\]|):/, '127.0.0.1:')}`;
+}
 
 /** A request the command sends: method and path of the admin API. */
 function request(args: string[]): { method: 'GET' | 'POST'; path: string } | undefined {
@@ -37,15 +43,15 @@ function request(args: string[]): { method: 'GET' | 'POST'; path: string } | und
 }
 
 /**
- * `lading events …`: the webhook admin API of a running notifications service, printed as JSON.
+ * `lading events …`: the webhook admin API of a running notifications service (or embedded
+ * registry), printed as JSON.
  * False when the arguments name no command (the caller prints the usage).
  */
 export async function eventsCommand(args: string[], config: LadingConfig): Promise<boolean> {
   const call = request(args);
   if (!call) return false;
   const i = args.indexOf('--url');
-  const base = i >= 0 ? args[i + 1] : config.services.notifications.url;
-  if (!base) throw new Error('lading events: set services.notifications.url (LADING_SERVICES_NOTIFICATIONS_URL) or pass --url');
+  const base = i >= 0 ? args[i + 1] : (config.services.notifications.url ?? localUrl(config.http.addr));
   if (!config.http.secret) throw new Error('lading events: the admin API needs http.secret (LADING_HTTP_SECRET), as notifications has it');
   const res = await fetch(new URL(call.path, base), { method: call.method, headers: { authorization: `Bearer ${adminToken(config.http.secret)}` } });
   const text = await res.text();

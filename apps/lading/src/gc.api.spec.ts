@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import type { RegistryEvent } from '@lading/contracts';
 import type { EventBus } from '@lading/events';
-import { adminToken, EVENT_BUS } from '@lading/nest-common';
+import { adminToken, EVENT_BUS, loadConfig } from '@lading/nest-common';
 import { FilesystemBlobStorage } from '@lading/storage';
 import { indexOf, randomBlob, randomImage, RegistryTestClient, sha256, type TestImage } from '@lading/testing';
 import { startTestRegistry, type TestRegistry } from './embedded.harness';
+import { gcCommand } from './gc.command';
 
 jest.setTimeout(120_000);
 
@@ -95,10 +96,13 @@ describe('online garbage collection (embedded, PGlite + filesystem)', () => {
     expect(await h.stored(shared.digest)).toBe(true);
     expect(await pullable(h, 'gc/app', 'b', b)).toBe(true);
     expect((await h.c.call('HEAD', `/v2/gc/app/blobs/${a.config.digest}`)).status).toBe(404);
-    // Each removal from the repository is a delete event, by the collector.
-    await eventuallyEvents(h, (e) => e.filter((x) => x.action === 'delete' && x.actor.name === 'lading-gc').length >= 2);
-    const gcDeletes = h.events.filter((x) => x.action === 'delete' && x.actor.name === 'lading-gc').map((x) => x.target.digest);
-    expect(new Set(gcDeletes)).toEqual(new Set([a.config.digest, a.layers[1]!.digest]));
+    // Each removal is a delete event by the collector, relayed: from the repository (the links),
+    // then of the bytes (registry-wide, repository "").
+    const gcDeletes = (repository: string) =>
+      h.events.filter((x) => x.action === 'delete' && x.actor.name === 'lading-gc' && x.target.repository === repository).map((x) => x.target.digest);
+    await eventuallyEvents(h, () => gcDeletes('gc/app').length + gcDeletes('').length >= 4);
+    expect(gcDeletes('gc/app').sort()).toEqual([a.config.digest, a.layers[1]!.digest].sort());
+    expect(gcDeletes('').sort()).toEqual([a.config.digest, a.layers[1]!.digest].sort());
     expect((await h.gc()).summary.deleted).toBe(0);
   });
 
@@ -181,6 +185,60 @@ describe('online garbage collection (embedded, PGlite + filesystem)', () => {
     expect(after.queues.every((q: { depth: number }) => q.depth === 0)).toBe(true);
     expect(after.counters).toMatchObject({ deleted: 2, bytes: 100 });
     expect(after.counters.byMediaType['application/octet-stream']).toEqual({ rows: 1, bytes: 100 });
+  });
+});
+
+describe('lading gc run (the command, through the admin API of the embedded registry)', () => {
+  let h: Harness;
+  afterEach(async () => h?.close());
+
+  /** Runs `lading gc run` against the registry with its progress going to a recording stream. */
+  async function run(isTTY: boolean, ...flags: string[]): Promise<{ out: string; err: string[] }> {
+    let out = '';
+    const err: string[] = [];
+    const done = await gcCommand(['run', ...flags, '--url', h.reg.url], loadConfig(ENV), {
+      out: { write: (t: string) => (out += t) },
+      err: { write: (t: string) => err.push(t), isTTY, columns: 200 },
+    });
+    expect(done).toBe(true);
+    return { out, err };
+  }
+
+  const doneIn = (line: string) => line.replace(/done in [\d.]+m?s/, 'done in T');
+
+  it('draws a bar per queue pass on a terminal, writes plain lines off one, and ends with the summary', async () => {
+    h = await start();
+    // Garbage: a loose blob of 1,000 bytes; and a tagged image that stays.
+    expect((await h.c.pushBlob('gc/cli', randomBlob(1000))).status).toBe(201);
+    expect((await h.c.pushImage('gc/cli', randomImage({ layers: 1 }), 'v1')).status).toBe(201);
+
+    // On a terminal (a dry run, so the same garbage is there after): each pass starts with its
+    // bar at 0 % out of the rows due, redraws in place (how often depends on the clock), and its
+    // closing line replaces the bar.
+    const tty = await run(true, '--dry-run');
+    expect(tty.err.filter((w) => !w.startsWith('\r')).map((w) => w.replace(/ \d+m?s$/, ''))).toEqual([
+      'gc: manifests [------------------------] 0% 0/1 items',
+      'gc: links [------------------------] 0% 0/3 items',
+    ]);
+    expect(tty.err.filter((w) => w.endsWith('\n')).map(doneIn)).toEqual([
+      '\r\x1b[2Kgc: manifests: 1/1 items, done in T\n',
+      '\r\x1b[2Kgc: links: 3/3 items, done in T\n',
+    ]);
+    // (The loose blob's link is deleted only in the dry run's rolled-back transaction: no blob falls due.)
+    expect(tty.out).toMatch(/^gc dry run: reviewed 4 items in 2 batches; would delete 1 \(0 B\)/);
+
+    // Off a terminal: whole lines only, one closing line per pass (manifests: the tagged image,
+    // kept; links: the loose blob's and the image's two; blobs: the loose one), then the summary.
+    const plain = await run(false);
+    expect(plain.err.join('')).not.toMatch(/\r|\x1b/);
+    expect(plain.err.join('').split('\n').filter(Boolean).map(doneIn)).toEqual([
+      'gc: manifests: 1/1 items, done in T',
+      'gc: links: 3/3 items, done in T',
+      'gc: blobs: 1/1 items, 1000 B, done in T',
+    ]);
+    expect(plain.out.split('\n')[0]).toBe('gc run: reviewed 5 items in 3 batches; deleted 2 (1000 B); postponed 0');
+    expect(plain.out).toMatch(/^ {2}blobs +reviewed 1, deleted 1 \(1000 B\)$/m);
+    expect(plain.out).toMatch(/^ {2}application\/octet-stream: 1 \(1000 B\)$/m);
   });
 });
 

@@ -6,6 +6,11 @@ export interface NotificationsOptions {
    * registry (it still serves pushes and pulls; the events wait in the outbox or on the topic).
    */
   readinessFollowsBus: boolean;
+  /**
+   * How long a webhook consumer that could not subscribe (Kafka down at start, say) waits before
+   * it tries again, doubling each time up to 30 s. Default 1 s.
+   */
+  resubscribeAfterMs?: number;
 }
 
 /** The injection token of the {@link NotificationsOptions}. */

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { createEventBus, type EventBus, type EventBusConfig } from '@lading/events';
 import { EVENT_BUS, HealthChecks, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
@@ -6,12 +8,40 @@ import { OutboxRelayService } from './outbox/outbox-relay.service';
 import { WebhookConsumer } from './webhooks/webhook.consumer';
 import { WebhookDeliveryModule } from './webhooks/webhooks.module';
 
-/** The bus the configuration asks for: Kafka with `kafka.brokers`, else the in-process one. */
+/**
+ * The bus the configuration asks for: Kafka with `kafka.brokers`, else the in-process one.
+ * @throws when a TLS file of `kafka.tls` cannot be read (at start, naming the key and the file).
+ */
 export function eventBusConfig(config: LadingConfig): EventBusConfig {
-  const { brokers, clientid } = config.kafka;
+  const { brokers, clientid, tls, sasl } = config.kafka;
   if (!brokers) return { kind: 'in-process' };
   const { topic, partitions, replicationfactor, producers } = config.notifications.kafka;
-  return { kind: 'kafka', brokers, clientId: clientid, topic, partitions, replicationFactor: replicationfactor, producers };
+  return {
+    kind: 'kafka',
+    brokers,
+    clientId: clientid,
+    topic,
+    partitions,
+    replicationFactor: replicationfactor,
+    producers,
+    tls: kafkaTls(tls),
+    sasl: sasl.mechanism ? { mechanism: sasl.mechanism, username: sasl.username!, password: sasl.password! } : undefined,
+  };
+}
+
+/** The TLS options of `kafka.tls`, its PEM files read; undefined when TLS is off. */
+function kafkaTls(tls: LadingConfig['kafka']['tls']): ConnectionOptions | undefined {
+  if (!tls.enabled) return undefined;
+  const read = (key: 'ca' | 'cert' | 'key') => {
+    const path = tls[key];
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new Error(`kafka.tls.${key}: cannot read ${path}: ${(e as Error).message}`);
+    }
+  };
+  return { ca: read('ca'), cert: read('cert'), key: read('key'), rejectUnauthorized: !tls.insecureskipverify };
 }
 
 /**

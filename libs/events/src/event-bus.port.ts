@@ -10,6 +10,12 @@ export interface BusEvent {
   /** The W3C traceparent of the request that caused the event, when it had one. */
   readonly traceparent: string | null;
   readonly event: RegistryEvent;
+  /**
+   * The envelope as JSON in the reference registry's field order (`encodeRegistryEvent`), when the
+   * caller has it already (the relay: the outbox keeps that text); a bus that sends text uses it
+   * as it is instead of encoding `event`.
+   */
+  readonly encoded?: string;
 }
 
 /** Where a bus or a subscription stands, as readiness reports it. */

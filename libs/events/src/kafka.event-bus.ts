@@ -1,5 +1,6 @@
+import type { ConnectionOptions } from 'node:tls';
 import { context, SpanKind } from '@opentelemetry/api';
-import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type ICustomPartitioner, type IHeaders, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions } from 'kafkajs';
 import { encodeRegistryEvent, otelCore, REGISTRY_EVENT_HEADERS, tracingActive, withSpansEach } from '@lading/contracts';
 import type { BusEvent, BusHealth, EventBus, EventHandler, EventSubscription } from './event-bus.port';
 import { KafkaEventConsumer } from './kafka.event-consumer';
@@ -27,6 +28,10 @@ export interface KafkaBusOptions {
   probeIntervalMs?: number;
   /** Idempotent producers, each one request in flight: how many publishes may overlap. Default 1. */
   producers?: number;
+  /** TLS to the brokers (CA, client certificate…), for the producers and the subscriptions' consumers alike. */
+  tls?: ConnectionOptions;
+  /** SASL authentication (PLAIN, SCRAM-SHA-256/512), likewise. */
+  sasl?: SASLOptions;
 }
 
 const SILENT: BusLogger = { log: () => undefined, warn: () => undefined, debug: () => undefined };
@@ -78,6 +83,8 @@ export class KafkaEventBus implements EventBus {
     this.client = {
       clientId: options.clientId,
       brokers: [...options.brokers],
+      ssl: options.tls,
+      sasl: options.sasl,
       connectionTimeout: 3_000,
       requestTimeout: ACK_TIMEOUT_MS + 5_000,
       retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 },
@@ -105,7 +112,7 @@ export class KafkaEventBus implements EventBus {
     const producer = await this.acquire();
     try {
       await produceSpans(this.options.topic, events, async (traceparents) => {
-        const all = events.map((e, i) => toMessage({ ...e, traceparent: traceparents[i] }));
+        const all = events.map((e, i) => toMessage(e, traceparents[i]));
         for (const messages of chunks(all, this.options.maxRequestBytes ?? 512 * 1024)) {
           // The records carry their own contexts (the spans above): kafkajs's instrumentation
           // would give every record of a send the one active context, and overwrite theirs.
@@ -178,7 +185,7 @@ export class KafkaEventBus implements EventBus {
             idempotent: true,
             maxInFlightRequests: 1,
             allowAutoTopicCreation: false,
-            createPartitioner: Partitioners.DefaultPartitioner,
+            createPartitioner: keyCachingPartitioner(Partitioners.DefaultPartitioner),
             retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2_000 },
           }),
         );
@@ -292,13 +299,40 @@ function produceSpans(topic: string, events: readonly BusEvent[], send: (tracepa
   );
 }
 
-function toMessage(e: BusEvent): Message {
+/** Keys whose partition one producer's partitioner remembers (repositories); past this it starts over. */
+const PARTITION_CACHE_KEYS = 50_000;
+
+/**
+ * `partitioner`, remembering the partition of each key for as long as the topic's partition count
+ * stays the same. The default partitioner hashes every record's key (murmur2) and filters the
+ * partition list again for each: about a tenth of the relay's CPU, for a repository's same answer.
+ */
+export function keyCachingPartitioner(partitioner: ICustomPartitioner): ICustomPartitioner {
+  return () => {
+    const inner = partitioner();
+    const cache = new Map<string, { partitions: number; partition: number }>();
+    return (args) => {
+      const { key, partition } = args.message;
+      if ((partition !== undefined && partition !== null) || typeof key !== 'string') return inner(args);
+      const partitions = args.partitionMetadata.length;
+      const known = cache.get(key);
+      if (known?.partitions === partitions) return known.partition;
+      const chosen = inner(args);
+      if (cache.size >= PARTITION_CACHE_KEYS) cache.clear();
+      cache.set(key, { partitions, partition: chosen });
+      return chosen;
+    };
+  };
+}
+
+/** The record of `e`, its trace context `traceparent` (not a copy of `e`: that would parse its envelope). */
+function toMessage(e: BusEvent, traceparent = e.traceparent): Message {
   const headers: IHeaders = {
     [REGISTRY_EVENT_HEADERS.id]: e.id,
     [REGISTRY_EVENT_HEADERS.envelopeVersion]: String(e.envelopeVersion),
   };
-  if (e.traceparent) headers[REGISTRY_EVENT_HEADERS.traceparent] = e.traceparent;
-  return { key: e.repository, value: encodeRegistryEvent(e.event), headers };
+  if (traceparent) headers[REGISTRY_EVENT_HEADERS.traceparent] = traceparent;
+  return { key: e.repository, value: e.encoded ?? encodeRegistryEvent(e.event), headers };
 }
 
 /** Splits `messages`, in order, into runs whose keys and values add up to at most `maxBytes` (a run has at least one). */

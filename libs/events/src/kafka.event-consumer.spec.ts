@@ -37,6 +37,8 @@ describe('decodeEventRecord', () => {
     ['no headers: the id from the envelope, version 1, no traceparent', { headers: {} }, { id: event.id, envelopeVersion: 1, traceparent: null }],
     ['no key: the repository from the target', { key: null }, { repository: 'lib/app' }],
     ['a header given twice: the first', { headers: { [REGISTRY_EVENT_HEADERS.id]: [Buffer.from(event.id), Buffer.from('other')] } }, { id: event.id }],
+    ['a surrogate pair (an emoji) in a string', { value: json({ ...event, actor: { name: 'ci \u{1F680}' } }) }, { event: { ...event, actor: { name: 'ci \u{1F680}' } } }],
+    ['a backslash-u text that is no NUL', { value: json({ ...event, actor: { name: 'a\\u0000b' } }) }, { event: { ...event, actor: { name: 'a\\u0000b' } } }],
   ])('%s', (_, change, expected) => {
     expect(decodeEventRecord(record(change))).toMatchObject(expected);
   });
@@ -57,6 +59,9 @@ describe('decodeEventRecord', () => {
     ['a target without repository', { value: json({ ...event, target: { digest: 'sha256:x' } }) }, 'the envelope has no target repository'],
     ['an id header of another event', { headers: { [REGISTRY_EVENT_HEADERS.id]: Buffer.from('1b6a3c0e-8f5e-4c1e-9d3a-2f1e0c9b8a7d') } }, /^the id header .* is not the envelope's id/],
     ['a version header that is no version', { headers: { [REGISTRY_EVENT_HEADERS.envelopeVersion]: Buffer.from('v1') } }, 'the envelope version header is no version'],
+    ['a NUL in a string (PostgreSQL cannot store it)', { value: Buffer.from(encodeRegistryEvent(event).replace('lib/app', 'lib/\\u0000app')) }, /holds a NUL character/],
+    ['a NUL in a key', { value: json({ ...event, request: { ...event.request, ['x\u0000']: 1 } }) }, /holds a NUL character/],
+    ['a lone surrogate', { value: Buffer.from(encodeRegistryEvent(event).replace('"spec"', '"sp\\ud800ec"')) }, /lone UTF-16 surrogate/],
   ])('refuses %s', (_, change, reason) => {
     expect(() => decodeEventRecord(record(change))).toThrow(UndecodableEventError);
     expect(() => decodeEventRecord(record(change))).toThrow(reason);

@@ -10,6 +10,8 @@ export class UndecodableEventError extends Error {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** What PostgreSQL's text and jsonb cannot hold: NUL, and a UTF-16 surrogate without its pair. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
  * A record of the topic as a subscriber sees it, from the record the relay writes (key =
@@ -30,6 +32,7 @@ export function decodeEventRecord(message: Pick<KafkaMessage, 'key' | 'value' | 
   } catch (e) {
     throw new UndecodableEventError(`the value is not JSON (${(e as Error).message})`);
   }
+  if (holdsUnstorable(value)) throw new UndecodableEventError('the envelope holds a NUL character or a lone UTF-16 surrogate, which no delivery row can store');
   const event = envelopeOf(value);
   const id = header(REGISTRY_EVENT_HEADERS.id) ?? event.id;
   if (id !== event.id) throw new UndecodableEventError(`the id header ${id} is not the envelope's id ${event.id}`);
@@ -42,6 +45,17 @@ export function decodeEventRecord(message: Pick<KafkaMessage, 'key' | 'value' | 
     traceparent: header(REGISTRY_EVENT_HEADERS.traceparent) ?? null,
     event,
   };
+}
+
+/**
+ * Whether a string in `value` (keys included) holds what PostgreSQL refuses: such a record would
+ * fail its delivery row's insert on every attempt and hold its endpoint's stream up for good.
+ */
+function holdsUnstorable(value: unknown): boolean {
+  if (typeof value === 'string') return UNSTORABLE.test(value);
+  if (Array.isArray(value)) return value.some(holdsUnstorable);
+  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([k, v]) => UNSTORABLE.test(k) || holdsUnstorable(v));
+  return false;
 }
 
 /** `value` as an envelope, checked for what consumers rely on. @throws UndecodableEventError */

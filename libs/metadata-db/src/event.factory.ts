@@ -79,7 +79,15 @@ export function manifestEvent(
   return { action, repository, target: tag !== undefined ? { ...target, tag } : target };
 }
 
-/** A delete: of a manifest or blob (`{ digest }`) or of a tag (`{ tag }`). */
+/**
+ * The repository of an event that concerns none: GC removing a blob's bytes from storage once no
+ * repository links it (each repository's loss of the blob was its own `delete` event before). A
+ * consumer tells such a registry-wide delete from a repository's by the empty name, which no
+ * repository can have.
+ */
+export const NO_REPOSITORY = '';
+
+/** A delete: of a manifest or blob (`{ digest }`) or of a tag (`{ tag }`); in {@link NO_REPOSITORY} for a blob's bytes. */
 export function deleteEvent(repository: string, deleted: { digest: string } | { tag: string }): RegistryEventInput {
   return { action: 'delete', repository, target: deleted };
 }

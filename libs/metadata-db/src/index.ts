@@ -9,7 +9,7 @@ export type { LinkedBlob } from './stores/blob.store';
 export type { HashCheckpoint, UploadSession } from './stores/upload.store';
 export type { ManifestRecord, MissingReference, ReferrerRow, StoredManifest } from './stores/manifest.store';
 export type { BlobStore } from './stores/blob.store';
-export type { GarbageBlob, GarbageLink, GarbageManifest, GcQueue, GcQueueState, GcRunRecord, GcStore, GcUnsafeOptions, LinkKey, ManifestRules } from './stores/gc.store';
+export type { GarbageBlob, GarbageLink, GarbageManifest, GcQueue, GcQueueState, GcRunRecord, GcStore, GcUnsafeOptions, LinkKey, ManifestRules, ReferenceGraph } from './stores/gc.store';
 export { ReconcileStore, type BlobRow, type UnknownBlobOutcome } from './stores/reconcile.store';
 export type { ManifestStore } from './stores/manifest.store';
 export type { NonceStore } from './stores/nonce.store';

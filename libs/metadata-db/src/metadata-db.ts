@@ -40,7 +40,8 @@ export async function openMetadataDb(options: OpenMetadataDbOptions): Promise<Da
   if (options.url) {
     ds = new DataSource({ ...base, url: options.url, poolSize: options.poolSize ?? 10, parseInt8: true });
   } else {
-    const { PGlite } = await import('@electric-sql/pglite');
+    const pglite = await import('@electric-sql/pglite');
+    const { PGlite } = pglite;
     const dir = options.pgliteDir ?? 'memory://';
     let unlock = () => undefined as void;
     if (!dir.startsWith('memory://')) {
@@ -67,7 +68,7 @@ export async function openMetadataDb(options: OpenMetadataDbOptions): Promise<Da
         unlock();
       }
     };
-    ds = new DataSource({ ...base, driver: createPgliteDriver(db), database: 'postgres' });
+    ds = new DataSource({ ...base, driver: createPgliteDriver(db, pglite), database: 'postgres' });
     markSoleWriter(ds);
   }
   await ds.initialize();

@@ -48,6 +48,58 @@ describe('PGlite metadata database', () => {
     expect(rows[0].size).toBe(5);
   });
 
+  describe('prepared statements', () => {
+    const count = (m: EntityManager, name: string) =>
+      runSql<{ n: number }>(m, 'SELECT count(*)::int AS n FROM repositories WHERE name = $1', [name]).then((r) => r.rows[0].n);
+
+    it('answers a repeated statement from its prepared form with each call\'s own parameters and types', async () => {
+      for (let i = 0; i < 12; i++) {
+        await runSql(ds.manager, 'INSERT INTO repositories (name) VALUES ($1)', [`prepared/${i}`]);
+        expect(await count(ds.manager, `prepared/${i}`)).toBe(1);
+      }
+      const { rows } = await runSql<{ names: string[]; none: null; on: boolean }>(ds.manager, 'SELECT array_agg(name ORDER BY name) AS names, $2::text AS none, $3::boolean AS on FROM repositories WHERE name = ANY($1::text[])', [
+        ['prepared/3', 'prepared/11', 'absent'],
+        null,
+        true,
+      ]);
+      expect(rows[0]).toEqual({ names: ['prepared/11', 'prepared/3'], none: null, on: true });
+      const { rows: prepared } = await runSql<{ n: number }>(ds.manager, "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO repositories (name) VALUES ($1)'", []);
+      expect(prepared[0].n).toBe(1);
+    });
+
+    it('recovers from a failed statement, in and out of a transaction', async () => {
+      const insert = 'INSERT INTO repositories (name) VALUES ($1)';
+      await runSql(ds.manager, insert, ['prepared/dup']);
+      await expect(runSql(ds.manager, insert, ['prepared/dup'])).rejects.toMatchObject({ driverError: { code: '23505' } });
+      await expect(
+        ds.transaction(async (m) => {
+          await runSql(m, insert, ['prepared/in-tx']);
+          await runSql(m, insert, ['prepared/dup']);
+        }),
+      ).rejects.toMatchObject({ driverError: { code: '23505' } });
+      expect(await count(ds.manager, 'prepared/in-tx')).toBe(0);
+      await ds.transaction((m) => runSql(m, insert, ['prepared/after']));
+      expect(await count(ds.manager, 'prepared/after')).toBe(1);
+    });
+
+    it('prepares a statement afresh when a schema change alters what it returns', async () => {
+      await runSql(ds.manager, 'CREATE TABLE prepared_probe (a int)');
+      await runSql(ds.manager, 'INSERT INTO prepared_probe VALUES (1)');
+      const select = 'SELECT * FROM prepared_probe WHERE a = $1';
+      expect((await runSql(ds.manager, select, [1])).rows).toEqual([{ a: 1 }]);
+      await runSql(ds.manager, 'ALTER TABLE prepared_probe ADD COLUMN b int DEFAULT 2');
+      // PostgreSQL refuses a cached plan whose result type changed; the next call prepares again.
+      await expect(runSql(ds.manager, select, [1])).rejects.toMatchObject({ driverError: { code: '0A000' } });
+      expect((await runSql(ds.manager, select, [1])).rows).toEqual([{ a: 1, b: 2 }]);
+    });
+
+    it('keeps a bounded number of statements prepared', async () => {
+      for (let i = 0; i < 300; i++) expect((await runSql<{ v: number }>(ds.manager, `SELECT $1::int + ${i} AS v`, [1])).rows[0].v).toBe(i + 1);
+      const { rows } = await runSql<{ n: number }>(ds.manager, 'SELECT count(*)::int AS n FROM pg_prepared_statements', []);
+      expect(rows[0].n).toBeLessThanOrEqual(256);
+    });
+  });
+
   describe('bytea', () => {
     let repositoryId: number;
     beforeAll(async () => {

@@ -80,7 +80,14 @@ export class MetadataDb {
 
   /**
    * Runs `work` in one transaction and commits it; rolls back if it throws. Retried (at most three
-   * times in all) on a deadlock or serialization failure, so `work` must touch only the database.
+   * times in all) on a deadlock or serialization failure, so `work` must be safe to run again and to
+   * roll back: as a rule it touches only the database. The one exception is GC's blob batch: it
+   * removes the deleted blobs' bytes from storage inside its transaction, within
+   * `gc.blobs.storagetimeout`, while the blob rows stay locked, so that a push of the same digest
+   * (whose commit pin waits for those rows) never places bytes that this removal then takes. That
+   * is safe to roll back or repeat: the removal is idempotent (a missing object counts as removed),
+   * and rows left behind without bytes are still garbage (nothing links them; a push of that digest
+   * writes its bytes anew), which the next review removes.
    */
   async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     return tracingActive() ? tracedTransaction(() => this.runTransaction(work)) : this.runTransaction(work);

@@ -286,9 +286,10 @@ export interface RegistrySnapshot {
 }
 
 /**
- * The rows of each table as a snapshot sees them: whole, except the outbox: its `sent_at` the
- * relay sets on its own schedule, and pull events record reads that were served (a Range header
- * the registry ignores still gets the blob), not changes.
+ * The rows of each table as a snapshot sees them: whole, except the outbox's pull events: they
+ * record reads that were served (a Range header the registry ignores still gets the blob), not
+ * changes. (What the relay has sent, `event_outbox_unsent`, changes on its own schedule and is
+ * not snapshotted.)
  */
 const SNAPSHOT_ROWS: Readonly<Record<string, string>> = {
   event_outbox: `(SELECT id, seq, repository, action, payload, envelope_version, traceparent, tenant, created_at

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { systemScope, type RequestScope } from '@lading/contracts';
-import { buildRegistryEvent, deleteEvent, MetadataDb, type GcQueue, type LinkKey, type OutboxEntry, type Tx } from '@lading/metadata-db';
+import { buildRegistryEvent, deleteEvent, MetadataDb, NO_REPOSITORY, type GcQueue, type LinkKey, type OutboxEntry, type Tx } from '@lading/metadata-db';
 import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import type { BlobStorage } from '@lading/storage';
 
@@ -29,6 +29,8 @@ export interface GcBatchResult {
   postponed: number;
   /** Deleted items by media type: rows and bytes. */
   byMediaType: Record<string, { rows: number; bytes: number }>;
+  /** Rows of the queue that were due when the batch began (set for a run's progress only). */
+  due?: number;
 }
 
 /** What this process's collector did since it started: counters for the admin API. */
@@ -45,7 +47,7 @@ export interface GcCounters {
   byMediaType: Record<string, { rows: number; bytes: number }>;
 }
 
-/** Told of each batch (`lading gc run` draws its progress from it). */
+/** Told of each batch, with the rows that were due when it began (`lading gc run` draws its progress from it). */
 export type GcProgress = (batch: GcBatchResult) => void;
 
 /** Rolls a dry run's transaction back after it found what it would delete. */
@@ -60,9 +62,10 @@ class DryRunRollback extends Error {
  * 1765400000000), as any number of replicas may, each batch in one transaction:
  * claim due rows (`FOR UPDATE SKIP LOCKED`) → lock their targets (`SKIP LOCKED`: one a push holds
  * is postponed) → judge them again with the locks held (a change committed meanwhile is seen) →
- * delete the rows (cascades queue what they kept alive) and write a `delete` event for each →
- * for blobs, remove the bytes from storage within `gc.blobs.storagetimeout`, before the commit,
- * while the rows stay locked → commit. A failure rolls everything back and postpones the batch
+ * delete the rows (cascades queue what they kept alive) → for blobs, remove the bytes from
+ * storage within `gc.blobs.storagetimeout`, before the commit, while the rows stay locked → write
+ * a `delete` event for each deletion (a manifest's and a link's in their repository, a blob's
+ * bytes in {@link NO_REPOSITORY}) → commit: an event exists exactly when its deletion does. A failure rolls everything back and postpones the batch
  * with exponential backoff (up to `gc.maxbackoff`); a missing object counts as removed.
  *
  * Three loops (links, manifests, blobs) each poll at their `interval` when idle and go on at
@@ -144,10 +147,11 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
       busy = false;
       for (const queue of ['manifests', 'links', 'blobs'] as const) {
         for (;;) {
+          const due = options.onProgress ? await this.db.read.gc.dueCount(queue) : undefined;
           const r = await this.reviewBatch(queue, options.dryRun);
           if (r.reviewed === 0) break;
           results.push(r);
-          options.onProgress?.(r);
+          options.onProgress?.({ ...r, due });
           if (options.dryRun) break;
           if (r.reviewed > r.postponed) busy = true;
           else break; // everything due is held by pushes: leave it to its postponed time
@@ -232,6 +236,9 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
     // without bytes: still garbage (nothing links them; a push of that digest writes its bytes
     // anew, as none are there), judged and removed again by the next review; removal is idempotent.
     await this.removeFromStorage([...dead]);
+    // Last, so the outbox's order lock of the registry-wide events (one key for every worker) is
+    // held only for the commit, not through the storage removal.
+    await this.appendEvents(tx, [...dead].map((digest) => ({ repository: NO_REPOSITORY, digest })));
     out.deleted = garbage.length;
     out.postponed = busy.length;
     for (const g of garbage) {

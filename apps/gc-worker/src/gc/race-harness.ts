@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ManifestRecord, MetadataDb } from '@lading/metadata-db';
+import type { ManifestRecord, MetadataDb, ReferenceGraph } from '@lading/metadata-db';
 import type { BlobStorage } from '@lading/storage';
 import { mulberry32 as prng, sha256 } from '@lading/testing';
 import type { GarbageCollector } from './garbage-collector.service';
@@ -154,13 +154,43 @@ async function* collectorSteps(w: RaceWorld, rnd: () => number, steps: number): 
 /**
  * The invariants: every tagged image is fully pullable (its index's children are in the
  * repository, every blob of every image it reaches is linked there and its bytes are stored), and
- * every blob any link or manifest references has its bytes in storage.
+ * every blob any link or manifest references has its bytes in storage. The graph is read in one
+ * statement and walked here.
  */
 export async function raceProblems(w: RaceWorld): Promise<string[]> {
-  const q = w.db.read.gc;
-  const problems = await q.brokenTaggedImages();
-  for (const digest of await q.referencedBlobDigests()) {
+  const graph = await w.db.read.gc.referenceGraphForTests();
+  const problems = brokenTaggedImages(graph);
+  const referenced = new Set([...graph.links.map((l) => l.digest), ...graph.references.filter((r) => r.kind === 'blob').map((r) => r.digest)]);
+  for (const digest of referenced) {
     if ((await w.storage.statBlob(digest)) === null) problems.push(`the bytes of referenced blob ${digest.slice(7, 13)} are gone`);
+  }
+  return problems;
+}
+
+/** What keeps a tagged image from being pulled: a child of an index it reaches missing from the repository, or a blob of an image it reaches not linked there. */
+function brokenTaggedImages(g: ReferenceGraph): string[] {
+  const names = new Map(g.repositories.map((r) => [r.id, r.name]));
+  const byDigest = new Map(g.manifests.map((m) => [`${m.repositoryId} ${m.digest}`, m.id]));
+  const repositoryOf = new Map(g.manifests.map((m) => [m.id, m.repositoryId]));
+  const linked = new Set(g.links.map((l) => `${l.repositoryId} ${l.digest}`));
+  const referencesOf = new Map<number, ReferenceGraph['references']>();
+  for (const r of g.references) referencesOf.set(r.manifestId, [...(referencesOf.get(r.manifestId) ?? []), r]);
+  const problems: string[] = [];
+  const seen = new Set<number>();
+  const queue = g.tags.map((t) => t.manifestId);
+  while (queue.length > 0) {
+    const id = queue.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const repo = repositoryOf.get(id)!;
+    for (const r of referencesOf.get(id) ?? []) {
+      const key = `${repo} ${r.digest}`;
+      if (r.kind === 'manifest') {
+        const child = byDigest.get(key);
+        if (child === undefined) problems.push(`child missing: ${names.get(repo)} ${r.digest}`);
+        else queue.push(child);
+      } else if (!linked.has(key)) problems.push(`blob not linked: ${names.get(repo)} ${r.digest}`);
+    }
   }
   return problems;
 }
@@ -208,12 +238,18 @@ export async function runConcurrently(w: RaceWorld, seed: number, options: { cli
     const rnd = prng(seed * 31 + k);
     const c = new Clients(w);
     const trace: string[] = [];
-    for (let i = 0; i < options.operations && violations.length === 0; i++) {
-      for await (const step of randomOperation(c, rnd)) trace.push(step);
-      const problems = await gate.exclusive(() => raceProblems(w));
-      for (const problem of problems) violations.push({ seed, problem, trace: trace.slice(-20) });
+    try {
+      for (let i = 0; i < options.operations && violations.length === 0; i++) {
+        for await (const step of randomOperation(c, rnd)) trace.push(step);
+        const problems = await gate.exclusive(() => raceProblems(w));
+        for (const problem of problems) violations.push({ seed, problem, trace: trace.slice(-20) });
+      }
+    } catch (e) {
+      // A push or delete that fails is a bug too (a 5xx for its client); and the collectors must stop.
+      violations.push({ seed, problem: `a client operation failed: ${(e as Error).message}`, trace: trace.slice(-20) });
+    } finally {
+      running--;
     }
-    running--;
   };
   const gcLoop = async (gc: GarbageCollector, k: number) => {
     const rnd = prng(seed * 17 + k);

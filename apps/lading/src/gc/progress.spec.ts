@@ -73,6 +73,20 @@ describe('ProgressReporter', () => {
     expect(writes.join('')).not.toContain('\r');
   });
 
+  it('takes a new total for the phase under way, and ends without a summary when given none', () => {
+    const { writes, reporter, tick } = fixture(true);
+    reporter.phase('links', { items: 2 });
+    reporter.advance(2);
+    reporter.retotal({ items: 8 }); // deletes queued more
+    tick(100);
+    reporter.advance(2);
+    reporter.done();
+    expect(writes.slice(1)).toEqual([
+      '\r\x1b[2Kreconcile: links [############------------] 50% 4/8 items 100ms',
+      '\r\x1b[2Kreconcile: links: 4/8 items, done in 100ms\n',
+    ]);
+  });
+
   it('shows a phase with nothing to do as complete', () => {
     const { writes, reporter } = fixture(true);
     reporter.phase('checking', { items: 0 });

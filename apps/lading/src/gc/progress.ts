@@ -15,6 +15,12 @@ export interface ProgressStream {
   columns?: number;
 }
 
+/** Where a command writes: its result and its progress. */
+export interface CommandOutput {
+  out: { write(text: string): unknown };
+  err: ProgressStream;
+}
+
 /** What a phase is expected to cover, when known: draws a bar and a percentage. */
 export interface ProgressTotals {
   items?: number;
@@ -97,10 +103,18 @@ export class ProgressReporter implements ProgressSink {
     else this.stream.write(`${this.status()}\n`);
   }
 
-  /** Ends the last phase and writes `summary` (lines, without a final newline). */
-  done(summary: string): void {
+  /**
+   * Sets what the current phase is now expected to cover (a queue whose work grows as it goes);
+   * the next redraw or line shows it.
+   */
+  retotal(totals: ProgressTotals): void {
+    this.totals = totals;
+  }
+
+  /** Ends the last phase and writes `summary` (lines, without a final newline), if given. */
+  done(summary?: string): void {
     this.endPhase();
-    this.stream.write(`${summary}\n`);
+    if (summary !== undefined) this.stream.write(`${summary}\n`);
   }
 
   /** Writes the current phase's closing line (replacing the bar on a terminal). */

@@ -9,7 +9,7 @@ import {
 } from '@lading/metadata-db';
 import type { LadingConfig } from '@lading/nest-common';
 import { createBlobStorage } from '@lading/storage';
-import { formatBytes, formatDuration, ProgressReporter, type ProgressStream } from './progress';
+import { formatBytes, formatDuration, ProgressReporter, type CommandOutput } from './progress';
 import { ReconcileService, type MissingBlob, type OrphanBlob, type ReconcileReport } from './reconcile.service';
 
 export const RECONCILE_USAGE = `  gc reconcile [--delete] [--dry-run] [--json]
@@ -28,12 +28,6 @@ export class ReconcileRefusedError extends Error {
     super(`lading gc reconcile: ${message}`);
     this.name = 'ReconcileRefusedError';
   }
-}
-
-/** Where the command writes: its result and its progress. */
-export interface CommandOutput {
-  out: { write(text: string): unknown };
-  err: ProgressStream;
 }
 
 /**

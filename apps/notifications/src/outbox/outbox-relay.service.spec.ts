@@ -45,7 +45,7 @@ describe('OutboxRelayService (on PGlite)', () => {
   }, 60_000);
   afterEach(async () => {
     await Promise.all(relays.splice(0).map((r) => r.stop()));
-    await db.dataSource.query('DELETE FROM event_outbox; DELETE FROM outbox_leases;');
+    await db.dataSource.query('DELETE FROM event_outbox; DELETE FROM event_outbox_unsent; DELETE FROM outbox_leases;');
   });
   afterAll(async () => {
     await db?.close();
@@ -124,7 +124,9 @@ describe('OutboxRelayService (on PGlite)', () => {
     await eventually(() => new Set(bus.got.map((e) => e.id)).size === 400, 60_000, 'every event');
     const appended = ids.map((id, i) => ({ id, repository: repos[i % repos.length] }));
     for (const repo of repos) expect(orderOf(bus.got, repo)).toEqual(orderOf(appended, repo));
-    expect(bus.got).toHaveLength(400);
+    // Every event once, except those a relay knows it sent again: on a starved machine a batch can
+    // outlive its 5 s lease, the other relay takes the repository over and resends (at least once).
+    expect(bus.got.length - 400).toBe(one.stats().duplicates + two.stats().duplicates);
     expect(one.stats().relayed + two.stats().relayed).toBe(400);
     expect(one.stats().relayed).toBeGreaterThan(0);
     expect(two.stats().relayed).toBeGreaterThan(0);

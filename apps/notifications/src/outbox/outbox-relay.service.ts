@@ -291,13 +291,25 @@ function publishSpans(events: readonly OutboxEvent[], publish: (events: BusEvent
         'messaging.operation.name': 'publish',
         'messaging.message.id': events[i].id,
         [OciAttributes.repository]: events[i].repository,
-        'lading.event.action': events[i].event.action,
       },
     }),
-    (traceparents) => publish(events.map((e, i) => ({ ...toBusEvent(e), traceparent: traceparents[i] }))),
+    (traceparents) => publish(events.map((e, i) => toBusEvent(e, traceparents[i]))),
   );
 }
 
-function toBusEvent(e: OutboxEvent): BusEvent {
-  return { id: e.id, repository: e.repository, envelopeVersion: e.envelopeVersion, traceparent: e.traceparent, event: e.event };
+/**
+ * The bus event of an outbox row, carrying `traceparent` on; its envelope is parsed only if the bus
+ * reads `event` (the Kafka bus sends `encoded`).
+ */
+function toBusEvent(e: OutboxEvent, traceparent = e.traceparent): BusEvent {
+  return {
+    id: e.id,
+    repository: e.repository,
+    envelopeVersion: e.envelopeVersion,
+    traceparent,
+    encoded: e.payload,
+    get event() {
+      return e.event;
+    },
+  };
 }

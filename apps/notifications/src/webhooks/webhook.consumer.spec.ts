@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { InProcessEventBus, type EventBus, type EventHandler, type EventSubscription, type HealthState } from '@lading/events';
 import type { MetadataDb } from '@lading/metadata-db';
 import { HealthChecks } from '@lading/nest-common';
-import { testBusEvent } from '@lading/testing';
+import { eventually, testBusEvent } from '@lading/testing';
 import { webhookGroup, WebhookConsumer } from './webhook.consumer';
 import type { WebhookSender } from './webhook.sender';
 import type { DeliverableEvent, WebhookDispatcher, WebhookEndpoint } from './webhook.service';
@@ -45,8 +45,15 @@ function fixture(endpoints: Pick<WebhookEndpoint, 'name' | 'disabled'>[], readin
     read: { webhooks: { endpointStates: async (names: string[]) => names.map((name) => ({ name, pending: 0, delivered: 0, dead: 0 })) } },
   } as unknown as MetadataDb;
   const health = new HealthChecks();
-  const consumer = new WebhookConsumer(bus as EventBus, dispatcher, sender, health, db, { readinessFollowsBus });
+  const consumer = new WebhookConsumer(bus as EventBus, dispatcher, sender, health, db, { readinessFollowsBus, resubscribeAfterMs: 10 });
   return { bus, consumer, health, accepted, trail };
+}
+
+/** Publishes one event and expects exactly `endpoints` to have taken it. */
+async function expectEachEndpointTakes(bus: ScriptedBus, accepted: [string, string][], endpoints: string[]): Promise<void> {
+  const e = testBusEvent('x/app', 1);
+  await bus.publish([e]);
+  expect(accepted.sort()).toEqual(endpoints.map((name) => [name, e.id]));
 }
 
 describe('WebhookConsumer', () => {
@@ -60,12 +67,7 @@ describe('WebhookConsumer', () => {
     ]);
     await consumer.onModuleInit();
     expect(bus.groups.sort()).toEqual([webhookGroup('a'), webhookGroup('b')]);
-    const e = testBusEvent('x/app', 1);
-    await bus.publish([e]);
-    expect(accepted.sort()).toEqual([
-      ['a', e.id],
-      ['b', e.id],
-    ]);
+    await expectEachEndpointTakes(bus, accepted, ['a', 'b']);
     await consumer.onApplicationShutdown();
   });
 
@@ -95,13 +97,42 @@ describe('WebhookConsumer', () => {
     expect(trail).toEqual(['dispatcher start', expect.any(String), expect.any(String), 'dispatcher stop', 'sender close']);
   });
 
-  it('fails to start when a group cannot subscribe, closing the ones that did', async () => {
-    const { bus, consumer, trail } = fixture([
+  it('starts without a consumer that cannot subscribe yet, reports it down, and subscribes it once it can', async () => {
+    const { bus, consumer, health, accepted, trail } = fixture([
       { name: 'a', disabled: false },
       { name: 'b', disabled: false },
     ]);
     bus.refuse = webhookGroup('b');
-    await expect(consumer.onModuleInit()).rejects.toThrow(`cannot join ${webhookGroup('b')}`);
-    expect(trail).toEqual([`close ${webhookGroup('a')}`]);
+    await consumer.onModuleInit();
+    expect(trail).toEqual(['dispatcher start']);
+    const down = await health.run('ready');
+    expect(down.ok).toBe(false);
+    expect(down.checks.webhooks).toEqual({
+      endpoints: [
+        expect.objectContaining({ name: 'a', consumer: expect.objectContaining({ state: 'up' }) }),
+        expect.objectContaining({ name: 'b', consumer: expect.objectContaining({ state: 'down', detail: `cannot join ${webhookGroup('b')}` }) }),
+      ],
+    });
+    bus.refuse = undefined;
+    await eventually(() => bus.groups.includes(webhookGroup('b')), 5_000, 'the second attempt');
+    expect((await health.run('ready')).ok).toBe(true);
+    await expectEachEndpointTakes(bus, accepted, ['a', 'b']);
+    await consumer.onApplicationShutdown();
+  });
+
+  it('stops trying to subscribe once shut down', async () => {
+    const { bus, consumer } = fixture([{ name: 'a', disabled: false }]);
+    bus.refuse = webhookGroup('a');
+    let attempts = 0;
+    const subscribe = bus.subscribe.bind(bus);
+    bus.subscribe = (group, handler) => (attempts++, subscribe(group, handler));
+    await consumer.onModuleInit();
+    await eventually(() => attempts >= 2, 5_000, 'a retry');
+    await consumer.onApplicationShutdown();
+    const after = attempts;
+    bus.refuse = undefined;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(attempts).toBe(after);
+    expect(bus.groups).toEqual([]);
   });
 });

@@ -19,6 +19,7 @@ const PG_TYPE: Record<string, string> = {
   bytea: 'bytea',
   boolean: 'boolean',
   jsonb: 'jsonb',
+  json: 'json',
   timestamptz: 'timestamp with time zone',
   interval: 'interval',
 };

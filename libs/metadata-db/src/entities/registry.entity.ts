@@ -110,13 +110,21 @@ export class OutboxEventEntity {
   @Column({ type: 'bigint', generated: 'increment' }) seq!: number;
   @Column({ type: 'text' }) repository!: string;
   @Column({ type: 'text' }) action!: string;
-  @Column({ type: 'jsonb' }) payload!: unknown;
+  /** The envelope as written (`json`: the text, in the reference registry's field order). */
+  @Column({ type: 'json' }) payload!: unknown;
   @Column({ name: 'envelope_version', type: 'integer' }) envelopeVersion!: number;
   /** The W3C traceparent of the request that made the change, to continue its trace. */
   @Column({ type: 'text', nullable: true }) traceparent!: string | null;
   @Column({ type: 'text', nullable: true }) tenant!: string | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
-  @Column({ name: 'sent_at', type: 'timestamptz', nullable: true }) sentAt!: Date | null;
+}
+
+/** An outbox event not yet relayed; marking it sent deletes this row. */
+@Entity('event_outbox_unsent')
+export class OutboxUnsentEntity {
+  @PrimaryColumn({ type: 'bigint' }) seq!: number;
+  @Column({ type: 'text' }) repository!: string;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
 }
 
 /** A relay's claim on one repository's unsent events: one relay at a time sends them, oldest first. */
@@ -252,6 +260,7 @@ export const METADATA_ENTITIES = [
   WebhookDeliveryEntity,
   WebhookAttemptEntity,
   OutboxEventEntity,
+  OutboxUnsentEntity,
   OutboxLeaseEntity,
   RequestNonceEntity,
   GcSettingsEntity,

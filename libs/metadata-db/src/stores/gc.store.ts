@@ -71,6 +71,15 @@ export interface GcUnsafeOptions {
   ignoreCommitPins?: boolean;
 }
 
+/** Tests only: the rows that decide what is pullable, as {@link GcStore.referenceGraphForTests} reads them (ids as numbers). */
+export interface ReferenceGraph {
+  repositories: { id: number; name: string }[];
+  tags: { repositoryId: number; manifestId: number }[];
+  manifests: { id: number; repositoryId: number; digest: string }[];
+  references: { manifestId: number; kind: 'blob' | 'manifest'; digest: string }[];
+  links: { repositoryId: number; digest: string }[];
+}
+
 /** How far ahead of its due time an API transaction locks a review row (GitLab's "due soon"). */
 const DUE_SOON = "interval '1 minute'";
 /** A commit pin older than this is a crash's leftover, no longer a push in flight. */
@@ -269,6 +278,12 @@ export class GcStore {
     );
   }
 
+  /** Rows of `queue` due now. */
+  async dueCount(queue: GcQueue): Promise<number> {
+    const { rows } = await this.q.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${QUEUE_TABLES[queue]} WHERE review_after <= now()`);
+    return rows[0]?.n ?? 0;
+  }
+
   /** Records a worker's pass over a queue (`lading gc status` shows the last). */
   async recordRun(run: Omit<GcRunRecord, 'finishedAt'>): Promise<void> {
     await this.q.query(
@@ -336,26 +351,21 @@ export class GcStore {
   }
 
   /**
-   * What keeps a tagged image from being pulled: a child of an index it reaches missing from the
-   * repository, or a blob of an image it reaches not linked there. Empty when every tag pulls.
+   * Tests only: the whole reference graph (repositories, tags, manifests, their references, blob
+   * links), read in one statement so that the race harness checks one consistent state after
+   * every step at the cost of a few trivially planned scans.
    */
-  async brokenTaggedImages(): Promise<string[]> {
-    const { rows } = await this.q.query<{ problem: string; repository: string; digest: string }>(
-      `WITH RECURSIVE reach(repository_id, manifest_id) AS (
-         SELECT repository_id, manifest_id FROM tags
-         UNION
-         SELECT c.repository_id, c.id FROM reach r
-           JOIN manifest_references mr ON mr.manifest_id = r.manifest_id AND mr.kind = 'manifest'
-           JOIN manifests c ON c.repository_id = r.repository_id AND c.digest = mr.digest)
-       SELECT 'child missing' AS problem, rp.name AS repository, mr.digest FROM reach r
-         JOIN manifest_references mr ON mr.manifest_id = r.manifest_id AND mr.kind = 'manifest' JOIN repositories rp ON rp.id = r.repository_id
-        WHERE NOT EXISTS (SELECT 1 FROM manifests c WHERE c.repository_id = r.repository_id AND c.digest = mr.digest)
-       UNION ALL
-       SELECT 'blob not linked', rp.name, mr.digest FROM reach r
-         JOIN manifest_references mr ON mr.manifest_id = r.manifest_id AND mr.kind = 'blob' JOIN repositories rp ON rp.id = r.repository_id
-        WHERE NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = r.repository_id AND rb.digest = mr.digest)`,
+  async referenceGraphForTests(): Promise<ReferenceGraph> {
+    const { rows } = await this.q.query<{ g: ReferenceGraph }>(
+      `SELECT json_build_object(
+         'repositories', (SELECT coalesce(json_agg(json_build_object('id', id, 'name', name)), '[]') FROM repositories),
+         'tags', (SELECT coalesce(json_agg(json_build_object('repositoryId', repository_id, 'manifestId', manifest_id)), '[]') FROM tags),
+         'manifests', (SELECT coalesce(json_agg(json_build_object('id', id, 'repositoryId', repository_id, 'digest', digest)), '[]') FROM manifests),
+         'references', (SELECT coalesce(json_agg(json_build_object('manifestId', manifest_id, 'kind', kind, 'digest', digest)), '[]') FROM manifest_references),
+         'links', (SELECT coalesce(json_agg(json_build_object('repositoryId', repository_id, 'digest', digest)), '[]') FROM repository_blobs)) AS g`,
     );
-    return rows.map((r) => `${r.problem}: ${r.repository} ${r.digest}`);
+    const g = rows[0]!.g;
+    return typeof g === 'string' ? (JSON.parse(g) as ReferenceGraph) : g;
   }
 
   /** Every blob digest a link or a manifest references. */
@@ -373,7 +383,7 @@ export class GcStore {
 
   /** Tests only: empties every registry table (and the GC queues with them). */
   async truncateForTests(): Promise<void> {
-    await this.q.query('TRUNCATE repositories, blobs, repository_blobs, manifests, manifest_references, tags, upload_sessions, blob_commit_pins, event_outbox, outbox_leases, gc_runs CASCADE');
+    await this.q.query('TRUNCATE repositories, blobs, repository_blobs, manifests, manifest_references, tags, upload_sessions, blob_commit_pins, event_outbox, event_outbox_unsent, outbox_leases, gc_runs CASCADE');
   }
 
   // ---- the API side ----
@@ -386,32 +396,18 @@ export class GcStore {
    * whose referrers were waiting for it). Call first in the transaction, before touching the
    * rows themselves: a worker holding one of them finishes first (and the change then sees its
    * outcome), or skips it while the change runs. Rows are locked in key order (no deadlock
-   * between two API transactions).
+   * between two API transactions). One statement (`gc_lock_due_reviews`, migration
+   * 1765460000000), whose queries each see what committed before them, as separate statements do.
    */
   async lockDueReviews(
     repositoryId: number,
     refs: { blobDigests?: readonly string[]; manifestDigests?: readonly string[]; subjectOf?: string },
   ): Promise<void> {
     const blobs = refs.blobDigests ?? [];
-    if (blobs.length > 0) {
-      await this.q.query(
-        `SELECT 1 FROM gc_link_review_queue WHERE repository_id = $1 AND digest = ANY($2::text[]) AND review_after < now() + ${DUE_SOON}
-          ORDER BY digest FOR UPDATE`,
-        [repositoryId, blobs],
-      );
-      await this.q.query(`SELECT 1 FROM gc_blob_review_queue WHERE digest = ANY($1::text[]) AND review_after < now() + ${DUE_SOON} ORDER BY digest FOR UPDATE`, [
-        blobs,
-      ]);
-    }
     const manifests = refs.manifestDigests ?? [];
-    if (manifests.length > 0 || refs.subjectOf !== undefined) {
-      await this.q.query(
-        `SELECT 1 FROM gc_manifest_review_queue q JOIN manifests m ON m.id = q.manifest_id
-          WHERE m.repository_id = $1 AND (m.digest = ANY($2::text[]) OR m.subject_digest = $3::text) AND q.review_after < now() + ${DUE_SOON}
-          ORDER BY q.manifest_id FOR UPDATE OF q`,
-        [repositoryId, manifests, refs.subjectOf ?? null],
-      );
-    }
+    if (blobs.length === 0 && manifests.length === 0 && refs.subjectOf === undefined) return;
+    // One round trip: the function runs the statement of each queue in turn (see its migration).
+    await this.q.query(`SELECT gc_lock_due_reviews($1, $2::text[], $3::text[], $4::text, ${DUE_SOON})`, [repositoryId, blobs, manifests, refs.subjectOf ?? null]);
   }
 
   /** Pins `digest` while a single-request upload moves its bytes into place; call in a transaction of its own. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { systemScope } from '@lading/contracts';
+import { encodeRegistryEvent, systemScope } from '@lading/contracts';
 import { blobEvent } from '../event.factory';
 import { openMetadataDb } from '../metadata-db';
 import { MetadataDb } from '../unit-of-work';
@@ -15,7 +15,7 @@ describe('OutboxStore (the relay side, on PGlite)', () => {
     await db?.close();
   });
   beforeEach(async () => {
-    await db.dataSource.query('DELETE FROM event_outbox; DELETE FROM outbox_leases;');
+    await db.dataSource.query('DELETE FROM event_outbox; DELETE FROM event_outbox_unsent; DELETE FROM outbox_leases;');
   });
 
   /** Appends one push event per repository name, in the order given; returns their ids. */
@@ -43,6 +43,9 @@ describe('OutboxStore (the relay side, on PGlite)', () => {
     const rows = await db.read.outbox.unsentOf(['r/a', 'r/b'], 10);
     expect(rows.map((r) => r.id)).toEqual(events.map((e) => e.event.id));
     expect(rows.map((r) => r.seq)).toEqual([...rows.map((r) => r.seq)].sort((a, b) => a - b));
+    // The envelope comes back as the text written, in the reference registry's field order: what the relay sends.
+    expect(rows.map((r) => r.payload)).toEqual(events.map((e) => encodeRegistryEvent(e.event)));
+    expect(rows[1].event).toEqual(JSON.parse(encodeRegistryEvent(events[1].event)));
   });
 
   it('claims repositories oldest waiting event first, and never one that another relay holds', async () => {

@@ -193,6 +193,29 @@ export const ladingConfigSchema = z
       .strictObject({
         brokers: addrList.optional(),
         clientid: z.string().min(1).default('lading'),
+        /** TLS to the brokers (managed clusters: MSK, Confluent Cloud, Aiven…); PEM files. */
+        tls: z
+          .strictObject({
+            enabled: bool.default(false),
+            /** CA bundle the brokers' certificates are checked against; default: the system's. */
+            ca: z.string().min(1).optional(),
+            /** Client certificate and key, for clusters that authenticate clients by TLS. */
+            cert: z.string().min(1).optional(),
+            key: z.string().min(1).optional(),
+            /** Skips checking the brokers' certificates: for tests only. */
+            insecureskipverify: bool.default(false),
+          })
+          .prefault({})
+          .refine((t) => (t.cert === undefined) === (t.key === undefined), 'kafka.tls.cert and kafka.tls.key go together'),
+        /** SASL authentication to the brokers. */
+        sasl: z
+          .strictObject({
+            mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+            username: z.string().min(1).optional(),
+            password: z.string().min(1).optional(),
+          })
+          .prefault({})
+          .refine((s) => s.mechanism === undefined || (s.username !== undefined && s.password !== undefined), 'kafka.sasl.mechanism needs kafka.sasl.username and kafka.sasl.password'),
       })
       .prefault({}),
     notifications: z
@@ -214,7 +237,7 @@ export const ladingConfigSchema = z
           .prefault({}),
         outbox: z
           .strictObject({
-            /** Sent events are deleted from the outbox this long after they were sent. */
+            /** Sent events are deleted from the outbox once this old (from when they were written; an unsent one never). */
             retention: duration.default(24 * 3_600_000),
             /** How often an idle relay looks for new events. */
             pollinterval: durationAtLeast(10).default(250),

@@ -5,8 +5,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * span that queued it), so the POST, whenever and wherever it runs, continues that trace and
  * sends it to the endpoint.
  */
-export class WebhookDeliveryTrace1765600000000 implements MigrationInterface {
-  name = 'WebhookDeliveryTrace1765600000000';
+export class WebhookDeliveryTrace1765800000000 implements MigrationInterface {
+  name = 'WebhookDeliveryTrace1765800000000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query('ALTER TABLE webhook_deliveries ADD COLUMN traceparent text');
