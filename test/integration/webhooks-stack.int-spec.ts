@@ -32,7 +32,9 @@ describe('webhooks through the split stack on Kafka', () => {
     receivers.dead.answerWith(() => 503);
     dir = mkdtempSync(join(tmpdir(), 'lading-webhooks-'));
     const config = join(dir, 'lading.yml');
-    const endpoint = (name: string, extra: object) => ({ name, url: receivers[name as keyof typeof receivers].url, timeout: '2s', backoff: '50ms', maxbackoff: '200ms', ...extra });
+    // The receivers answer from this process, which `lading events` (spawnSync) blocks for a second or two:
+    // a 2 s timeout made a 503 a timeout now and then.
+    const endpoint = (name: string, extra: object) => ({ name, url: receivers[name as keyof typeof receivers].url, timeout: '10s', backoff: '50ms', maxbackoff: '200ms', ...extra });
     writeFileSync(
       config,
       stringify({
