@@ -5,8 +5,8 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { RegistryEvent } from '@lading/contracts';
 import { eventually, RegistryTestClient, runEventScenario, scenarioProblems } from '@lading/testing';
-import { sharedKafkaBrokers, uniqueTopic } from '../support/kafka';
-import { startSplit, type LadingProcess, type SplitStack } from '../support/registry-processes';
+import { startSplitOnKafka } from '../support/kafka';
+import type { LadingProcess, SplitStack } from '../support/registry-processes';
 import { WebhookReceiver as Receiver } from '../support/webhook-receiver';
 import { verifyWebhook } from '@lading/app-notifications';
 
@@ -32,7 +32,9 @@ describe('webhooks through the split stack on Kafka', () => {
     receivers.dead.answerWith(() => 503);
     dir = mkdtempSync(join(tmpdir(), 'lading-webhooks-'));
     const config = join(dir, 'lading.yml');
-    const endpoint = (name: string, extra: object) => ({ name, url: receivers[name as keyof typeof receivers].url, timeout: '2s', backoff: '50ms', maxbackoff: '200ms', ...extra });
+    // The receivers answer from this process, which `lading events` (spawnSync) blocks for a second or two:
+    // a 2 s timeout made a 503 a timeout now and then.
+    const endpoint = (name: string, extra: object) => ({ name, url: receivers[name as keyof typeof receivers].url, timeout: '10s', backoff: '50ms', maxbackoff: '200ms', ...extra });
     writeFileSync(
       config,
       stringify({
@@ -46,18 +48,7 @@ describe('webhooks through the split stack on Kafka', () => {
         },
       }),
     );
-    stack = await startSplit({
-      env: {
-        LADING_CONFIG: config,
-        LADING_KAFKA_BROKERS: sharedKafkaBrokers().join(','),
-        LADING_NOTIFICATIONS_KAFKA_TOPIC: uniqueTopic('webhooks'),
-        LADING_NOTIFICATIONS_KAFKA_PARTITIONS: '2',
-        LADING_NOTIFICATIONS_PULLS_FLUSHINTERVAL: '200ms',
-        LADING_NOTIFICATIONS_OUTBOX_POLLINTERVAL: '100ms',
-      },
-      withWorkers: false,
-    });
-    notifications = await stack.startExtra('notifications');
+    ({ stack, notifications } = await startSplitOnKafka('webhooks', { LADING_CONFIG: config, LADING_NOTIFICATIONS_KAFKA_PARTITIONS: '2' }));
     client = new RegistryTestClient(stack.url);
   }, 180_000);
 

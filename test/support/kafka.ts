@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { REGISTRY_EVENT_HEADERS, type RegistryEvent } from '@lading/contracts';
-import { freePort } from './registry-processes';
+import { freePort, startSplit, type LadingProcess, type SplitStack } from './registry-processes';
 
 /** The shared test broker (`eval "$(scripts/services env)"`). */
 export function sharedKafkaBrokers(): string[] {
@@ -253,6 +253,25 @@ export async function startPrivateKafka(options: { secure?: boolean } = {}): Pro
   };
   await kafka.start();
   return kafka;
+}
+
+/**
+ * The split stack (no gc-worker) on the shared Kafka, its events on a fresh topic named after
+ * `what` and relayed without delay (outbox polled every 100 ms, pull events flushed every 200 ms),
+ * and `notifications` started after the rest, with `env` laid over all that.
+ */
+export async function startSplitOnKafka(what: string, env: Record<string, string>): Promise<{ stack: SplitStack; notifications: LadingProcess }> {
+  const stack = await startSplit({
+    env: {
+      LADING_KAFKA_BROKERS: sharedKafkaBrokers().join(','),
+      LADING_NOTIFICATIONS_KAFKA_TOPIC: uniqueTopic(what),
+      LADING_NOTIFICATIONS_PULLS_FLUSHINTERVAL: '200ms',
+      LADING_NOTIFICATIONS_OUTBOX_POLLINTERVAL: '100ms',
+      ...env,
+    },
+    withWorkers: false,
+  });
+  return { stack, notifications: await stack.startExtra('notifications') };
 }
 
 /**

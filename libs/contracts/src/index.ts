@@ -5,3 +5,4 @@ export * from './events';
 export * from './operations';
 export * from './request-scope';
 export * from './crash-point';
+export * from './telemetry';

@@ -76,3 +76,28 @@ export const v2Paths = {
   catalog: () => `/v2/_catalog`,
   referrers: (name: string, digest: string) => `/v2/${name}/referrers/${digest}`,
 } as const;
+
+/**
+ * The route's path template, as OpenTelemetry's `http.route` wants it (low cardinality: the
+ * repository, reference, digest and session are the `oci.*` span attributes instead).
+ */
+export function routeTemplate(route: V2Route): string {
+  switch (route.kind) {
+    case 'base':
+      return '/v2/';
+    case 'catalog':
+      return '/v2/_catalog';
+    case 'tags':
+      return '/v2/{name}/tags/list';
+    case 'manifest':
+      return '/v2/{name}/manifests/{reference}';
+    case 'referrers':
+      return '/v2/{name}/referrers/{digest}';
+    case 'blob':
+      return '/v2/{name}/blobs/{digest}';
+    case 'upload-start':
+      return '/v2/{name}/blobs/uploads/';
+    case 'upload':
+      return '/v2/{name}/blobs/uploads/{uuid}';
+  }
+}

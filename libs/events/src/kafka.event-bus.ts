@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
+import { context, SpanKind } from '@opentelemetry/api';
 import { Kafka, logLevel, Partitioners, type Admin, type ICustomPartitioner, type IHeaders, type KafkaConfig, type LogEntry, type Message, type Producer, type SASLOptions } from 'kafkajs';
-import { encodeRegistryEvent, REGISTRY_EVENT_HEADERS } from '@lading/contracts';
+import { encodeRegistryEvent, otelCore, REGISTRY_EVENT_HEADERS, tracingActive, withSpansEach } from '@lading/contracts';
 import type { BusEvent, BusHealth, EventBus, EventHandler, EventSubscription } from './event-bus.port';
 import { KafkaEventConsumer } from './kafka.event-consumer';
 
@@ -110,9 +111,15 @@ export class KafkaEventBus implements EventBus {
     if (events.length === 0) return;
     const producer = await this.acquire();
     try {
-      for (const messages of chunks(events.map(toMessage), this.options.maxRequestBytes ?? 512 * 1024)) {
-        await producer.send({ topic: this.options.topic, acks: ACKS_ALL, timeout: ACK_TIMEOUT_MS, messages });
-      }
+      await produceSpans(this.options.topic, events, async (traceparents) => {
+        const all = events.map((e, i) => toMessage(e, traceparents[i]));
+        for (const messages of chunks(all, this.options.maxRequestBytes ?? 512 * 1024)) {
+          // The records carry their own contexts (the spans above): kafkajs's instrumentation
+          // would give every record of a send the one active context, and overwrite theirs.
+          const send = () => producer.send({ topic: this.options.topic, acks: ACKS_ALL, timeout: ACK_TIMEOUT_MS, messages });
+          await (tracingActive() ? context.with(otelCore().suppressTracing(context.active()), send) : send());
+        }
+      });
       this.contact();
     } catch (e) {
       await this.fail(e);
@@ -272,6 +279,26 @@ export class KafkaEventBus implements EventBus {
   }
 }
 
+/** One `send <topic>` producer span per record, each a child of its event's trace, as the messaging conventions describe. */
+function produceSpans(topic: string, events: readonly BusEvent[], send: (traceparents: (string | null)[]) => Promise<void>): Promise<void> {
+  return withSpansEach(
+    `send ${topic}`,
+    SpanKind.PRODUCER,
+    events.map((e) => e.traceparent),
+    (i) => ({
+      attributes: {
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'send',
+        'messaging.destination.name': topic,
+        'messaging.kafka.message.key': events[i].repository,
+        'messaging.message.id': events[i].id,
+      },
+    }),
+    send,
+  );
+}
+
 /** Keys whose partition one producer's partitioner remembers (repositories); past this it starts over. */
 const PARTITION_CACHE_KEYS = 50_000;
 
@@ -298,12 +325,13 @@ export function keyCachingPartitioner(partitioner: ICustomPartitioner): ICustomP
   };
 }
 
-function toMessage(e: BusEvent): Message {
+/** The record of `e`, its trace context `traceparent` (not a copy of `e`: that would parse its envelope). */
+function toMessage(e: BusEvent, traceparent = e.traceparent): Message {
   const headers: IHeaders = {
     [REGISTRY_EVENT_HEADERS.id]: e.id,
     [REGISTRY_EVENT_HEADERS.envelopeVersion]: String(e.envelopeVersion),
   };
-  if (e.traceparent) headers[REGISTRY_EVENT_HEADERS.traceparent] = e.traceparent;
+  if (traceparent) headers[REGISTRY_EVENT_HEADERS.traceparent] = traceparent;
   return { key: e.repository, value: e.encoded ?? encodeRegistryEvent(e.event), headers };
 }
 

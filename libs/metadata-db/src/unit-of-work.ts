@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { tracingActive } from '@lading/contracts';
 import type { EventSource } from './event.factory';
 import { isRetryableConflict, managerQueryer, poolQueryer, type Queryer } from './queryer';
+import { tracedQueryer, tracedStore, tracedTransaction } from './store.tracing';
 import { BlobStore } from './stores/blob.store';
 import { GcStore, type GcUnsafeOptions } from './stores/gc.store';
 import { ManifestStore, type ManifestsChanged } from './stores/manifest.store';
@@ -88,6 +90,10 @@ export class MetadataDb {
    * writes its bytes anew), which the next review removes.
    */
   async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return tracingActive() ? tracedTransaction(() => this.runTransaction(work)) : this.runTransaction(work);
+  }
+
+  private async runTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const after: (() => void)[] = [];
       try {
@@ -154,7 +160,21 @@ export class MetadataDb {
     for (const l of this.outboxListeners) l();
   }
 
-  private stores(q: Queryer, changed: ManifestsChanged, outboxAppended: () => void): Stores {
+  /**
+   * The stores over `q`. When tracing, every call of one is a span, and so is every statement on a
+   * driver handed in as an object (PGlite's, in process: no instrumentation sees its queries).
+   */
+  private stores(raw: Queryer, changed: ManifestsChanged, outboxAppended: () => void): Stores {
+    const traced = tracingActive();
+    const q = traced && 'driver' in this.dataSource.options && this.dataSource.options.driver ? tracedQueryer(raw) : raw;
+    const stores = this.bareStores(q, changed, outboxAppended);
+    if (!traced) return stores;
+    const out: Record<string, object> = {};
+    for (const [aggregate, store] of Object.entries(stores)) out[aggregate] = tracedStore(aggregate, store);
+    return out as unknown as Stores;
+  }
+
+  private bareStores(q: Queryer, changed: ManifestsChanged, outboxAppended: () => void): Stores {
     const repositories = new RepositoryStore(q);
     const gc = new GcStore(q, changed, this.gcUnsafe);
     const blobs = new BlobStore(q, repositories, gc);

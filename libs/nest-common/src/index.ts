@@ -14,3 +14,5 @@ export * from './health/health.controller';
 export * from './http/v2-service.controller';
 export * from './health/health.checks';
 export * from './http/admin-auth';
+export * from './telemetry/v2-span';
+export { tracingWanted, serviceNameFor } from './telemetry/tracing';

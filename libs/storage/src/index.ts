@@ -5,4 +5,5 @@ export * from './filesystem.driver';
 export * from './memory.driver';
 export * from './s3.driver';
 export * from './storage.factory';
+export * from './instrumented.driver';
 export { KeyedSerializer } from './blob-storage.support';

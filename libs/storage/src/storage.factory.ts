@@ -1,5 +1,6 @@
 import type { BlobStorage } from './blob-storage.port';
 import { FilesystemBlobStorage } from './filesystem.driver';
+import { InstrumentedBlobStorage } from './instrumented.driver';
 import { MemoryBlobStorage } from './memory.driver';
 import { S3BlobStorage } from './s3.driver';
 
@@ -25,8 +26,12 @@ export type StorageDriverConfig =
       };
     };
 
-/** Builds the storage driver the configuration names. */
+/** Builds the storage driver the configuration names, timed and traced ({@link InstrumentedBlobStorage}). */
 export function createBlobStorage(config: StorageDriverConfig): BlobStorage {
+  return new InstrumentedBlobStorage(createDriver(config));
+}
+
+function createDriver(config: StorageDriverConfig): BlobStorage {
   switch (config.driver) {
     case 'inmemory':
       return new MemoryBlobStorage();

@@ -1,8 +1,9 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { FilesystemBlobStorage, MemoryBlobStorage } from '@lading/storage';
+import { FilesystemBlobStorage, InstrumentedBlobStorage, MemoryBlobStorage } from '@lading/storage';
 import { describeBlobStorageDriver } from './blob-storage.suite';
+import { recordSpans } from './tracing';
 
 /** Every file under `root`, as a `/`-separated path relative to it (empty directories are not leftovers). */
 async function filesUnder(root: string): Promise<string[]> {
@@ -31,4 +32,19 @@ describeBlobStorageDriver('memory', async () => {
 describeBlobStorageDriver('memory, staging parts below 5 MiB', async () => {
   const storage = new MemoryBlobStorage({ minPartSize: 5 * 1024 * 1024 });
   return { storage, leftovers: async () => storage.keys(), cleanup: async () => undefined };
+});
+
+// The decorator every app's driver is wrapped in, with tracing on (its spans and byte counting run):
+// it must keep the driver's contract whole.
+const spans = recordSpans();
+describeBlobStorageDriver('filesystem, instrumented and traced', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'lading-storage-'));
+  return {
+    storage: new InstrumentedBlobStorage(new FilesystemBlobStorage({ rootDirectory: root })),
+    leftovers: () => filesUnder(root),
+    cleanup: async () => {
+      await rm(root, { recursive: true, force: true });
+      spans.reset();
+    },
+  };
 });

@@ -8,3 +8,4 @@ export * from './eventually';
 export * from './registry-events';
 export * from './metadata-db';
 export * from './gc-fixtures';
+export * from './tracing';

@@ -5,8 +5,11 @@ import {
   BlobUploadUnknownError,
   crashPoint,
   DigestInvalidError,
+  linkActiveSpan,
+  OciAttributes,
   RangeInvalidError,
   type RequestScope,
+  withSpan,
 } from '@lading/contracts';
 import { Digester, parseDigest, type DigestAlgorithm } from '@lading/manifest';
 import { blobEvent, MetadataDb, type UploadSession } from '@lading/metadata-db';
@@ -78,8 +81,8 @@ export class UploadService {
     const id = randomUUID();
     const repository = repositoryOf(scope);
     await this.storage.createUpload(id);
-    await this.db.read.uploads.createSession(id, repository);
-    return { id, repository, size: 0, parts: [], leased: false, committingDigest: null, hashCheckpoint: null };
+    await this.db.read.uploads.createSession(id, repository, scope.traceparent);
+    return { id, repository, size: 0, parts: [], leased: false, committingDigest: null, hashCheckpoint: null, traceparent: scope.traceparent };
   }
 
   /** The session, or BLOB_UPLOAD_UNKNOWN. */
@@ -112,6 +115,8 @@ export class UploadService {
     const repository = repositoryOf(scope);
     return this.locks.run(id, async () => {
       const session = await this.getUpload(scope, id);
+      // The closing request's span points back at the one that opened the session (maybe another trace).
+      linkActiveSpan(session.traceparent, { [OciAttributes.operation]: 'upload.start' });
       if (chunk) checkChunk(session, chunk);
       await this.withLease(session, async (writer) => {
         // The last chunk: no checkpoint, the digest is checked right here.
@@ -127,7 +132,7 @@ export class UploadService {
         }
         // Checked before the digest: a cached hash must not vouch for parts that are gone.
         if (!(await this.storage.uploadExists(id))) throw new BlobUploadUnknownError(id);
-        const actual = await this.digestOf(session, parsed.algorithm);
+        const actual = await hashSpan(wanted, session.size, () => this.digestOf(session, parsed.algorithm));
         if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
         if (!(await this.db.read.uploads.recordCommit(id, writer.owner, wanted))) throw new BlobUploadUnknownError(id);
         crashPoint('upload.commit.verified');
@@ -160,7 +165,7 @@ export class UploadService {
       // The algorithm is known before the first byte: hash with it as the bytes stream.
       const state = new Digester(parsed.algorithm);
       const { parts, size } = await this.writeChunk(id, [], chunk, state);
-      const actual = state.digest();
+      const actual = await hashSpan(wanted, size, async () => state.digest());
       if (actual !== wanted) throw new DigestInvalidError(undefined, { expected: wanted, actual });
       // Pinned against GC while the bytes move into place (see GcStore.pinCommit).
       await this.db.transaction((tx) => tx.gc.pinCommit(id, wanted));
@@ -346,6 +351,15 @@ export class UploadService {
     for await (const c of await this.storage.readUpload(session.id, session.parts)) digester.update(c as Buffer);
     return digester;
   }
+}
+
+/**
+ * Finishes the hash of an upload's `bytes` in a span `blob.hash` (the bytes streamed through it as
+ * they were stored; a resumed or other-algorithm hash re-reads them here, under this span).
+ */
+function hashSpan(expected: string, bytes: number, digest: () => Promise<string>): Promise<string> {
+  const attributes = { [OciAttributes.digest]: expected, 'lading.hash.algorithm': expected.split(':')[0], 'lading.hash.bytes': bytes };
+  return withSpan('blob.hash', { attributes }, digest);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { All, Controller, Inject, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { Headers, RouteNotFoundError, UnsupportedError, parseV2Path, resolveOperation } from '@lading/contracts';
-import { buildRequestScope, replyJson, toExchange, type V2Handler } from '@lading/nest-common';
+import { buildRequestScope, replyJson, toExchange, traceV2Request, type V2Handler } from '@lading/nest-common';
 import { BLOB_UPLOAD_UPSTREAM, MANIFESTS_UPSTREAM } from '../upstream/upstream.port';
 
 /**
@@ -32,6 +32,7 @@ export class GatewayController {
     res.setHeader('X-Request-Id', scope.requestId);
     if (operation.service === 'gateway') return replyJson(res, 200, {});
     const upstream = operation.service === 'blob-upload' ? this.blobUpload : this.manifests;
-    await upstream.handle(toExchange(route, operation, scope, req, res));
+    const x = toExchange(route, operation, scope, req, res);
+    await traceV2Request(x, () => upstream.handle(x));
   }
 }

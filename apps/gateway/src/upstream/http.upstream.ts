@@ -6,8 +6,8 @@ import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope } from
 import { signInternalRequest, signedPartsOf, type V2Exchange, type V2Handler } from '@lading/nest-common';
 
 /**
- * Headers that belong to one connection, not to the request: never forwarded. `expect` is one of
- * them here: Node's server already answered `100 Continue` to the client, and undici refuses a
+ * Headers that belong to one connection, not to the request, and the client's trace context:
+ * never forwarded. `expect` is one of the first here: Node's server already answered `100 Continue` to the client, and undici refuses a
  * request that carries it.
  */
 const HOP_BY_HOP = new Set([
@@ -21,6 +21,11 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
   'host',
+  // The client's trace context: the gateway's own (its server span, child of the client's)
+  // goes instead, in the signed scope and, when tracing, in headers the instrumentation adds.
+  'traceparent',
+  'tracestate',
+  'baggage',
 ]);
 
 /** How the gateway talks to one service. */

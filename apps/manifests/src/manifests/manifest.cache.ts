@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { OciAttributes, tracer, tracingActive } from '@lading/contracts';
 import { MetadataDb, type StoredManifest } from '@lading/metadata-db';
 
 interface Entry {
@@ -28,9 +29,18 @@ export class ManifestCache {
     if (this.enabled) db.onManifestsChanged((repository) => this.invalidate(repository));
   }
 
-  /** The cached manifest, if still valid. */
+  /** The cached manifest, if still valid. Traced as `manifest.cache.get`, with `lading.cache.hit`. */
   get(name: string, reference: string): StoredManifest | undefined {
     if (!this.enabled) return undefined;
+    if (!tracingActive()) return this.lookup(name, reference);
+    const span = tracer().startSpan('manifest.cache.get', { attributes: { [OciAttributes.repository]: name, [OciAttributes.reference]: reference } });
+    const found = this.lookup(name, reference);
+    span.setAttribute('lading.cache.hit', found !== undefined);
+    span.end();
+    return found;
+  }
+
+  private lookup(name: string, reference: string): StoredManifest | undefined {
     const key = `${name}\u0000${reference}`;
     const e = this.entries.get(key);
     if (!e) return undefined;

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { SpanKind } from '@opentelemetry/api';
+import { linksTo, OciAttributes, withSpansEach } from '@lading/contracts';
 import type { BusEvent, EventPublisher } from '@lading/events';
 import { MetadataDb, type OutboxBacklog, type OutboxEvent } from '@lading/metadata-db';
 import { EVENT_BUS, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
@@ -150,7 +152,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
         repositories = repositories.filter((r) => used.has(r));
         this.inFlight.add(repositories);
       }
-      await this.publish(events.map(toBusEvent));
+      await publishSpans(events, (bus) => this.publish(bus));
       const marked = await outbox.markSent(this.owner, events.map((e) => e.seq), repositories);
       this.counts.relayed += marked;
       this.counts.batches++;
@@ -287,13 +289,39 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
   }
 }
 
-/** The bus event of an outbox row; its envelope is parsed only if the bus reads `event` (the Kafka bus sends `encoded`). */
-function toBusEvent(e: OutboxEvent): BusEvent {
+/**
+ * Publishes outbox rows continuing each row's trace: one `publish` span per row, a child of (and
+ * linked to) the request that made the change, whose context goes on with the event instead
+ * (the Kafka record's headers, the in-process bus).
+ */
+function publishSpans(events: readonly OutboxEvent[], publish: (events: BusEvent[]) => Promise<void>): Promise<void> {
+  return withSpansEach(
+    'publish',
+    SpanKind.PRODUCER,
+    events.map((e) => e.traceparent),
+    (i) => ({
+      links: linksTo(events[i].traceparent),
+      attributes: {
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'publish',
+        'messaging.message.id': events[i].id,
+        [OciAttributes.repository]: events[i].repository,
+      },
+    }),
+    (traceparents) => publish(events.map((e, i) => toBusEvent(e, traceparents[i]))),
+  );
+}
+
+/**
+ * The bus event of an outbox row, carrying `traceparent` on; its envelope is parsed only if the bus
+ * reads `event` (the Kafka bus sends `encoded`).
+ */
+function toBusEvent(e: OutboxEvent, traceparent = e.traceparent): BusEvent {
   return {
     id: e.id,
     repository: e.repository,
     envelopeVersion: e.envelopeVersion,
-    traceparent: e.traceparent,
+    traceparent,
     encoded: e.payload,
     get event() {
       return e.event;

@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { EventBus, EventSubscription, HealthState } from '@lading/events';
+import { SpanKind } from '@opentelemetry/api';
+import { continuing, OciAttributes, traceparentOf, withSpan } from '@lading/contracts';
+import type { BusEvent, EventBus, EventSubscription, HealthState } from '@lading/events';
 import { MetadataDb } from '@lading/metadata-db';
 import { EVENT_BUS, HealthChecks } from '@lading/nest-common';
 import { NOTIFICATIONS_OPTIONS, type NotificationsOptions } from '../notifications.config';
@@ -61,6 +63,18 @@ export class WebhookConsumer implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
+  /**
+   * Queues one event for endpoint `name` in a `webhook.accept` span continuing the event's trace
+   * (under Kafka's `process` span when the instrumentation made one), whose context the delivery
+   * row keeps for the POST.
+   */
+  private accept(name: string, e: BusEvent): Promise<void> {
+    const attributes = { 'lading.webhook.endpoint': name, 'messaging.message.id': e.id, [OciAttributes.repository]: e.repository };
+    return withSpan('webhook.accept', { kind: SpanKind.CONSUMER, attributes, parent: continuing(e.traceparent) }, () =>
+      this.dispatcher.acceptFor(name, [e.event as unknown as DeliverableEvent], traceparentOf() ?? e.traceparent),
+    );
+  }
+
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     for (const { retry } of this.pending.values()) clearTimeout(retry);
@@ -73,7 +87,7 @@ export class WebhookConsumer implements OnModuleInit, OnApplicationShutdown {
   /** Subscribes `name`'s consumer; on failure, records why and tries again later (attempt `attempt + 1`). */
   private async subscribe(name: string, attempt: number): Promise<void> {
     try {
-      const subscription = await this.bus.subscribe(webhookGroup(name), (e) => this.dispatcher.acceptFor(name, [e.event as unknown as DeliverableEvent]));
+      const subscription = await this.bus.subscribe(webhookGroup(name), (e) => this.accept(name, e));
       if (this.stopped) {
         await subscription.close();
         return;

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { MetadataDb } from '@lading/metadata-db';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { traceIdOf, withSpansEach } from '@lading/contracts';
+import type { ClaimedDelivery, MetadataDb } from '@lading/metadata-db';
 import { retryDelayMs } from './webhook-backoff';
-import { CLOUDEVENTS_BATCH_MEDIA_TYPE, EVENTS_MEDIA_TYPE, type WebhookSender } from './webhook.sender';
+import { CLOUDEVENTS_BATCH_MEDIA_TYPE, EVENTS_MEDIA_TYPE, type WebhookAttemptResult, type WebhookSender } from './webhook.sender';
 
 /** One webhook endpoint, as configured (`notifications.endpoints[]`, the reference registry's keys plus Lading's). */
 export interface WebhookEndpoint {
@@ -50,6 +52,30 @@ export interface WebhookDispatcherOptions {
 }
 
 /**
+ * Runs one POST in a `webhook.deliver` span in each trace its events come from: the first trace's
+ * span is active while it runs (the HTTP client's span, and the `traceparent` the endpoint gets,
+ * are its children), the others link to it. Each records the answer's status.
+ */
+function deliverySpans(endpoint: string, claimed: readonly ClaimedDelivery[], send: () => Promise<WebhookAttemptResult>): Promise<WebhookAttemptResult> {
+  const traces = new Map<string, string>();
+  for (const c of claimed) {
+    const id = traceIdOf(c.traceparent);
+    if (id && !traces.has(id)) traces.set(id, c.traceparent!);
+  }
+  const attributes = { 'lading.webhook.endpoint': endpoint, 'messaging.batch.message_count': claimed.length };
+  return withSpansEach('webhook.deliver', SpanKind.INTERNAL, [...traces.values()], () => ({ attributes }), async (_, spans) => {
+    const [first, ...others] = spans;
+    for (const s of others) s?.addLink({ context: first!.spanContext() });
+    const result = await send();
+    for (const s of spans) {
+      if (result.status !== null) s?.setAttribute('http.response.status_code', result.status);
+      if (!result.ok) s?.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? `HTTP ${result.status}` });
+    }
+    return result;
+  });
+}
+
+/**
  * Delivers registry events to the configured webhook endpoints. `accept` queues each event for
  * every endpoint that wants it (its own cursor: a row per endpoint and event, so one slow or dead
  * endpoint never delays another); each endpoint has its own loop that claims due rows, POSTs
@@ -83,11 +109,16 @@ export class WebhookDispatcher {
     for (const endpoint of this.endpoints) await this.acceptFor(endpoint.name, events);
   }
 
-  /** Queues `events` for the endpoint named `name` (its own subscription's intake), if it wants them. */
-  async acceptFor(name: string, events: readonly DeliverableEvent[]): Promise<void> {
+  /**
+   * Queues `events` for the endpoint named `name` (its own subscription's intake), if it wants
+   * them, with the `traceparent` their POST continues.
+   */
+  async acceptFor(name: string, events: readonly DeliverableEvent[], traceparent: string | null = null): Promise<void> {
     const endpoint = this.endpoints.find((e) => e.name === name && !e.disabled);
     if (!endpoint) return;
-    const wanted = events.filter((e) => wants(endpoint, e)).map((e) => ({ id: e.id, repository: e.target?.repository ?? '', action: e.action, payload: e }));
+    const wanted = events
+      .filter((e) => wants(endpoint, e))
+      .map((e) => ({ id: e.id, repository: e.target?.repository ?? '', action: e.action, payload: e, traceparent }));
     await this.db.read.webhooks.enqueue(endpoint.name, wanted);
     if (wanted.length > 0) this.wakers.get(endpoint.name)?.();
   }
@@ -100,7 +131,7 @@ export class WebhookDispatcher {
     const payloads = claimed.map((c) => c.payload as DeliverableEvent);
     const [body, contentType] = this.bodyOf(endpoint, payloads);
     const target = { url: endpoint.url, headers: endpoint.headers, timeoutMs: endpoint.timeout, secret: endpoint.secret };
-    const result = await this.sender.send(target, body, contentType, this.now());
+    const result = await deliverySpans(endpoint.name, claimed, () => this.sender.send(target, body, contentType, this.now()));
     const attempts = Math.max(...claimed.map((c) => c.attempts)) + 1;
     await webhooks.recordAttempt(
       endpoint.name,

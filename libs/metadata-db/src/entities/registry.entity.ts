@@ -96,6 +96,8 @@ export class UploadSessionEntity {
   /** A saved hash state of the first `hashOffset` bytes, and the implementation that can load it. */
   @Column({ name: 'hash_impl', type: 'text', nullable: true }) hashImpl!: string | null;
   @Column({ name: 'hash_offset', type: 'bigint', nullable: true }) hashOffset!: number | null;
+  /** The W3C traceparent of the request that opened the session, for the closing request's span link. */
+  @Column({ type: 'text', nullable: true }) traceparent!: string | null;
   @Column({ name: 'hash_state', type: 'bytea', nullable: true }) hashState!: Buffer | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
@@ -169,6 +171,8 @@ export class WebhookDeliveryEntity {
   @Column({ name: 'last_latency_ms', type: 'integer', nullable: true }) lastLatencyMs!: number | null;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+  /** The W3C traceparent of the event's trace, continued by the POST. */
+  @Column({ type: 'text', nullable: true }) traceparent!: string | null;
 }
 
 /** The delivery log: one row per POST to an endpoint. */

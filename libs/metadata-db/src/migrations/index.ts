@@ -8,6 +8,8 @@ import { WebhookDeliveries1765300000000 } from './1765300000000-webhook-deliveri
 import { GcReviewQueues1765400000000 } from './1765400000000-gc-review-queues';
 import { GcLockDueReviews1765460000000 } from './1765460000000-gc-lock-due-reviews';
 import { OutboxUnsentQueue1765500000000 } from './1765500000000-outbox-unsent-queue';
+import { UploadTrace1765700000000 } from './1765700000000-upload-trace';
+import { WebhookDeliveryTrace1765800000000 } from './1765800000000-webhook-delivery-trace';
 
 /** Every migration, oldest first. Only migrations change the schema. */
 export const METADATA_MIGRATIONS = [
@@ -21,4 +23,6 @@ export const METADATA_MIGRATIONS = [
   GcReviewQueues1765400000000,
   GcLockDueReviews1765460000000,
   OutboxUnsentQueue1765500000000,
+  UploadTrace1765700000000,
+  WebhookDeliveryTrace1765800000000,
 ];

@@ -24,6 +24,8 @@ export interface UploadSession {
   committingDigest: string | null;
   /** The latest saved hash state of the session's bytes, if a writer recorded one. */
   hashCheckpoint: HashCheckpoint | null;
+  /** The W3C traceparent of the request that opened the session, when it had one. */
+  traceparent: string | null;
 }
 
 interface SessionRow extends Omit<UploadSession, 'hashCheckpoint'> {
@@ -42,15 +44,15 @@ export class UploadStore {
   constructor(private readonly q: Queryer) {}
 
   /** Creates the session row. Opening a session does not create the repository. */
-  async createSession(id: string, repository: string): Promise<void> {
-    await this.q.query('INSERT INTO upload_sessions (id, repository) VALUES ($1, $2)', [id, repository]);
+  async createSession(id: string, repository: string, traceparent: string | null = null): Promise<void> {
+    await this.q.query('INSERT INTO upload_sessions (id, repository, traceparent) VALUES ($1, $2, $3)', [id, repository, traceparent]);
   }
 
   /** The session `id` of repository `name`, or undefined. */
   async findSession(name: string, id: string): Promise<UploadSession | undefined> {
     const { rows } = await this.q.query<SessionRow>(
       `SELECT id, repository, size, parts, coalesce(lease_until > now(), false) AS leased, committing_digest AS "committingDigest",
-              hash_impl AS "hashImpl", hash_offset AS "hashOffset", hash_state AS "hashState"
+              hash_impl AS "hashImpl", hash_offset AS "hashOffset", hash_state AS "hashState", traceparent
          FROM upload_sessions WHERE id = $1 AND repository = $2`,
       [id, name],
     );

@@ -7,11 +7,14 @@ export interface WebhookEventInput {
   action: string;
   /** The event envelope as it goes in the body. */
   payload: unknown;
+  /** The W3C traceparent of the event's trace, for the POST to continue. */
+  traceparent?: string | null;
 }
 
 /** A delivery row claimed for sending. */
 export interface ClaimedDelivery {
   eventId: string;
+  traceparent: string | null;
   payload: unknown;
   attempts: number;
 }
@@ -85,9 +88,9 @@ export class WebhookStore {
   async enqueue(endpoint: string, events: readonly WebhookEventInput[]): Promise<void> {
     if (events.length === 0) return;
     await this.q.query(
-      `INSERT INTO webhook_deliveries (endpoint, event_id, repository, action, payload)
-       SELECT $1, e.id, e.repository, e.action, e.payload
-         FROM jsonb_to_recordset($2::jsonb) AS e(id uuid, repository text, action text, payload jsonb)
+      `INSERT INTO webhook_deliveries (endpoint, event_id, repository, action, payload, traceparent)
+       SELECT $1, e.id, e.repository, e.action, e.payload, e.traceparent
+         FROM jsonb_to_recordset($2::jsonb) AS e(id uuid, repository text, action text, payload jsonb, traceparent text)
        ON CONFLICT (endpoint, event_id) DO NOTHING`,
       [endpoint, JSON.stringify(events)],
     );
@@ -111,10 +114,12 @@ export class WebhookStore {
        UPDATE webhook_deliveries w
           SET claim_owner = $2, claim_until = now() + make_interval(secs => $4::double precision / 1000)
          FROM due WHERE w.endpoint = due.endpoint AND w.event_id = due.event_id
-       RETURNING w.event_id AS "eventId", w.payload, w.attempts, w.seq`,
+       RETURNING w.event_id AS "eventId", w.payload, w.attempts, w.seq, w.traceparent`,
       [endpoint, owner, limit, claimMs],
     );
-    return (rows as (ClaimedDelivery & { seq: number })[]).sort((a, b) => a.seq - b.seq).map(({ eventId, payload, attempts }) => ({ eventId, payload, attempts }));
+    return (rows as (ClaimedDelivery & { seq: number })[])
+      .sort((a, b) => a.seq - b.seq)
+      .map(({ eventId, payload, attempts, traceparent }) => ({ eventId, payload, attempts, traceparent }));
   }
 
   /**

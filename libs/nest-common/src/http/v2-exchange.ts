@@ -10,6 +10,7 @@ import {
   type V2Route,
 } from '@lading/contracts';
 import { assertRepositoryName } from '@lading/reference';
+import { requestTraceparent } from '../telemetry/v2-span';
 
 /** One /v2 request on its way through a handler: the route, its operation, the scope and the raw streams. */
 export interface V2Exchange {
@@ -32,7 +33,9 @@ export interface V2Handler {
 /**
  * Builds the request scope at the gateway, the one place that does: validates the repository name
  * (NAME_INVALID) — the only validation of it in the request's life — and takes the request id
- * (the client's `X-Request-Id` if it sent a sane one, else a new uuid) and the trace context.
+ * (the client's `X-Request-Id` if it sent a sane one, else a new uuid) and the trace context: this
+ * request's server span when tracing (a child of the client's `traceparent`, if it sent one), else
+ * the client's `traceparent` as it came.
  */
 export function buildRequestScope(route: V2Route, operation: V2Operation, req: Request): RequestScope {
   const repository = repositoryOf(route) ?? null;
@@ -47,7 +50,7 @@ export function buildRequestScope(route: V2Route, operation: V2Operation, req: R
     repository,
     operation: operation.name,
     action: operation.action,
-    traceparent: parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined),
+    traceparent: requestTraceparent() ?? parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined),
     client: Object.freeze({
       addr: clientAddr(req),
       host: req.headers.host,

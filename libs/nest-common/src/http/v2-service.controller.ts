@@ -11,13 +11,14 @@ import {
   type V2Service,
 } from '@lading/contracts';
 import type { InternalAuthService } from './internal-auth.service';
+import { forwardedParent, traceV2Request } from '../telemetry/v2-span';
 import { toExchange, type V2Handler } from './v2-exchange';
 
 /**
  * What a service's own /v2 controller does in split mode: accept only requests the gateway
  * signed (once: a replay is refused), only for routes this service owns, take the request scope
  * the gateway built (and signed) instead of building one, then hand them to the same handler the
- * embedded gateway calls in process.
+ * embedded gateway calls in process, in the operation's span of the trace the scope names.
  */
 export async function serveForwarded(
   service: V2Service,
@@ -42,5 +43,6 @@ export async function serveForwarded(
   if (scope.operation !== operation.name || scope.repository !== (repositoryOf(route) ?? null)) {
     throw new UnauthorizedError('the request scope does not match the request');
   }
-  await handler.handle(toExchange(route, operation, scope, req, res));
+  const x = toExchange(route, operation, scope, req, res);
+  await traceV2Request(x, () => handler.handle(x), forwardedParent(scope));
 }

@@ -1,0 +1,83 @@
+import { context, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import type { Response } from 'express';
+import {
+  Headers,
+  OciAttributes,
+  continuing,
+  otelCore,
+  requestAttributes,
+  routeTemplate,
+  traceparentOf,
+  tracingActive,
+  withSpan,
+  type RequestScope,
+} from '@lading/contracts';
+import type { V2Exchange } from '../http/v2-exchange';
+
+/** The HTTP server span of the request being served here (the HTTP instrumentation's), if tracing. */
+function serverSpan(ctx: Context = context.active()): Span | undefined {
+  const { getRPCMetadata, RPCType } = otelCore();
+  const rpc = getRPCMetadata(ctx);
+  return rpc?.type === RPCType.HTTP ? rpc.span : undefined;
+}
+
+/**
+ * The `traceparent` a request scope carries: the context of this process's HTTP server span (the
+ * root of the request's trace at the gateway), else of the active span; null when not tracing.
+ */
+export function requestTraceparent(): string | null {
+  if (!tracingActive()) return null;
+  const server = serverSpan();
+  return traceparentOf(server ? trace.setSpan(context.active(), server) : context.active());
+}
+
+/**
+ * Serves one /v2 request in a span named after its operation (`manifest.put`…) with the registry's
+ * attributes, and gives the HTTP server span the route's template (`http.route`, hence its name)
+ * and the same attributes. What the answer reveals — the upload session a POST opened, the digest
+ * a PUT stored — is added to both once `serve` is done, so every request of one upload session
+ * carries its id. `parent` overrides the active context (a service continuing the signed scope).
+ */
+export function traceV2Request(x: V2Exchange, serve: () => Promise<void>, parent?: Context): Promise<void> {
+  if (!tracingActive()) return serve();
+  const server = serverSpan();
+  const rpc = otelCore().getRPCMetadata(context.active());
+  if (rpc) rpc.route = routeTemplate(x.route);
+  const attributes = requestAttributes(x.scope, x.route);
+  server?.setAttributes(attributes);
+  return withSpan(x.operation.name, { attributes, parent }, async (span) => {
+    // When the answer's head goes out: the server span ends with the response, maybe before `serve` returns.
+    const res = x.res;
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: Response, ...args: unknown[]) {
+      const learned = answerAttributes(res);
+      span.setAttributes(learned);
+      server?.setAttributes(learned);
+      return (writeHead as (...a: unknown[]) => Response).apply(this, args);
+    } as Response['writeHead'];
+    try {
+      await serve();
+    } finally {
+      res.writeHead = writeHead;
+    }
+  });
+}
+
+/**
+ * Where a service's spans of a forwarded request hang: under the active span (the HTTP server
+ * span, a child of the gateway's call) when that is in the trace the signed scope names, else
+ * directly under the scope's `traceparent`: the signed scope, not a bare header, decides the trace.
+ * Undefined (the active context) when not tracing or the scope has no trace.
+ */
+export function forwardedParent(scope: RequestScope): Context | undefined {
+  return tracingActive() && scope.traceparent ? continuing(scope.traceparent) : undefined;
+}
+
+function answerAttributes(res: Response): Attributes {
+  const a: Attributes = {};
+  const uuid = res.getHeader(Headers.uploadUuid);
+  if (typeof uuid === 'string') a[OciAttributes.uploadSession] = uuid;
+  const digest = res.getHeader(Headers.contentDigest);
+  if (typeof digest === 'string') a[OciAttributes.digest] = digest;
+  return a;
+}

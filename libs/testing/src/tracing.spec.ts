@@ -1,0 +1,164 @@
+import { Readable } from 'node:stream';
+import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
+import { getRPCMetadata, RPCType, setRPCMetadata } from '@opentelemetry/core';
+import { Histogram, register } from 'prom-client';
+import { continuing, parseV2Path, resolveOperation, systemScope, tracer, traceparentOf, withSpan, withSpansEach, type RequestScope } from '@lading/contracts';
+import { MetadataDb } from '@lading/metadata-db';
+import { forwardedParent, requestTraceparent, toExchange, traceV2Request, type V2Exchange } from '@lading/nest-common';
+import { InstrumentedBlobStorage, MemoryBlobStorage, STORAGE_ACTION_SECONDS } from '@lading/storage';
+import { useMemoryMetadataDb } from './metadata-db';
+import { recordSpans } from './tracing';
+
+const spans = recordSpans();
+beforeEach(() => spans.reset());
+
+/** A context as the HTTP instrumentation makes one for an incoming request: its server span, active. */
+function serverContext(): Context {
+  const server = tracer().startSpan('POST');
+  const ctx = trace.setSpan(context.active(), server);
+  return setRPCMetadata(ctx, { type: RPCType.HTTP, span: server });
+}
+
+function exchange(path: string, method: string, scope: Partial<RequestScope> = {}, answer: Record<string, string> = {}): V2Exchange {
+  const route = parseV2Path(path)!;
+  const operation = resolveOperation(route, method)!;
+  const full = { ...systemScope(operation.name, 'library/app'), ...scope };
+  const res = { getHeader: (k: string) => answer[k.toLowerCase()], writeHead: () => res };
+  return toExchange(route, operation, full, { originalUrl: path } as never, res as never);
+}
+
+describe('request spans', () => {
+  it("puts the HTTP server span's context in the request scope", () => {
+    const ctx = serverContext();
+    const server = trace.getSpan(ctx)!;
+    const inner = trace.setSpan(ctx, tracer().startSpan('request handler', {}, ctx));
+    expect(context.with(inner, () => requestTraceparent())).toBe(traceparentOf(trace.setSpan(ctx, server)));
+  });
+
+  it('serves a request in a span named after its operation, with the oci attributes and the route template', async () => {
+    const ctx = serverContext();
+    const x = exchange('/v2/library/app/blobs/uploads/', 'POST', {}, { 'docker-upload-uuid': '6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a' });
+    await context.with(ctx, () => traceV2Request(x, async () => void x.res.writeHead(202)));
+    trace.getSpan(ctx)!.end();
+    const [op] = spans.named('upload.start');
+    expect(op.parentSpanContext?.spanId).toBe(trace.getSpan(ctx)!.spanContext().spanId);
+    expect(op.attributes).toMatchObject({
+      'oci.operation': 'upload.start',
+      'oci.repository': 'library/app',
+      'oci.upload.session_id': '6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a',
+    });
+    // What the answer told goes on the server span too, so every request of the session carries it.
+    expect(spans.named('POST')[0].attributes['oci.upload.session_id']).toBe('6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a');
+    expect(getRPCMetadata(ctx)!.route).toBe('/v2/{name}/blobs/uploads/');
+  });
+
+  it('names the reference and digest a route carries', async () => {
+    const x = exchange('/v2/library/app/manifests/v1', 'PUT', {}, { 'docker-content-digest': `sha256:${'a'.repeat(64)}` });
+    await context.with(serverContext(), () => traceV2Request(x, async () => void x.res.writeHead(201)));
+    expect(spans.named('manifest.put')[0].attributes).toMatchObject({ 'oci.reference': 'v1', 'oci.digest': `sha256:${'a'.repeat(64)}` });
+  });
+
+  it('marks the span failed when serving throws', async () => {
+    const x = exchange('/v2/library/app/manifests/v1', 'GET');
+    await expect(context.with(serverContext(), () => traceV2Request(x, () => Promise.reject(new Error('boom'))))).rejects.toThrow('boom');
+    expect(spans.named('manifest.get')[0].status.code).toBe(2);
+  });
+
+  it("continues the signed scope's trace when the active span is in another one", async () => {
+    const gateway = tracer().startSpan('gateway');
+    const signed = traceparentOf(trace.setSpan(context.active(), gateway))!;
+    const sameTrace = trace.setSpan(context.active(), tracer().startSpan('server', {}, trace.setSpan(context.active(), gateway)));
+    const scope = { ...systemScope('manifest.get', 'library/app'), traceparent: signed };
+    expect(trace.getSpan(context.with(sameTrace, () => forwardedParent(scope))!)).toBe(trace.getSpan(sameTrace));
+    const foreign = context.with(serverContext(), () => forwardedParent(scope));
+    expect(trace.getSpanContext(foreign!)?.spanId).toBe(gateway.spanContext().spanId);
+  });
+});
+
+describe('storage spans and timings', () => {
+  const digest = `sha256:${'0'.repeat(64)}`;
+  const id = '0b9f5c52-8e0a-4a7b-9a51-3f1c2d4e5f60';
+  const seconds = () => register.getSingleMetric(STORAGE_ACTION_SECONDS) as Histogram;
+  const countOf = async (action: string) =>
+    (await seconds().get()).values.find((v) => v.metricName === `${STORAGE_ACTION_SECONDS}_count` && v.labels.action === action)?.value ?? 0;
+
+  it('times and traces a write with the bytes it stored, and a read until its stream closes', async () => {
+    const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
+    const writesBefore = await countOf('writePart');
+    await storage.createUpload(id);
+    const body = Buffer.alloc(3000, 7);
+    const seen: number[] = [];
+    const { parts } = await storage.writePart(id, [], Readable.from([body.subarray(0, 1000), body.subarray(1000)]), { onData: (c) => seen.push(c.length) });
+    expect(seen).toEqual([1000, 2000]); // the caller's onData still sees every chunk
+    const stream = await storage.readUpload(id, parts, { start: 0, end: 1499 });
+    expect(spans.named('storage.readUpload')).toHaveLength(0); // still reading
+    let read = 0;
+    for await (const c of stream) read += (c as Buffer).length;
+    await new Promise((r) => setImmediate(r));
+    expect(read).toBe(1500);
+    const [write] = spans.named('storage.writePart');
+    expect(write.attributes).toMatchObject({ 'lading.storage.driver': 'inmemory', 'lading.storage.bytes': 3000, 'oci.upload.session_id': id });
+    expect(spans.named('storage.readUpload')[0].attributes['lading.storage.bytes']).toBe(1500);
+    expect(await countOf('writePart')).toBe(writesBefore + 1);
+    expect(await countOf('readUpload')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('marks a failed call, and still times it', async () => {
+    const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
+    const before = await countOf('readBlob');
+    await expect(storage.readBlob(digest)).rejects.toThrow();
+    const [span] = spans.named('storage.readBlob');
+    expect(span.status.code).toBe(2);
+    expect(span.attributes['oci.digest']).toBe(digest);
+    expect(await countOf('readBlob')).toBe(before + 1);
+  });
+});
+
+describe('store spans', () => {
+  const m = useMemoryMetadataDb();
+  const id = '5e0c8a3f-2b1d-4c6e-8f7a-9d0b1c2e3f40';
+
+  it('traces each store call under the request, with its statements (PGlite has no instrumentation)', async () => {
+    const db = new MetadataDb(m.db.dataSource); // built with tracing on
+    await withSpan('request', {}, () => db.read.uploads.createSession(id, 'traced/app', null));
+    const [call] = spans.named('store.uploads.createSession');
+    expect(call.attributes).toMatchObject({ 'lading.store': 'uploads', 'db.system.name': 'postgresql' });
+    const [insert] = spans.named('INSERT');
+    expect(insert.parentSpanContext?.spanId).toBe(call.spanContext().spanId);
+    expect(insert.attributes['db.query.text']).toMatch(/^INSERT INTO upload_sessions/);
+    expect(call.parentSpanContext?.spanId).toBe(spans.named('request')[0].spanContext().spanId);
+  });
+
+  it('puts a transaction and its calls in one span; makes none outside a traced request', async () => {
+    const db = new MetadataDb(m.db.dataSource);
+    await db.transaction((tx) => tx.uploads.findSession('traced/app', id));
+    expect(spans.spans()).toHaveLength(0);
+    await withSpan('request', {}, () => db.transaction((tx) => tx.uploads.findSession('traced/app', id)));
+    const [txSpan] = spans.named('store.transaction');
+    expect(spans.named('store.uploads.findSession')[0].parentSpanContext?.spanId).toBe(txSpan.spanContext().spanId);
+  });
+});
+
+describe('withSpansEach (outbox rows, Kafka records, webhook deliveries)', () => {
+  it("gives each item with a traceparent a span in that trace, passes the span's context on, and fails them all on an error", async () => {
+    const a = traceparentOf(trace.setSpan(context.active(), tracer().startSpan('request a')))!;
+    const b = traceparentOf(trace.setSpan(context.active(), tracer().startSpan('request b')))!;
+    const passed = await withSpansEach('publish', SpanKind.PRODUCER, [a, null, b], (i) => ({ attributes: { n: i } }), async (passOn) => passOn);
+    const made = spans.named('publish');
+    expect(made.map((s) => s.attributes.n)).toEqual([0, 2]);
+    expect(made.map((s) => s.spanContext().traceId)).toEqual([a.split('-')[1], b.split('-')[1]]);
+    expect(made[0].parentSpanContext?.spanId).toBe(a.split('-')[2]);
+    expect(passed).toEqual([traceparentOf(trace.setSpan(context.active(), made[0] as never)), null, traceparentOf(trace.setSpan(context.active(), made[1] as never))]);
+    spans.reset();
+    await expect(withSpansEach('publish', SpanKind.PRODUCER, [a, b], () => ({}), () => Promise.reject(new Error('broker down')))).rejects.toThrow('broker down');
+    expect(spans.named('publish').map((s) => s.status.code)).toEqual([2, 2]);
+  });
+
+  it('continues a trace under the active span when that is already in it, else from the traceparent', () => {
+    const request = tracer().startSpan('request');
+    const tp = traceparentOf(trace.setSpan(context.active(), request))!;
+    const inTrace = trace.setSpan(context.active(), tracer().startSpan('process', {}, trace.setSpan(context.active(), request)));
+    expect(continuing(tp, inTrace)).toBe(inTrace);
+    expect(trace.getSpanContext(continuing(tp, serverContext()))?.spanId).toBe(request.spanContext().spanId);
+  });
+});
