@@ -8,6 +8,7 @@ export async function main(): Promise<void> {
   await startHttpApp(BlobUploadAppModule.forRoot(config), {
     addr: config.services.blobupload.addr ?? config.http.addr,
     logLevel: config.log.level,
+    debug: config.http.debug,
     limits: httpServerLimits(config.http, 'forwarded'),
   });
 }

@@ -16,6 +16,7 @@ export async function main(): Promise<void> {
   await startHttpApp(GatewayAppModule.forRoot(config), {
     addr: config.http.addr,
     logLevel: config.log.level,
+    debug: config.http.debug,
     limits: httpServerLimits(config.http),
   });
 }

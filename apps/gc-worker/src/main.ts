@@ -16,6 +16,7 @@ export async function main(): Promise<void> {
   await startHttpApp(GcWorkerAppModule.forRoot(config), {
     addr: config.services.gcworker.addr ?? '127.0.0.1:5004',
     logLevel: config.log.level,
+    debug: config.http.debug,
   });
 }
 

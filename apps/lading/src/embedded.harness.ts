@@ -29,6 +29,7 @@ export async function startTestRegistry(
   const app = await startHttpApp(EmbeddedRegistryModule.forRoot(config), {
     addr: config.http.addr,
     logLevel: 'error',
+    debug: config.http.debug,
     limits: httpServerLimits(config.http),
     beforeListen,
   });

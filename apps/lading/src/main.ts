@@ -88,6 +88,7 @@ async function serve(app: string | undefined): Promise<void> {
   await startHttpApp(EmbeddedRegistryModule.forRoot(config), {
     addr: config.http.addr,
     logLevel: config.log.level,
+    debug: config.http.debug,
     limits: httpServerLimits(config.http),
   });
 }

@@ -27,6 +27,7 @@ export async function main(): Promise<void> {
   await startHttpApp(NotificationsAppModule.forRoot(config), {
     addr: config.services.notifications.addr ?? '127.0.0.1:5003',
     logLevel: config.log.level,
+    debug: config.http.debug,
   });
 }
 

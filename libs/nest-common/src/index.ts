@@ -14,3 +14,6 @@ export * from './health/health.controller';
 export * from './http/v2-service.controller';
 export * from './health/health.checks';
 export * from './http/admin-auth';
+export * from './metrics/metrics';
+export * from './metrics/http-metrics';
+export * from './metrics/debug-server';

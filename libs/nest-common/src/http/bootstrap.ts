@@ -2,8 +2,10 @@ import { Logger, type INestApplication, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { API_VERSION } from '@lading/contracts';
-import { ladingConfigSchema } from '../config/lading.config';
+import { ladingConfigSchema, type LadingConfig } from '../config/lading.config';
 import { OciExceptionFilter } from '../errors/oci-exception.filter';
+import { startDebugListener, type DebugListener } from '../metrics/debug-server';
+import { observeRequest } from '../metrics/http-metrics';
 import { BoundedExpressAdapter, httpServerLimits, type HttpServerLimits } from './bounded-express.adapter';
 
 /** How an app process listens. */
@@ -13,6 +15,8 @@ export interface HttpAppOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Head size and timeouts (`httpServerLimits(config.http)`); the defaults of `http.*` when absent. */
   limits?: HttpServerLimits;
+  /** `http.debug`: with an `addr`, the debug listener (metrics) starts with the app and stops with it. */
+  debug?: LadingConfig['http']['debug'];
   /**
    * Runs once the app's providers exist and before any starts (`onModuleInit`, the relay's loop…)
    * or the server listens: to subscribe to the event bus before the first event, say.
@@ -52,28 +56,53 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
     if (req.url.includes('%')) req.url = req.url.replace(/%(?![0-9a-fA-F]{2})/g, '%25');
     next();
   });
-  if (options.logLevel === 'debug') app.use(accessLog());
+  app.use(requestObserver(options.logLevel === 'debug'));
   app.useGlobalFilters(new OciExceptionFilter());
   app.enableShutdownHooks();
   await options.beforeListen?.(app);
   const { host, port } = splitAddr(options.addr);
-  await app.listen(port, host);
+  const debug = options.debug?.addr ? await startDebug(options.debug.addr, options.debug) : undefined;
+  try {
+    await app.listen(port, host);
+  } catch (e) {
+    await debug?.close();
+    throw e;
+  }
+  if (debug) {
+    debugListeners.set(app, debug);
+    const close = app.close.bind(app);
+    app.close = async () => {
+      await close();
+      await debug.close();
+    };
+  }
   Logger.log(`listening on ${await app.getUrl()}`, 'Lading');
   return app;
 }
 
+const debugListeners = new WeakMap<INestApplication, DebugListener>();
+
+function startDebug(addr: string, debug: NonNullable<HttpAppOptions['debug']>): Promise<DebugListener> {
+  const { host, port } = splitAddr(addr);
+  return startDebugListener({ addr, prometheus: debug.prometheus }, host, port);
+}
+
+/** The URL of an app's debug listener (`http://host:port`, port 0 resolved), when it has one. */
+export function debugListenerUrl(app: INestApplication): string | undefined {
+  return debugListeners.get(app)?.url;
+}
+
 /**
- * One debug line per request when it ends: `<method> <url> <status> <ms>ms`, the status `-` when
- * the connection closed before the answer was complete. Which process served what, for tracing a
- * request through replicas (the integration tests count requests per replica with it).
+ * Records every request's HTTP metrics and, with `accessLog`, writes one debug line per request
+ * when it ends: `<method> <url> <status> <ms>ms`, the status `-` when the connection closed before
+ * the answer was complete. Which process served what, for tracing a request through replicas (the
+ * integration tests count requests per replica with it).
  */
-function accessLog(): (req: Request, res: Response, next: NextFunction) => void {
+function requestObserver(accessLog: boolean): (req: Request, res: Response, next: NextFunction) => void {
   const logger = new Logger('Access');
   return (req, res, next) => {
-    const started = performance.now();
-    res.once('close', () => {
-      const status = res.writableFinished ? String(res.statusCode) : '-';
-      logger.debug(`${req.method} ${req.originalUrl} ${status} ${Math.round(performance.now() - started)}ms`);
+    observeRequest(req, res, (o) => {
+      if (accessLog) logger.debug(`${o.method} ${o.url} ${o.status} ${Math.round(o.durationMs)}ms`);
     });
     next();
   };
