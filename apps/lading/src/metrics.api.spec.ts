@@ -63,6 +63,25 @@ describe('embedded registry: metrics on the debug listener (http.debug)', () => 
     expect(sample(after, 'registry_http_in_flight_requests', { handler: 'manifest.put' })).toBe(0);
   });
 
+  it('exports the state of uploads, the outbox, the event bus, GC and the manifest cache', async () => {
+    const image = randomImage({ layers: 1 });
+    expect((await c.pushImage('metrics/state', image)).status).toBe(201);
+    const open = await c.call('POST', '/v2/metrics/state/blobs/uploads/');
+    expect(open.status).toBe(202);
+    for (let i = 0; i < 2; i++) expect((await c.call('GET', '/v2/metrics/state/manifests/latest')).status).toBe(200);
+    const text = await scrape();
+    expect(sample(text, 'lading_upload_sessions_open', {})).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'lading_outbox_backlog_events', {})).toBeGreaterThanOrEqual(0);
+    expect(sample(text, 'lading_outbox_oldest_age_seconds', {})).toBeGreaterThanOrEqual(0);
+    for (const queue of ['blobs', 'manifests', 'links']) expect(sample(text, 'lading_gc_queue_depth', { queue })).toBeGreaterThanOrEqual(0);
+    // The second GET is served from the cache (the embedded process is the database's only writer).
+    expect(sample(text, 'lading_manifest_cache_requests_total', { result: 'hit' })).toBeGreaterThanOrEqual(1);
+    const relayed = () => fetch(`${debug}/metrics`).then(async (r) => sample(await r.text(), 'lading_outbox_relayed_events_total', {}) ?? 0);
+    for (let i = 0; i < 100 && (await relayed()) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await relayed()).toBeGreaterThanOrEqual(1);
+    expect(sample(await scrape(), 'lading_events_publish_duration_seconds_count', { bus: 'in-process' })).toBeGreaterThanOrEqual(1);
+  });
+
   it('keeps labels bounded: no repository, digest or tag in any label', async () => {
     await c.call('GET', '/v2/some-unique-repo-name/manifests/some-unique-tag');
     await c.call('GET', '/v2/some-unique-repo-name/nonsense');

@@ -62,3 +62,13 @@ export class SampledGauge<L extends string = string> {
     return () => this.sources.delete(source);
   }
 }
+
+/**
+ * `read`, shared by the gauges of one scrape: the first call starts it, the calls in the same
+ * scrape (made one after another, before the next turn of the event loop ends) get the same
+ * promise, and the next scrape reads again. For several gauges drawn from one database query.
+ */
+export function oncePerScrape<T>(read: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => (pending ??= read().finally(() => setImmediate(() => (pending = undefined))));
+}
