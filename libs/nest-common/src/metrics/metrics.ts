@@ -16,10 +16,18 @@ export const SECONDS_BUCKETS = Object.freeze([0.001, 0.005, 0.01, 0.025, 0.05, 0
 /** Size buckets in bytes, by powers of ten from 100 B to 10 GB. */
 export const BYTES_BUCKETS = Object.freeze([1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]) as number[];
 
+/**
+ * prom-client's default metrics that are gauges named `_total`, which Prometheus's naming rules
+ * (and `promtool check metrics`) keep for counters. Each has a twin without the suffix
+ * (`nodejs_active_handles`…), which stays.
+ */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** Node's process metrics (`process_*`, `nodejs_*`), registered once per process. */
 export function collectProcessMetrics(): void {
   if (register.getSingleMetric('process_cpu_user_seconds_total')) return;
   collectDefaultMetrics();
+  for (const name of MISNAMED_DEFAULTS) register.removeSingleMetric(name);
 }
 
 /** Sets one sample of a {@link SampledGauge}. */
