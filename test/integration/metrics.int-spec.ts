@@ -86,6 +86,21 @@ describe('metrics of the split stack, the dashboard and the alert rules', () => 
   const debugUrls: Record<string, string> = {};
   let client: RegistryTestClient;
   const scrapes: Record<string, string> = {};
+  let blobPut: Awaited<ReturnType<RegistryTestClient['pushBlob']>>;
+  // Access lines (info) from the gateway and blob-upload; manifests has its access log switched off.
+  const LOGGING: Record<string, Record<string, string>> = {
+    gateway: { LADING_LOG_LEVEL: 'info' },
+    'blob-upload': { LADING_LOG_LEVEL: 'info' },
+    manifests: { LADING_LOG_LEVEL: 'info', LADING_LOG_ACCESSLOG_DISABLED: 'true' },
+  };
+  const accessLines = (app: string) =>
+    apps
+      .find((p) => p.app === app)!
+      .log()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.context === 'Access');
 
   beforeAll(async () => {
     await receiver.start();
@@ -109,10 +124,19 @@ describe('metrics of the split stack, the dashboard and the alert rules', () => 
     for (const a of plan.apps) {
       const debugPort = await freePort();
       debugUrls[a.app] = `http://127.0.0.1:${debugPort}`;
-      apps.push(await startLading(a.app, { ...a.env, LADING_HTTP_DEBUG_ADDR: `127.0.0.1:${debugPort}` }, a.port));
+      apps.push(
+        await startLading(
+          a.app,
+          { ...a.env, ...LOGGING[a.app], LADING_HTTP_DEBUG_ADDR: `127.0.0.1:${debugPort}` },
+          a.port,
+        ),
+      );
     }
     client = new RegistryTestClient(apps.find((p) => p.app === 'gateway')!.url);
-    expect((await client.pushImage('metrics/app', randomImage({ layers: 2, layerSize: 20_000 }))).status).toBe(201);
+    const image = randomImage({ layers: 2, layerSize: 20_000 });
+    blobPut = await client.pushBlob('metrics/app', image.layers[0]);
+    expect(blobPut.status).toBe(201);
+    expect((await client.pushImage('metrics/app', image)).status).toBe(201);
     expect((await client.call('GET', '/v2/metrics/app/manifests/latest')).status).toBe(200);
     expect((await client.call('DELETE', '/v2/metrics/app/manifests/latest')).status).toBeLessThan(300);
     await eventually(async () => receiver.events().length >= 4, 60_000, 'webhook deliveries');
@@ -157,6 +181,29 @@ describe('metrics of the split stack, the dashboard and the alert rules', () => 
     );
     expect(scrapes['notifications']).toMatch(/^registry_notifications_pending\{endpoint="hook"\} \d+$/m);
     expect(scrapes['gc-worker']).toMatch(/^lading_gc_queue_depth\{queue="blobs"\} \d+$/m);
+  });
+
+  it('logs one JSON access line per request, with the request id the gateway gave it, unless switched off', () => {
+    const id = blobPut.headers['x-request-id'];
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const atGateway = accessLines('gateway').filter((l) => l.request_id === id);
+    expect(atGateway).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        method: 'PUT',
+        operation: 'upload.complete',
+        status: '201',
+        bytes_in: expect.any(Number),
+        duration_ms: expect.any(Number),
+      }),
+    ]);
+    expect(atGateway[0].bytes_in).toBeGreaterThanOrEqual(20_000);
+    // The service's line for the same request carries the gateway's id (it came in the request scope).
+    expect(accessLines('blob-upload').filter((l) => l.request_id === id)).toEqual([
+      expect.objectContaining({ operation: 'upload.complete', status: '201' }),
+    ]);
+    expect(accessLines('manifests')).toEqual([]);
+    expect(accessLines('gateway').some((l) => l.operation === 'manifest.put')).toBe(true);
   });
 
   it('the alert rules pass promtool check rules', () => {

@@ -17,3 +17,4 @@ export * from './http/admin-auth';
 export * from './metrics/metrics';
 export * from './metrics/http-metrics';
 export * from './metrics/debug-server';
+export * from './logging/logging';

@@ -22,7 +22,11 @@ export interface DebugListener {
  * other request is 404. A plain Node server with no Nest pipeline: a scrape never competes with
  * /v2 traffic for the app's middleware, and nothing of the public API is reachable from here.
  */
-export async function startDebugListener(options: DebugListenerOptions, host: string, port: number): Promise<DebugListener> {
+export async function startDebugListener(
+  options: DebugListenerOptions,
+  host: string,
+  port: number,
+): Promise<DebugListener> {
   collectProcessMetrics();
   const { enabled, path } = options.prometheus;
   const server: Server = createServer((req, res) => {

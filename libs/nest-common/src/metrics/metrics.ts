@@ -11,7 +11,9 @@ import { collectDefaultMetrics, Gauge, register } from 'prom-client';
 export const metricsRegistry = register;
 
 /** Latency buckets in seconds: from a cached manifest (ms) to a large blob (minutes). */
-export const SECONDS_BUCKETS = Object.freeze([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]) as number[];
+export const SECONDS_BUCKETS = Object.freeze([
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+]) as number[];
 
 /** Size buckets in bytes, by powers of ten from 100 B to 10 GB. */
 export const BYTES_BUCKETS = Object.freeze([1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]) as number[];
@@ -21,7 +23,11 @@ export const BYTES_BUCKETS = Object.freeze([1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1
  * (and `promtool check metrics`) keep for counters. Each has a twin without the suffix
  * (`nodejs_active_handles`…), which stays.
  */
-const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 /** Node's process metrics (`process_*`, `nodejs_*`), registered once per process. */
 export function collectProcessMetrics(): void {
