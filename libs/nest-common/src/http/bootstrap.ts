@@ -96,7 +96,7 @@ const debugListeners = new WeakMap<INestApplication, DebugListener>();
 
 function startDebug(addr: string, debug: NonNullable<HttpAppOptions['debug']>): Promise<DebugListener> {
   const { host, port } = splitAddr(addr);
-  return startDebugListener({ addr, prometheus: debug.prometheus }, host, port);
+  return startDebugListener({ host, port, prometheus: debug.prometheus });
 }
 
 /** The URL of an app's debug listener (`http://host:port`, port 0 resolved), when it has one. */

@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { collectProcessMetrics, metricsRegistry } from './metrics';
 
-/** The `http.debug` settings the debug listener reads. */
+/** Where the debug listener listens, and the `http.debug.prometheus` settings. */
 export interface DebugListenerOptions {
-  readonly addr: string;
+  readonly host: string;
+  /** 0 picks a free one. */
+  readonly port: number;
   readonly prometheus: { readonly enabled: boolean; readonly path: string };
 }
 
@@ -22,11 +24,7 @@ export interface DebugListener {
  * other request is 404. A plain Node server with no Nest pipeline: a scrape never competes with
  * /v2 traffic for the app's middleware, and nothing of the public API is reachable from here.
  */
-export async function startDebugListener(
-  options: DebugListenerOptions,
-  host: string,
-  port: number,
-): Promise<DebugListener> {
+export async function startDebugListener(options: DebugListenerOptions): Promise<DebugListener> {
   collectProcessMetrics();
   const { enabled, path } = options.prometheus;
   const server: Server = createServer((req, res) => {
@@ -45,7 +43,7 @@ export async function startDebugListener(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen(options.port, options.host, () => resolve());
   });
   const a = server.address() as AddressInfo;
   const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
