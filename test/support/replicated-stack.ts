@@ -21,7 +21,7 @@ export type StackStorage = { driver: 's3'; rootDirectory: string } | { driver: '
  * manifests, one notifications and one gc-worker, on one PostgreSQL database and one storage.
  * Clients reach the gateways through a round-robin TCP balancer, and the gateways reach each
  * service's replicas through one balancer per service, as a Kubernetes Service does (per
- * connection). Every process logs each request it serves (`LADING_LOG_LEVEL=debug`), so a test
+ * connection). Every process writes an access line (JSON) for each request it serves, so a test
  * can tell which replica served what.
  */
 export interface ReplicatedStack {
@@ -180,16 +180,19 @@ export interface ServedRequest {
   status: string;
 }
 
-// eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-9;]*m/g;
-const ACCESS_LINE = /\[Access\] (\S+) (\S+) (\d{3}|-) \d+ms/;
-
-/** The /v2 requests `p` served, from its access log (health checks left out). */
+/** The /v2 requests `p` served, from its access log (JSON lines with `context: "Access"`; health checks left out). */
 export function servedRequests(p: LadingProcess): ServedRequest[] {
   const served: ServedRequest[] = [];
-  for (const line of p.log().replace(ANSI, '').split('\n')) {
-    const m = ACCESS_LINE.exec(line);
-    if (m && m[2].startsWith('/v2')) served.push({ method: m[1], path: m[2], status: m[3] });
+  for (const line of p.log().split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let entry: { context?: unknown; method?: unknown; url?: unknown; status?: unknown };
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (entry.context !== 'Access' || typeof entry.url !== 'string' || !entry.url.startsWith('/v2')) continue;
+    served.push({ method: String(entry.method), path: entry.url, status: String(entry.status) });
   }
   return served;
 }

@@ -15,7 +15,8 @@ export async function main(): Promise<void> {
   const config = loadConfig();
   await startHttpApp(GatewayAppModule.forRoot(config), {
     addr: config.http.addr,
-    logLevel: config.log.level,
+    log: config.log,
+    debug: config.http.debug,
     limits: httpServerLimits(config.http),
   });
 }

@@ -15,7 +15,8 @@ export async function main(): Promise<void> {
   const config = loadConfig();
   await startHttpApp(GcWorkerAppModule.forRoot(config), {
     addr: config.services.gcworker.addr ?? '127.0.0.1:5004',
-    logLevel: config.log.level,
+    log: config.log,
+    debug: config.http.debug,
   });
 }
 

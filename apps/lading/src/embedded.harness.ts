@@ -28,7 +28,8 @@ export async function startTestRegistry(
   const config = loadConfig({ LADING_DATA_DIR: dir, LADING_HTTP_ADDR: '127.0.0.1:0', LADING_LOG_LEVEL: 'error', ...env });
   const app = await startHttpApp(EmbeddedRegistryModule.forRoot(config), {
     addr: config.http.addr,
-    logLevel: 'error',
+    log: { level: 'error' },
+    debug: config.http.debug,
     limits: httpServerLimits(config.http),
     beforeListen,
   });

@@ -87,7 +87,8 @@ async function serve(app: string | undefined): Promise<void> {
   if (!config.database.url && !existsSync(join(config.datadir, 'db'))) createEmbeddedDatabase();
   await startHttpApp(EmbeddedRegistryModule.forRoot(config), {
     addr: config.http.addr,
-    logLevel: config.log.level,
+    log: config.log,
+    debug: config.http.debug,
     limits: httpServerLimits(config.http),
   });
 }

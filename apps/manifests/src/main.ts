@@ -7,7 +7,8 @@ export async function main(): Promise<void> {
   const config = loadConfig();
   await startHttpApp(ManifestsAppModule.forRoot(config), {
     addr: config.services.manifests.addr ?? config.http.addr,
-    logLevel: config.log.level,
+    log: config.log,
+    debug: config.http.debug,
     limits: httpServerLimits(config.http, 'forwarded'),
   });
 }

@@ -26,7 +26,8 @@ export async function main(): Promise<void> {
   const config = loadConfig();
   await startHttpApp(NotificationsAppModule.forRoot(config), {
     addr: config.services.notifications.addr ?? '127.0.0.1:5003',
-    logLevel: config.log.level,
+    log: config.log,
+    debug: config.http.debug,
   });
 }
 

@@ -16,3 +16,7 @@ export * from './health/health.checks';
 export * from './http/admin-auth';
 export * from './telemetry/v2-span';
 export { tracingWanted, serviceNameFor } from './telemetry/tracing';
+export * from './metrics/metrics';
+export * from './metrics/http-metrics';
+export * from './metrics/debug-server';
+export * from './logging/logging';

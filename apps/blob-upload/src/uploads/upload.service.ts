@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import {
   BlobUploadInvalidError,
   BlobUploadUnknownError,
@@ -13,7 +13,7 @@ import {
 } from '@lading/contracts';
 import { Digester, parseDigest, type DigestAlgorithm } from '@lading/manifest';
 import { blobEvent, MetadataDb, type UploadSession } from '@lading/metadata-db';
-import { BLOB_STORAGE } from '@lading/nest-common';
+import { BLOB_STORAGE, oncePerScrape, SampledGauge } from '@lading/nest-common';
 import { KeyedSerializer, type BlobStorage, type UploadPart, type WritePartResult } from '@lading/storage';
 import { repositoryOf } from '../scope';
 import { HashStateCache } from './hash-state.cache';
@@ -60,6 +60,11 @@ interface Writer {
   signal: AbortSignal;
 }
 
+const sessions = {
+  open: new SampledGauge({ name: 'lading_upload_sessions_open', help: 'Upload sessions open (started, neither completed nor cancelled nor purged), in the database.' }),
+  writing: new SampledGauge({ name: 'lading_upload_sessions_writing', help: 'Upload sessions a process is writing to now (leased).' }),
+};
+
 /**
  * Upload sessions: start, append (chunked or streamed), status, complete, cancel, and
  * cross-repository mount. Bytes are hashed while they stream into storage; a blob becomes visible
@@ -67,14 +72,27 @@ interface Writer {
  * takes the request scope first; the repository is the scope's.
  */
 @Injectable()
-export class UploadService {
+export class UploadService implements OnModuleInit, OnModuleDestroy {
   private readonly locks = new KeyedSerializer();
+  private readonly removeGauges: Array<() => void> = [];
 
   constructor(
     @Inject(MetadataDb) private readonly db: MetadataDb,
     private readonly hashes: HashStateCache,
     @Inject(BLOB_STORAGE) private readonly storage: BlobStorage,
   ) {}
+
+  onModuleInit(): void {
+    const counts = oncePerScrape(() => this.db.read.uploads.countOpen());
+    this.removeGauges.push(
+      sessions.open.add(async (set) => set({}, (await counts()).open)),
+      sessions.writing.add(async (set) => set({}, (await counts()).writing)),
+    );
+  }
+
+  onModuleDestroy(): void {
+    for (const remove of this.removeGauges.splice(0)) remove();
+  }
 
   /** Opens a session in the scope's repository (no repository row is created until a blob lands). */
   async startUpload(scope: RequestScope): Promise<UploadSession> {

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { systemScope, type RequestScope } from '@lading/contracts';
 import { buildRegistryEvent, deleteEvent, MetadataDb, NO_REPOSITORY, type GcQueue, type LinkKey, type OutboxEntry, type Tx } from '@lading/metadata-db';
-import { BLOB_STORAGE, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
+import { BLOB_STORAGE, LADING_CONFIG, oncePerScrape, SampledGauge, type LadingConfig } from '@lading/nest-common';
 import type { BlobStorage } from '@lading/storage';
+import { Counter } from 'prom-client';
 
 /** Review rows one transaction takes. S3 removes up to 1,000 keys a request. */
 export const GC_BATCH = 500;
@@ -46,6 +47,32 @@ export interface GcCounters {
   byQueue: Record<GcQueue, { reviewed: number; deleted: number; bytes: number }>;
   byMediaType: Record<string, { rows: number; bytes: number }>;
 }
+
+const queueLabel = ['queue'] as const;
+const queueCounter = (name: string, help: string) => new Counter({ name, help, labelNames: queueLabel });
+const queueGauge = (name: string, help: string) => new SampledGauge({ name, help, labelNames: queueLabel });
+const gcMetrics = {
+  reviewed: queueCounter('lading_gc_reviewed_total', 'Review-queue items this process judged, by queue.'),
+  deleted: queueCounter('lading_gc_deleted_total', 'Blobs, manifests and links garbage collection deleted, by queue.'),
+  bytes: queueCounter(
+    'lading_gc_reclaimed_bytes_total',
+    'Bytes reclaimed: blob bytes from storage, manifest payloads from the database, by queue.',
+  ),
+  postponed: queueCounter(
+    'lading_gc_postponed_total',
+    'Reviews put off (a push held the target, or the batch failed), by queue.',
+  ),
+  errors: queueCounter('lading_gc_errors_total', 'Review batches that failed and were rolled back, by queue.'),
+  runs: queueCounter('lading_gc_runs_total', 'Passes that reviewed at least one item, by queue.'),
+};
+const gcQueues = {
+  depth: queueGauge('lading_gc_queue_depth', 'Items in each review queue (due or not), in the database.'),
+  due: queueGauge('lading_gc_queue_due', 'Items of each review queue whose review delay has passed.'),
+  oldest: queueGauge(
+    'lading_gc_queue_oldest_due_seconds',
+    'How long the oldest due item of each review queue has been due (0 when none is): the GC backlog.',
+  ),
+};
 
 /** Told of each batch, with the rows that were due when it began (`lading gc run` draws its progress from it). */
 export type GcProgress = (batch: GcBatchResult) => void;
@@ -90,17 +117,30 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
   private stopping = false;
   private readonly wakers = new Set<() => void>();
   private readonly scope: RequestScope;
+  private readonly removeGauges: Array<() => void> = [];
 
   constructor(
     @Inject(MetadataDb) private readonly db: MetadataDb,
     @Inject(BLOB_STORAGE) private readonly storage: BlobStorage,
     @Inject(LADING_CONFIG) private readonly config: LadingConfig,
   ) {
-    this.scope = Object.freeze({ ...systemScope('manifest.delete', null, `gc-${this.worker}`), principal: { kind: 'user' as const, name: GC_ACTOR } });
+    this.scope = Object.freeze({
+      ...systemScope('manifest.delete', null, `gc-${this.worker}`),
+      principal: { kind: 'user' as const, name: GC_ACTOR },
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.db.read.gc.setReviewAfter(this.config.gc.reviewafter);
+    // One status query serves the three gauges of a scrape (they are read one after another).
+    const queues = oncePerScrape(() => this.db.read.gc.status());
+    this.removeGauges.push(
+      gcQueues.depth.add(async (set) => (await queues()).queues.forEach((q) => set({ queue: q.queue }, q.depth))),
+      gcQueues.due.add(async (set) => (await queues()).queues.forEach((q) => set({ queue: q.queue }, q.due))),
+      gcQueues.oldest.add(async (set) =>
+        (await queues()).queues.forEach((q) => set({ queue: q.queue }, q.oldestDueMs / 1000)),
+      ),
+    );
     if (this.config.gc.disabled) {
       this.logger.log('garbage collection is disabled (gc.disabled)');
       return;
@@ -109,6 +149,7 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    for (const remove of this.removeGauges.splice(0)) remove();
     await this.stop();
   }
 
@@ -177,9 +218,13 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
     } catch (e) {
       if (e instanceof DryRunRollback) return e.result;
       this.counters.errors++;
+      gcMetrics.errors.inc({ queue });
+      gcMetrics.postponed.inc({ queue }, claimed.length);
       this.counters.lastError = (e as Error).message;
       this.logger.warn(`a ${queue} review batch failed, postponed: ${(e as Error).message}`);
-      await this.db.read.gc.postpone(queue, claimed, ERROR_BACKOFF_MS, this.config.gc.maxbackoff).catch(() => undefined);
+      await this.db.read.gc
+        .postpone(queue, claimed, ERROR_BACKOFF_MS, this.config.gc.maxbackoff)
+        .catch(() => undefined);
       return { ...emptyResult(queue), reviewed: claimed.length, postponed: claimed.length };
     }
     this.count(result);
@@ -208,7 +253,10 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
     await tx.gc.deleteLinks(garbage);
     await tx.gc.dropReviews('links', live);
     await tx.gc.postpone('links', busy, BUSY_BACKOFF_MS, this.config.gc.maxbackoff);
-    await this.appendEvents(tx, garbage.map((g) => ({ repository: g.repository, digest: g.digest })));
+    await this.appendEvents(
+      tx,
+      garbage.map((g) => ({ repository: g.repository, digest: g.digest })),
+    );
     out.deleted = garbage.length;
     out.postponed = busy.length;
     // A link holds no bytes of its own: the blob is reviewed next, in its own queue.
@@ -265,7 +313,10 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
       [...locked].filter((id) => !dead.has(id)),
     );
     await tx.gc.postpone('manifests', busy, BUSY_BACKOFF_MS, this.config.gc.maxbackoff);
-    await this.appendEvents(tx, garbage.map((g) => ({ repository: g.repository, digest: g.digest })));
+    await this.appendEvents(
+      tx,
+      garbage.map((g) => ({ repository: g.repository, digest: g.digest })),
+    );
     out.deleted = garbage.length;
     out.postponed = busy.length;
     for (const g of garbage) {
@@ -288,7 +339,9 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
         // The removal may still land: wait for it to settle before the rows are unlocked (a push
         // of the same digest must not place bytes that this late removal then takes), then fail.
         await removal.catch(() => undefined);
-        throw new Error(`removing ${digests.length} blobs from storage took longer than gc.blobs.storagetimeout (${this.config.gc.blobs.storagetimeout} ms)`);
+        throw new Error(
+          `removing ${digests.length} blobs from storage took longer than gc.blobs.storagetimeout (${this.config.gc.blobs.storagetimeout} ms)`,
+        );
       }
     } finally {
       clearTimeout(timer);
@@ -298,7 +351,11 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
   private async appendEvents(tx: Tx, deleted: { repository: string; digest: string }[]): Promise<void> {
     if (deleted.length === 0) return;
     const entries: OutboxEntry[] = deleted.map((d) => ({
-      event: buildRegistryEvent({ ...this.scope, repository: d.repository }, deleteEvent(d.repository, { digest: d.digest }), this.db.source),
+      event: buildRegistryEvent(
+        { ...this.scope, repository: d.repository },
+        deleteEvent(d.repository, { digest: d.digest }),
+        this.db.source,
+      ),
       traceparent: null,
       tenant: null,
     }));
@@ -316,6 +373,11 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
     q.deleted += r.deleted;
     q.bytes += r.bytes;
     addMediaTypes(c.byMediaType, r.byMediaType);
+    const queue = { queue: r.queue };
+    gcMetrics.reviewed.inc(queue, r.reviewed);
+    gcMetrics.deleted.inc(queue, r.deleted);
+    gcMetrics.bytes.inc(queue, r.bytes);
+    gcMetrics.postponed.inc(queue, r.postponed);
   }
 
   private async loop(queue: GcQueue, intervalMs: number): Promise<void> {
@@ -328,10 +390,20 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
       }
       if (pass.reviewed > 0) {
         this.counters.runs++;
+        gcMetrics.runs.inc({ queue });
         await this.db.read.gc
-          .recordRun({ worker: this.worker, kind: queue, reviewed: pass.reviewed, deleted: pass.deleted, bytes: pass.bytes })
+          .recordRun({
+            worker: this.worker,
+            kind: queue,
+            reviewed: pass.reviewed,
+            deleted: pass.deleted,
+            bytes: pass.bytes,
+          })
           .catch((e: Error) => this.logger.warn(`recording a GC run failed: ${e.message}`));
-        if (pass.deleted > 0) this.logger.log(`${queue}: reviewed ${pass.reviewed}, deleted ${pass.deleted} (${pass.bytes} bytes), postponed ${pass.postponed}`);
+        if (pass.deleted > 0)
+          this.logger.log(
+            `${queue}: reviewed ${pass.reviewed}, deleted ${pass.deleted} (${pass.bytes} bytes), postponed ${pass.postponed}`,
+          );
       }
       if (queue === 'blobs') await this.db.read.gc.prunePins().catch(() => 0);
       await this.sleep(intervalMs);
@@ -362,11 +434,21 @@ function emptyResult(queue: GcQueue): GcBatchResult {
 function merge(a: GcBatchResult, b: GcBatchResult): GcBatchResult {
   const byMediaType = structuredClone(a.byMediaType);
   addMediaTypes(byMediaType, b.byMediaType);
-  return { queue: a.queue, reviewed: a.reviewed + b.reviewed, deleted: a.deleted + b.deleted, bytes: a.bytes + b.bytes, postponed: a.postponed + b.postponed, byMediaType };
+  return {
+    queue: a.queue,
+    reviewed: a.reviewed + b.reviewed,
+    deleted: a.deleted + b.deleted,
+    bytes: a.bytes + b.bytes,
+    postponed: a.postponed + b.postponed,
+    byMediaType,
+  };
 }
 
 /** Adds the per-media-type counts of `from` into `into`. */
-export function addMediaTypes(into: Record<string, { rows: number; bytes: number }>, from: Record<string, { rows: number; bytes: number }>): void {
+export function addMediaTypes(
+  into: Record<string, { rows: number; bytes: number }>,
+  from: Record<string, { rows: number; bytes: number }>,
+): void {
   for (const [type, v] of Object.entries(from)) {
     const t = (into[type] ??= { rows: 0, bytes: 0 });
     t.rows += v.rows;

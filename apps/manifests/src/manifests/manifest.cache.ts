@@ -1,6 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { Counter } from 'prom-client';
 import { OciAttributes, tracer, tracingActive } from '@lading/contracts';
 import { MetadataDb, type StoredManifest } from '@lading/metadata-db';
+
+const lookups = new Counter({
+  name: 'lading_manifest_cache_requests_total',
+  help: 'Lookups in the in-process manifest cache (enabled only when this process is the database\'s sole writer), by result.',
+  labelNames: ['result'] as const,
+});
 
 interface Entry {
   manifest: StoredManifest;
@@ -43,11 +50,16 @@ export class ManifestCache {
   private lookup(name: string, reference: string): StoredManifest | undefined {
     const key = `${name}\u0000${reference}`;
     const e = this.entries.get(key);
-    if (!e) return undefined;
-    if (e.generation !== (this.generations.get(name) ?? 0)) {
-      this.remove(key, e);
+    if (!e) {
+      lookups.inc({ result: 'miss' });
       return undefined;
     }
+    if (e.generation !== (this.generations.get(name) ?? 0)) {
+      this.remove(key, e);
+      lookups.inc({ result: 'stale' });
+      return undefined;
+    }
+    lookups.inc({ result: 'hit' });
     // Refresh recency (Map keeps insertion order: the first key is the least recently used).
     this.entries.delete(key);
     this.entries.set(key, e);

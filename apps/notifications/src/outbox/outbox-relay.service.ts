@@ -4,7 +4,8 @@ import { SpanKind } from '@opentelemetry/api';
 import { linksTo, OciAttributes, withSpansEach } from '@lading/contracts';
 import type { BusEvent, EventPublisher } from '@lading/events';
 import { MetadataDb, type OutboxBacklog, type OutboxEvent } from '@lading/metadata-db';
-import { EVENT_BUS, LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
+import { EVENT_BUS, LADING_CONFIG, oncePerScrape, SampledGauge, SECONDS_BUCKETS, type LadingConfig } from '@lading/nest-common';
+import { Counter, Histogram } from 'prom-client';
 
 /** The most repositories one claim takes: a batch mixes this many repositories' events. */
 export const REPOSITORIES_PER_CLAIM = 64;
@@ -17,6 +18,20 @@ const MAX_BACKOFF_MS = 5_000;
 const FAILURE_LOG_EVERY_MS = 30_000;
 /** How long a stop waits for the batch in flight before leaving its leases to expire. */
 const STOP_WAIT_MS = 10_000;
+
+const relayMetrics = {
+  relayed: new Counter({ name: 'lading_outbox_relayed_events_total', help: 'Events this process published from the outbox and marked sent.' }),
+  duplicates: new Counter({ name: 'lading_outbox_duplicate_events_total', help: 'Events published that another relay had marked sent already (duplicates on the bus).' }),
+  failures: new Counter({ name: 'lading_outbox_relay_failures_total', help: 'Relay batches that failed (bus or database down) and were retried.' }),
+  publish: new Histogram({
+    name: 'lading_events_publish_duration_seconds',
+    help: 'Time to publish one relay batch to the event bus (the Kafka produce latency, with bus="kafka").',
+    labelNames: ['bus'] as const,
+    buckets: SECONDS_BUCKETS,
+  }),
+  backlog: new SampledGauge({ name: 'lading_outbox_backlog_events', help: 'Events in the outbox not yet sent to the bus (all relays).' }),
+  oldest: new SampledGauge({ name: 'lading_outbox_oldest_age_seconds', help: 'Age of the oldest unsent outbox event by the database clock; 0 when none waits.' }),
+};
 
 /** What a relay did since it started. */
 export interface RelayStats {
@@ -74,6 +89,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
   private readonly timers: NodeJS.Timeout[] = [];
   private unsubscribe?: () => void;
   private lastFailureLog = 0;
+  private readonly removeGauges: Array<() => void> = [];
   /** Claims of this relay's loops under way, and how many were ever started (to see two overlap). */
   private claiming = 0;
   private claimsStarted = 0;
@@ -104,11 +120,18 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
     const { concurrency } = this.config.notifications.outbox;
     this.logger.log(`relaying the outbox to the ${this.bus.health().kind} bus (relay ${this.owner}, ${concurrency} batches in flight)`);
     this.loops = Array.from({ length: concurrency }, (_, i) => this.run(i === 0));
+    // One backlog query serves both gauges of a scrape.
+    const read = oncePerScrape(() => this.backlog());
+    this.removeGauges.push(
+      relayMetrics.backlog.add(async (set) => set({}, (await read()).unsent)),
+      relayMetrics.oldest.add(async (set) => set({}, ((await read()).oldestAgeMs ?? 0) / 1000)),
+    );
   }
 
   /** Stops after the batches in flight (waiting at most 10 s) and gives up this relay's leases. */
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const remove of this.removeGauges.splice(0)) remove();
     this.kick();
     for (const t of this.timers.splice(0)) clearInterval(t);
     this.unsubscribe?.();
@@ -155,9 +178,11 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
       await publishSpans(events, (bus) => this.publish(bus));
       const marked = await outbox.markSent(this.owner, events.map((e) => e.seq), repositories);
       this.counts.relayed += marked;
+      relayMetrics.relayed.inc(marked);
       this.counts.batches++;
       if (marked < events.length) {
         this.counts.duplicates += events.length - marked;
+        relayMetrics.duplicates.inc(events.length - marked);
         this.logger.warn(`${events.length - marked} events were sent by another relay too (a lease taken over): duplicates on the bus, dropped by id`);
       }
       return events.length;
@@ -188,8 +213,10 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
   private async publish(events: readonly BusEvent[]): Promise<void> {
     while (this.publishes >= (this.bus.parallelPublishes ?? 1)) await new Promise<void>((turn) => this.publishQueue.push(turn));
     this.publishes++;
+    const timer = relayMetrics.publish.startTimer({ bus: this.bus.health().kind });
     try {
       await this.bus.publish(events);
+      timer();
     } finally {
       this.publishes--;
       this.publishQueue.shift()?.();
@@ -216,6 +243,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, BeforeApplica
         else await this.idle(first ? pollinterval : undefined);
       } catch (e) {
         this.counts.failures++;
+        relayMetrics.failures.inc();
         this.lastError = (e as Error).message;
         backoff = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, backoff * 2));
         this.logFailure(e as Error, backoff);

@@ -2,8 +2,50 @@ import { randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { traceIdOf, withSpansEach } from '@lading/contracts';
 import type { ClaimedDelivery, MetadataDb } from '@lading/metadata-db';
+import { oncePerScrape, SampledGauge, SECONDS_BUCKETS } from '@lading/nest-common';
+import { Counter, Histogram } from 'prom-client';
 import { retryDelayMs } from './webhook-backoff';
 import { CLOUDEVENTS_BATCH_MEDIA_TYPE, EVENTS_MEDIA_TYPE, type WebhookAttemptResult, type WebhookSender } from './webhook.sender';
+
+// The reference registry's notification metrics (`registry_notifications_*`, per endpoint), and ours.
+const endpointLabel = ['endpoint'] as const;
+const webhookMetrics = {
+  events: new Counter({
+    name: 'registry_notifications_events_total',
+    help: 'Events per endpoint: queued for it (type="Events"), delivered ("Successes"), in a failed POST ("Failures"), by action.',
+    labelNames: ['type', 'action', 'endpoint'] as const,
+  }),
+  status: new Counter({
+    name: 'registry_notifications_status_total',
+    help: 'Webhook POSTs by response status code ("error": no response), per endpoint.',
+    labelNames: ['code', 'endpoint'] as const,
+  }),
+  errors: new Counter({ name: 'registry_notifications_errors_total', help: 'Webhook POSTs that failed (to be retried), per endpoint.', labelNames: endpointLabel }),
+  latency: new Histogram({
+    name: 'registry_notifications_http_latency_seconds',
+    help: 'Time of one webhook POST, per endpoint.',
+    labelNames: endpointLabel,
+    buckets: SECONDS_BUCKETS,
+  }),
+  pending: new SampledGauge({ name: 'registry_notifications_pending', help: 'Events waiting for delivery, per endpoint.', labelNames: endpointLabel }),
+  dead: new SampledGauge({
+    name: 'lading_webhook_dead_letters',
+    help: 'Dead letters (events that had maxattempts POSTs) kept for redelivery, per endpoint.',
+    labelNames: endpointLabel,
+  }),
+  oldest: new SampledGauge({
+    name: 'lading_webhook_oldest_pending_seconds',
+    help: 'How long the oldest pending event of each endpoint has waited (0 when none does): the delivery lag.',
+    labelNames: endpointLabel,
+  }),
+};
+
+/** Counts `events` of one endpoint by action, under `type`. */
+function countEvents(type: string, endpoint: string, events: readonly { action: string }[]): void {
+  const byAction = new Map<string, number>();
+  for (const e of events) byAction.set(e.action, (byAction.get(e.action) ?? 0) + 1);
+  for (const [action, n] of byAction) webhookMetrics.events.inc({ type, action, endpoint }, n);
+}
 
 /** One webhook endpoint, as configured (`notifications.endpoints[]`, the reference registry's keys plus Lading's). */
 export interface WebhookEndpoint {
@@ -92,6 +134,7 @@ export class WebhookDispatcher {
   private running = false;
   private loops: Promise<void>[] = [];
   private pruner: NodeJS.Timeout | undefined;
+  private readonly removeGauges: Array<() => void> = [];
 
   constructor(
     private readonly db: MetadataDb,
@@ -120,6 +163,7 @@ export class WebhookDispatcher {
       .filter((e) => wants(endpoint, e))
       .map((e) => ({ id: e.id, repository: e.target?.repository ?? '', action: e.action, payload: e, traceparent }));
     await this.db.read.webhooks.enqueue(endpoint.name, wanted);
+    countEvents('Events', endpoint.name, wanted);
     if (wanted.length > 0) this.wakers.get(endpoint.name)?.();
   }
 
@@ -133,6 +177,11 @@ export class WebhookDispatcher {
     const target = { url: endpoint.url, headers: endpoint.headers, timeoutMs: endpoint.timeout, secret: endpoint.secret };
     const result = await deliverySpans(endpoint.name, claimed, () => this.sender.send(target, body, contentType, this.now()));
     const attempts = Math.max(...claimed.map((c) => c.attempts)) + 1;
+    const endpointLabels = { endpoint: endpoint.name };
+    webhookMetrics.latency.observe(endpointLabels, result.latencyMs / 1000);
+    webhookMetrics.status.inc({ ...endpointLabels, code: result.status === null ? 'error' : String(result.status) });
+    if (!result.ok) webhookMetrics.errors.inc(endpointLabels);
+    countEvents(result.ok ? 'Successes' : 'Failures', endpoint.name, payloads);
     await webhooks.recordAttempt(
       endpoint.name,
       this.owner,
@@ -159,11 +208,20 @@ export class WebhookDispatcher {
     const retention = this.options.retentionMs ?? 7 * 24 * 3_600_000;
     this.pruner = setInterval(() => void this.db.read.webhooks.prune(retention).catch(() => undefined), Math.min(10 * 60_000, Math.max(10_000, retention / 10)));
     this.pruner.unref();
+    // One state query serves the three gauges of a scrape.
+    const names = this.endpoints.map((e) => e.name);
+    const read = oncePerScrape(() => this.db.read.webhooks.endpointStates(names));
+    this.removeGauges.push(
+      webhookMetrics.pending.add(async (set) => (await read()).forEach((e) => set({ endpoint: e.name }, e.pending))),
+      webhookMetrics.dead.add(async (set) => (await read()).forEach((e) => set({ endpoint: e.name }, e.dead))),
+      webhookMetrics.oldest.add(async (set) => (await read()).forEach((e) => set({ endpoint: e.name }, e.oldestPendingSeconds ?? 0))),
+    );
   }
 
   /** Stops the loops after their current round. */
   async stop(): Promise<void> {
     this.running = false;
+    for (const remove of this.removeGauges.splice(0)) remove();
     clearInterval(this.pruner);
     for (const wake of this.wakers.values()) wake();
     await Promise.all(this.loops);

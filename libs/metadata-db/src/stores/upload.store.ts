@@ -173,6 +173,14 @@ export class UploadStore {
     return affected === 1;
   }
 
+  /** Open sessions (all processes'), and how many of them are being written to now (leased). */
+  async countOpen(): Promise<{ open: number; writing: number }> {
+    const { rows } = await this.q.query<{ open: number; writing: number }>(
+      `SELECT count(*)::int AS open, (count(*) FILTER (WHERE lease_until > now()))::int AS writing FROM upload_sessions`,
+    );
+    return rows[0]!;
+  }
+
   /** Whether a session row exists (purging tells orphaned upload bytes apart with it). */
   async exists(id: string): Promise<boolean> {
     const { rows } = await this.q.query('SELECT 1 FROM upload_sessions WHERE id = $1', [id]);

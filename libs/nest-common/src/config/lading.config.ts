@@ -106,10 +106,36 @@ export const ladingConfigSchema = z
       .min(1)
       .transform((p) => resolve(p))
       .prefault('./data'),
-    log: z.strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),
+    log: z
+      .strictObject({
+        level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+        /**
+         * `json`: one JSON object a line (for a log collector); `text`: human-readable, coloured;
+         * `auto` (default): text when standard output is a terminal, else JSON.
+         */
+        formatter: z.enum(['auto', 'json', 'text']).default('auto'),
+        /** One `info` line per request (method, operation, status, bytes, duration), unless disabled. */
+        accesslog: z.strictObject({ disabled: bool.default(false) }).prefault({}),
+      })
+      .prefault({}),
     http: z
       .strictObject({
         addr: addr.default('127.0.0.1:5000'),
+        /**
+         * The debug listener (the reference registry's `http.debug`): Prometheus metrics on a port of
+         * their own, never on the public one. Off unless `addr` is set (`LADING_HTTP_DEBUG_ADDR`).
+         */
+        debug: z
+          .strictObject({
+            addr: addr.optional(),
+            prometheus: z
+              .strictObject({
+                enabled: bool.default(true),
+                path: z.string().regex(/^\/[^\s?#]*$/, 'a path starting with /').default('/metrics'),
+              })
+              .prefault({}),
+          })
+          .prefault({}),
         /** Shared secret the gateway signs forwarded requests with (split mode). */
         secret: z.string().min(16).optional(),
         /** Split mode without `secret`: services accept unsigned requests. For a trusted lab only. */

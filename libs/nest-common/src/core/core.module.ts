@@ -5,8 +5,27 @@ import { hostname } from 'node:os';
 import { MetadataDb, openMetadataDb, PullEventBuffer } from '@lading/metadata-db';
 import { createBlobStorage } from '@lading/storage';
 import type { LadingConfig } from '../config/lading.config';
+import { SampledGauge } from '../metrics/metrics';
 import { HealthChecks } from '../health/health.checks';
 import { BLOB_STORAGE, LADING_CONFIG } from './tokens';
+
+const dbPool = new SampledGauge({
+  name: 'lading_db_pool_connections',
+  help: 'Connections of the PostgreSQL pool: in use, idle, and requests waiting for one (none for the embedded PGlite).',
+  labelNames: ['state'],
+});
+
+/** The counts of a `pg` pool, which TypeORM's PostgreSQL driver keeps as `driver.master`. */
+interface PgPoolCounts {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+function pgPoolOf(ds: DataSource): PgPoolCounts | undefined {
+  const pool = (ds.driver as { master?: Partial<PgPoolCounts> }).master;
+  return typeof pool?.totalCount === 'number' ? (pool as PgPoolCounts) : undefined;
+}
 
 /**
  * Closes the database when the app stops, after the HTTP server has (Nest's shutdown hooks run
@@ -14,6 +33,8 @@ import { BLOB_STORAGE, LADING_CONFIG } from './tokens';
  */
 @Injectable()
 class MetadataDbCloser implements OnApplicationShutdown, OnModuleInit {
+  private removePoolGauge?: () => void;
+
   constructor(
     @Inject(MetadataDb) private readonly db: MetadataDb,
     @Inject(PullEventBuffer) private readonly pulls: PullEventBuffer,
@@ -23,9 +44,18 @@ class MetadataDbCloser implements OnApplicationShutdown, OnModuleInit {
   onModuleInit(): void {
     // Counters until metrics land: what a crash now would lose (`pending`), and what was dropped.
     this.health.addReadiness('pullEvents', async () => ({ ok: true, report: this.pulls.stats() }));
+    const pool = pgPoolOf(this.db.dataSource);
+    if (pool) {
+      this.removePoolGauge = dbPool.add((set) => {
+        set({ state: 'in_use' }, pool.totalCount - pool.idleCount);
+        set({ state: 'idle' }, pool.idleCount);
+        set({ state: 'waiting' }, pool.waitingCount);
+      });
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.removePoolGauge?.();
     try {
       await this.pulls.close();
     } finally {

@@ -1,18 +1,30 @@
-import { Logger, type INestApplication, type LogLevel } from '@nestjs/common';
+import { Logger, Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
-import { API_VERSION } from '@lading/contracts';
-import { ladingConfigSchema } from '../config/lading.config';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
+import { API_VERSION, Headers } from '@lading/contracts';
+import { ladingConfigSchema, type LadingConfig } from '../config/lading.config';
 import { OciExceptionFilter } from '../errors/oci-exception.filter';
+import { createRootLogger, loggingModule, requestIdOf } from '../logging/logging';
+import { startDebugListener, type DebugListener } from '../metrics/debug-server';
+import { observeRequest } from '../metrics/http-metrics';
 import { BoundedExpressAdapter, httpServerLimits, type HttpServerLimits } from './bounded-express.adapter';
 
 /** How an app process listens. */
 export interface HttpAppOptions {
   /** `host:port`; port 0 picks a free one. */
   addr: string;
-  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** `log`: level, formatter and the access-log switch; the defaults of `log.*` for what is absent. */
+  log?: {
+    level?: LadingConfig['log']['level'];
+    formatter?: LadingConfig['log']['formatter'];
+    accesslog?: { disabled: boolean };
+  };
   /** Head size and timeouts (`httpServerLimits(config.http)`); the defaults of `http.*` when absent. */
   limits?: HttpServerLimits;
+  /** `http.debug`: with an `addr`, the debug listener (metrics) starts with the app and stops with it. */
+  debug?: LadingConfig['http']['debug'];
   /**
    * Runs once the app's providers exist and before any starts (`onModuleInit`, the relay's loop…)
    * or the server listens: to subscribe to the event bus before the first event, say.
@@ -20,13 +32,13 @@ export interface HttpAppOptions {
   beforeListen?: (app: INestApplication) => void | Promise<void>;
 }
 
-const LEVELS: Record<string, LogLevel[]> = {
-  debug: ['debug', 'log', 'warn', 'error', 'fatal'],
-  info: ['log', 'warn', 'error', 'fatal'],
-  warn: ['warn', 'error', 'fatal'],
-  error: ['error', 'fatal'],
-  silent: [],
-};
+/** Nest's module for an app: its own, with the logging module beside it. */
+@Module({})
+class LadingHttpAppModule {
+  static wrap(module: unknown, logger: PinoLogger): DynamicModule {
+    return { module: LadingHttpAppModule, imports: [module as never, loggingModule(logger)] };
+  }
+}
 
 /**
  * Creates and starts a Nest app on Express with what every Lading process needs: request bodies
@@ -35,12 +47,16 @@ const LEVELS: Record<string, LogLevel[]> = {
  * hooks.
  */
 export async function startHttpApp(module: unknown, options: HttpAppOptions): Promise<INestApplication> {
-  const limits = options.limits ?? httpServerLimits(ladingConfigSchema.parse({}).http);
-  const app = await NestFactory.create(module as never, new BoundedExpressAdapter(limits), {
+  const defaults = ladingConfigSchema.parse({});
+  const limits = options.limits ?? httpServerLimits(defaults.http);
+  const log = { ...defaults.log, ...options.log };
+  const logger = createRootLogger(log);
+  const app = await NestFactory.create(LadingHttpAppModule.wrap(module, logger), new BoundedExpressAdapter(limits), {
     bodyParser: false,
     abortOnError: false,
-    logger: LEVELS[options.logLevel ?? 'info'],
+    bufferLogs: true,
   });
+  app.useLogger(app.get(PinoNestLogger));
   const express = app.getHttpAdapter().getInstance();
   express.disable('x-powered-by');
   express.set('etag', false);
@@ -52,28 +68,66 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
     if (req.url.includes('%')) req.url = req.url.replace(/%(?![0-9a-fA-F]{2})/g, '%25');
     next();
   });
-  if (options.logLevel === 'debug') app.use(accessLog());
+  app.use(requestObserver(log.accesslog.disabled ? undefined : logger));
   app.useGlobalFilters(new OciExceptionFilter());
   app.enableShutdownHooks();
   await options.beforeListen?.(app);
   const { host, port } = splitAddr(options.addr);
-  await app.listen(port, host);
+  const debug = options.debug?.addr ? await startDebug(options.debug.addr, options.debug) : undefined;
+  try {
+    await app.listen(port, host);
+  } catch (e) {
+    await debug?.close();
+    throw e;
+  }
+  if (debug) {
+    debugListeners.set(app, debug);
+    const close = app.close.bind(app);
+    app.close = async () => {
+      await close();
+      await debug.close();
+    };
+  }
   Logger.log(`listening on ${await app.getUrl()}`, 'Lading');
   return app;
 }
 
+const debugListeners = new WeakMap<INestApplication, DebugListener>();
+
+function startDebug(addr: string, debug: NonNullable<HttpAppOptions['debug']>): Promise<DebugListener> {
+  const { host, port } = splitAddr(addr);
+  return startDebugListener({ host, port, prometheus: debug.prometheus });
+}
+
+/** The URL of an app's debug listener (`http://host:port`, port 0 resolved), when it has one. */
+export function debugListenerUrl(app: INestApplication): string | undefined {
+  return debugListeners.get(app)?.url;
+}
+
 /**
- * One debug line per request when it ends: `<method> <url> <status> <ms>ms`, the status `-` when
- * the connection closed before the answer was complete. Which process served what, for tracing a
+ * Gives every request its id (`X-Request-Id`, which the gateway's request scope and every log line
+ * of the request then carry), records its HTTP metrics and, with `accessLog`, writes one `info`
+ * line when it ends: method, URL, operation, status (`-` when the connection closed before the
+ * answer was complete), bytes in and out, duration. Which process served what, for tracing a
  * request through replicas (the integration tests count requests per replica with it).
  */
-function accessLog(): (req: Request, res: Response, next: NextFunction) => void {
-  const logger = new Logger('Access');
+function requestObserver(accessLog: PinoLogger | undefined): (req: Request, res: Response, next: NextFunction) => void {
   return (req, res, next) => {
-    const started = performance.now();
-    res.once('close', () => {
-      const status = res.writableFinished ? String(res.statusCode) : '-';
-      logger.debug(`${req.method} ${req.originalUrl} ${status} ${Math.round(performance.now() - started)}ms`);
+    req.headers[Headers.requestId] = requestIdOf(req);
+    observeRequest(req, res, (o) => {
+      if (!accessLog) return;
+      const line = {
+        context: 'Access',
+        request_id: req.headers[Headers.requestId],
+        method: o.method,
+        url: o.url,
+        operation: o.handler,
+        status: o.status,
+        bytes_in: o.bytesIn,
+        bytes_out: o.bytesOut,
+        duration_ms: Math.round(o.durationMs),
+      };
+      accessLog.info(line, `${o.method} ${o.url} ${o.status} ${line.duration_ms}ms`);
     });
     next();
   };

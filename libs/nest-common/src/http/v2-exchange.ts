@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import {
   ANONYMOUS,
@@ -10,6 +9,7 @@ import {
   type V2Route,
 } from '@lading/contracts';
 import { assertRepositoryName } from '@lading/reference';
+import { requestIdOf } from '../logging/logging';
 import { requestTraceparent } from '../telemetry/v2-span';
 
 /** One /v2 request on its way through a handler: the route, its operation, the scope and the raw streams. */
@@ -33,15 +33,14 @@ export interface V2Handler {
 /**
  * Builds the request scope at the gateway, the one place that does: validates the repository name
  * (NAME_INVALID) — the only validation of it in the request's life — and takes the request id
- * (the client's `X-Request-Id` if it sent a sane one, else a new uuid) and the trace context: this
- * request's server span when tracing (a child of the client's `traceparent`, if it sent one), else
- * the client's `traceparent` as it came.
+ * (see {@link requestIdOf}: the one its log lines carry) and the trace context: this request's
+ * server span when tracing (a child of the client's `traceparent`, if it sent one), else the
+ * client's `traceparent` as it came.
  */
 export function buildRequestScope(route: V2Route, operation: V2Operation, req: Request): RequestScope {
   const repository = repositoryOf(route) ?? null;
   if (repository !== null) assertRepositoryName(repository);
-  const sent = req.headers[Headers.requestId];
-  const requestId = typeof sent === 'string' && /^[\w.:-]{1,128}$/.test(sent) ? sent : randomUUID();
+  const requestId = requestIdOf(req);
   const traceparent = req.headers[Headers.traceparent];
   return Object.freeze({
     requestId,

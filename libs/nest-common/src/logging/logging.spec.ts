@@ -1,0 +1,110 @@
+import { PassThrough } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { context, ROOT_CONTEXT, trace, type Context, type ContextManager } from '@opentelemetry/api';
+import { encodeRequestScope, systemScope } from '@lading/contracts';
+import { createRootLogger, requestIdOf } from './logging';
+
+/** A synchronous context manager (what a tracing SDK installs), enough for `context.with`. */
+class StackContextManager implements ContextManager {
+  private stack: Context[] = [];
+  active(): Context {
+    return this.stack[this.stack.length - 1] ?? ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
+    this.stack.push(ctx);
+    try {
+      return fn.call(thisArg, ...args);
+    } finally {
+      this.stack.pop();
+    }
+  }
+  bind<T>(_ctx: Context, target: T): T {
+    return target;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    this.stack = [];
+    return this;
+  }
+}
+
+const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
+
+function captured(formatter: 'json' | 'text'): { logger: ReturnType<typeof createRootLogger>; lines: () => string[] } {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (d) => (text += d));
+  return {
+    logger: createRootLogger({ level: 'info', formatter }, out),
+    lines: () => text.split('\n').filter((l) => l !== ''),
+  };
+}
+
+describe('requestIdOf', () => {
+  it.each([
+    [
+      'the id of a forwarded request scope',
+      {
+        'x-lading-scope': encodeRequestScope(systemScope('manifest.get', 'a/b', 'from-the-gateway')),
+        'x-request-id': 'client',
+      },
+      'from-the-gateway',
+    ],
+    ["the client's sane X-Request-Id", { 'x-request-id': 'abc-123.x:y' }, 'abc-123.x:y'],
+  ])('takes %s', (_what, headers, expected) => {
+    expect(requestIdOf(req(headers))).toBe(expected);
+  });
+  it.each([
+    ['an X-Request-Id with spaces', { 'x-request-id': 'a b' }],
+    ['an X-Request-Id that is too long', { 'x-request-id': 'x'.repeat(129) }],
+    ['a malformed scope', { 'x-lading-scope': 'not-base64-json' }],
+    ['no header', {}],
+  ])('makes a new uuid for %s', (_what, headers) => {
+    expect(requestIdOf(req(headers))).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});
+
+describe('createRootLogger', () => {
+  beforeAll(() => context.setGlobalContextManager(new StackContextManager()));
+  afterAll(() => context.disable());
+
+  it('writes JSON lines with the level as a word, an ISO time, and no trace ids outside a span', () => {
+    const { logger, lines } = captured('json');
+    logger.info({ context: 'Test' }, 'hello');
+    const line = JSON.parse(lines()[0]);
+    expect(line).toMatchObject({ level: 'info', msg: 'hello', context: 'Test' });
+    expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(line).not.toHaveProperty('trace_id');
+  });
+
+  it('adds trace_id and span_id of the active span to every line', () => {
+    const { logger, lines } = captured('json');
+    const span = trace.wrapSpanContext({
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: 1,
+    });
+    context.with(trace.setSpan(context.active(), span), () => {
+      logger.info('one');
+      logger.child({ request_id: 'r1' }).warn('two');
+    });
+    for (const l of lines().map((x) => JSON.parse(x))) {
+      expect(l).toMatchObject({ trace_id: '0af7651916cd43dd8448eb211c80319c', span_id: 'b7ad6b7169203331' });
+    }
+    expect(JSON.parse(lines()[1]).request_id).toBe('r1');
+  });
+
+  it('writes one human-readable line per entry with the text formatter', () => {
+    const { logger, lines } = captured('text');
+    logger.info({ context: 'Access', status: '200' }, 'GET /v2/ 200 1ms');
+    expect(lines()).toHaveLength(1);
+    expect(lines()[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: GET \/v2\/ 200 1ms \{.*"status":"200".*\}$/);
+  });
+});
