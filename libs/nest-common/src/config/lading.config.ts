@@ -452,6 +452,10 @@ export const NON_CONFIG_ENV: readonly string[] = Object.freeze([
   'LADING_REFERENCE_PORT',
   'LADING_START_TIMEOUT',
   'LADING_GO_PARALLEL',
+  'LADING_JAEGER_OTLP_HTTP_PORT',
+  'LADING_JAEGER_OTLP_GRPC_PORT',
+  'LADING_JAEGER_QUERY_PORT',
+  'LADING_JAEGER_QUERY_GRPC_PORT',
 ]);
 
 /** True when `name` is a `LADING_*` variable that {@link loadConfig} leaves alone (see {@link NON_CONFIG_ENV}). */
