@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { Logger, Module, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
@@ -82,11 +83,10 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
   }
   if (debug) {
     debugListeners.set(app, debug);
-    const close = app.close.bind(app);
-    app.close = async () => {
-      await close();
-      await debug.close();
-    };
+    // Closes with the app's server. (Not by replacing `app.close`: Nest hands out a proxy of the
+    // app whose `close` is not the one an assignment replaces, so the listener stayed open and
+    // kept the process alive after `app.close()`.)
+    (app.getHttpServer() as Server).once('close', () => void debug.close());
   }
   Logger.log(`listening on ${await app.getUrl()}`, 'Lading');
   return app;
