@@ -10,6 +10,7 @@ export async function main(): Promise<void> {
     log: config.log,
     debug: config.http.debug,
     limits: httpServerLimits(config.http, 'forwarded'),
+    behindGateway: true,
   });
 }
 

@@ -24,6 +24,11 @@ export interface HttpAppOptions {
   };
   /** Head size and timeouts (`httpServerLimits(config.http)`); the defaults of `http.*` when absent. */
   limits?: HttpServerLimits;
+  /**
+   * A service behind the gateway (blob-upload, manifests): its requests' ids come from the request
+   * scope the gateway signed. Otherwise (public processes) a scope header a client sent is ignored.
+   */
+  behindGateway?: boolean;
   /** `http.debug`: with an `addr`, the debug listener (metrics) starts with the app and stops with it. */
   debug?: LadingConfig['http']['debug'];
   /**
@@ -69,7 +74,7 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
     if (req.url.includes('%')) req.url = req.url.replace(/%(?![0-9a-fA-F]{2})/g, '%25');
     next();
   });
-  app.use(requestObserver(log.accesslog.disabled ? undefined : logger));
+  app.use(requestObserver(log.accesslog.disabled ? undefined : logger, options.behindGateway ?? false));
   app.useGlobalFilters(new OciExceptionFilter());
   app.enableShutdownHooks();
   await options.beforeListen?.(app);
@@ -111,9 +116,9 @@ export function debugListenerUrl(app: INestApplication): string | undefined {
  * answer was complete), bytes in and out, duration. Which process served what, for tracing a
  * request through replicas (the integration tests count requests per replica with it).
  */
-function requestObserver(accessLog: PinoLogger | undefined): (req: Request, res: Response, next: NextFunction) => void {
+function requestObserver(accessLog: PinoLogger | undefined, behindGateway: boolean): (req: Request, res: Response, next: NextFunction) => void {
   return (req, res, next) => {
-    req.headers[Headers.requestId] = requestIdOf(req);
+    req.headers[Headers.requestId] = requestIdOf(req, behindGateway);
     observeRequest(req, res, (o) => {
       if (!accessLog) return;
       const line = {

@@ -58,8 +58,13 @@ describe('requestIdOf', () => {
       'from-the-gateway',
     ],
     ["the client's sane X-Request-Id", { 'x-request-id': 'abc-123.x:y' }, 'abc-123.x:y'],
-  ])('takes %s', (_what, headers, expected) => {
-    expect(requestIdOf(req(headers))).toBe(expected);
+  ])('behind the gateway, takes %s', (_what, headers, expected) => {
+    expect(requestIdOf(req(headers), true)).toBe(expected);
+  });
+  it("in a public process, never takes a scope header's id: a client may forge one", () => {
+    const forged = { 'x-lading-scope': encodeRequestScope(systemScope('manifest.get', 'a/b', 'forged')), 'x-request-id': 'client' };
+    expect(requestIdOf(req(forged))).toBe('client');
+    expect(requestIdOf(req({ 'x-lading-scope': forged['x-lading-scope'] }))).not.toBe('forged');
   });
   it.each([
     ['an X-Request-Id with spaces', { 'x-request-id': 'a b' }],

@@ -47,12 +47,14 @@ export function createRootLogger(settings: LogSettings, destination?: NodeJS.Wri
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /**
- * The id of a request, decided once when it arrives: the one of the request scope a gateway
- * forwarded (so a service's lines carry the gateway's id), else the client's `X-Request-Id` if it
- * is sane, else a new uuid.
+ * The id of a request, decided once when it arrives: in a service behind the gateway
+ * (`fromScope`), the one of the request scope the gateway forwarded (so a service's lines carry
+ * the gateway's id); else the client's `X-Request-Id` if it is sane, else a new uuid. A public
+ * process (the gateway, the embedded registry) never reads a scope header: a client may send one,
+ * forged, and the gateway replaces it.
  */
-export function requestIdOf(req: IncomingMessage): string {
-  const scope = req.headers[Headers.internalScope];
+export function requestIdOf(req: IncomingMessage, fromScope = false): string {
+  const scope = fromScope ? req.headers[Headers.internalScope] : undefined;
   if (typeof scope === 'string') {
     try {
       const { requestId } = decodeRequestScope(scope);
