@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { sha256 } from '@lading/testing';
 import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
+import { GarbageCollector } from '@lading/app-gc-worker';
+import { loadConfig } from '@lading/nest-common';
+import { MemoryBlobStorage } from '@lading/storage';
 import { createTestDatabase } from '../support/registry-processes';
 
 jest.setTimeout(120_000);
@@ -127,5 +130,59 @@ describe('GcStore.lockDueReviews on PostgreSQL', () => {
       push.release();
       await push.done;
     }
+  });
+
+  it("gives a push the way in a lock cycle with a worker's link batch: the batch stops waiting first, is postponed, and PostgreSQL finds no deadlock", async () => {
+    await db.read.gc.setReviewAfter(0);
+    const blob = digest();
+    const repo = `${REPO}-cycle`;
+    const manifest = { repository: repo, digest: digest(), mediaType: 'application/vnd.oci.image.manifest.v1+json', payload: Buffer.from('{}'), configDigest: null, subjectDigest: null, artifactType: null, blobDigests: [blob], childDigests: [] };
+    // The blob linked and referenced by a manifest, and its own review row due (a link elsewhere removed).
+    await db.transaction((tx) => tx.blobs.linkBlob(repo, { digest: blob, size: 1 }));
+    await db.transaction((tx) => tx.blobs.linkBlob(`${repo}-other`, { digest: blob, size: 1 }));
+    await db.transaction((tx) => tx.blobs.unlinkBlob(`${repo}-other`, blob));
+    await db.transaction(async (tx) => void (await tx.manifests.putManifest(manifest)));
+    const repositoryId = (await db.read.repositories.findId(repo))!;
+    const probe = await session();
+    // The link was reviewed while the manifest stood (judged live: its review row dropped).
+    await probe.query('DELETE FROM gc_link_review_queue WHERE repository_id = $1', [repositoryId]);
+    const deadlocks = async () => Number((await probe.query<{ n: string }>('SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n);
+    const before = await deadlocks();
+
+    // A push of a second manifest over the blob, as ManifestStore.putManifest runs it, step by step:
+    // first GC's due review rows (the blob's; the link has none yet)...
+    const push = await session();
+    await push.query('BEGIN');
+    await push.query(`SELECT gc_lock_due_reviews($1, $2::text[], '{}'::text[], NULL, interval '1 minute')`, [repositoryId, [blob]]);
+    // ...meanwhile the first manifest is deleted, which queues the link's review, due at once...
+    await db.transaction((tx) => tx.manifests.deleteManifest(repo, manifest.digest));
+    // ...and a worker's link batch claims it, judges the link garbage and deletes it: its trigger
+    // queues the blob, whose review row the push holds, so the batch waits for the push.
+    // Its lock wait bounded at 800 ms (the default is 200), still below the detector's 1 s.
+    const workerDb = new MetadataDb(await openMetadataDb({ url: database.url }));
+    const gc = new GarbageCollector(workerDb, new MemoryBlobStorage(), loadConfig({}, { gc: { reviewafter: 0, disabled: true, lockwait: 800 } }));
+    let settled = false;
+    const batch = gc.reviewBatch('links').finally(() => (settled = true));
+    // Once the worker waits (polled: without the bound it waits until the push ends, so this is
+    // always seen; with it, it may have given up already, and there is no cycle to close)...
+    while (!settled) {
+      const { rows } = await probe.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+      if (Number(rows[0]!.n) > 0) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // ...the push locks the link, waiting for the worker: a cycle.
+    const linked = push.query('SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2::text[]) FOR KEY SHARE', [repositoryId, [blob]]);
+    const result = await batch;
+    expect((await linked).rows).toEqual([{ digest: blob }]);
+    await push.query('COMMIT');
+    await workerDb.close();
+
+    expect(result.postponed).toBeGreaterThan(0);
+    expect(gc.stats().errors).toBe(0);
+    // pg_stat_database is the statistics collector's view: read it in a fresh snapshot.
+    await probe.query('SELECT pg_stat_clear_snapshot()');
+    expect(await deadlocks()).toBe(before);
+    // The review waits, postponed, and the link is still there.
+    expect((await probe.query('SELECT 1 FROM gc_link_review_queue WHERE repository_id = $1 AND digest = $2 AND review_after > now()', [repositoryId, blob])).rows).toHaveLength(1);
   });
 });

@@ -104,13 +104,22 @@ describe.each([
     const left: string[] = [];
     for await (const d of storage.listBlobs()) left.push(d);
     if (left.length > 0) {
-      const rows = await w.db.dataSource.query(
-        `SELECT b.digest, (SELECT count(*) FROM repository_blobs rb WHERE rb.digest = b.digest) AS links,
-                (SELECT row_to_json(q) FROM gc_blob_review_queue q WHERE q.digest = b.digest) AS review
-           FROM blobs b WHERE b.digest = ANY($1)`,
-        [left],
-      );
-      console.error('left in storage:', JSON.stringify({ left, rows, counters: w.collectors.map((c) => c.stats()) }, null, 1));
+      // What keeps each leftover: its rows, its links and their review rows, what references it.
+      const q = (sql: string) => w.db.dataSource.query(sql, [left]);
+      const dump = {
+        left,
+        blobs: await q('SELECT b.digest, b.size, b.created_at FROM blobs b WHERE b.digest = ANY($1)'),
+        links: await q('SELECT rb.*, r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id WHERE rb.digest = ANY($1)'),
+        linkReviews: await q('SELECT * FROM gc_link_review_queue WHERE digest = ANY($1)'),
+        blobReviews: await q('SELECT * FROM gc_blob_review_queue WHERE digest = ANY($1)'),
+        references: await q("SELECT mr.*, m.repository_id, m.digest AS manifest_digest FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id WHERE mr.digest = ANY($1)"),
+        manifests: await w.db.dataSource.query('SELECT id, repository_id, digest, subject_digest, created_at FROM manifests'),
+        manifestReviews: await w.db.dataSource.query('SELECT * FROM gc_manifest_review_queue'),
+        pins: await w.db.dataSource.query('SELECT * FROM blob_commit_pins'),
+        uploads: await w.db.dataSource.query('SELECT id, committing_digest FROM upload_sessions'),
+        counters: w.collectors.map((c) => c.stats()),
+      };
+      console.error('left in storage:', JSON.stringify(dump, null, 1));
     }
     expect(left).toEqual([]);
     expect(await w.db.read.gc.referencedBlobDigests()).toEqual([]);

@@ -2,7 +2,7 @@ export * from './entities/registry.entity';
 export * from './migrations';
 export * from './metadata-db';
 export { createPgliteDriver } from './pglite.driver';
-export { asBuffer, isForeignKeyViolation, isUniqueViolation, managerQueryer, poolQueryer, type Queryer, type SqlResult } from './queryer';
+export { asBuffer, isForeignKeyViolation, isLockNotAvailable, isUniqueViolation, managerQueryer, poolQueryer, type Queryer, type SqlResult } from './queryer';
 export * from './unit-of-work';
 export * from './event.factory';
 export type { LinkedBlob } from './stores/blob.store';

@@ -46,6 +46,11 @@ export function isForeignKeyViolation(e: unknown): boolean {
   return pgCode(e) === '23503';
 }
 
+/** PostgreSQL's lock_not_available: a `lock_timeout` or `NOWAIT` lock that was held by another. */
+export function isLockNotAvailable(e: unknown): boolean {
+  return pgCode(e) === '55P03';
+}
+
 /** A conflict that retrying the whole transaction resolves (serialization failure, deadlock). */
 export function isRetryableConflict(e: unknown): boolean {
   const code = pgCode(e);

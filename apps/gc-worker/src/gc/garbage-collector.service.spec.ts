@@ -3,7 +3,7 @@ import { envelopeFields, type RegistryEvent } from '@lading/contracts';
 import { MetadataDb, NO_REPOSITORY, openMetadataDb } from '@lading/metadata-db';
 import { loadConfig } from '@lading/nest-common';
 import { MemoryBlobStorage } from '@lading/storage';
-import { distributionFieldsFor, randomBlob, randomImage, type TestBlob } from '@lading/testing';
+import { distributionFieldsFor, indexOf, randomBlob, randomImage, type TestBlob } from '@lading/testing';
 import { GarbageCollector, GC_ACTOR } from './garbage-collector.service';
 
 jest.setTimeout(60_000);
@@ -72,6 +72,46 @@ describe('GarbageCollector events', () => {
     }
   });
 
+  /** Puts `image` untagged (its blobs pushed first) and returns what an index or a referrer names it by. */
+  async function putImage(image: ReturnType<typeof randomImage>): Promise<{ digest: string; size: number; mediaType: string }> {
+    for (const b of [image.config, ...image.layers]) await pushBlob(b);
+    await db.transaction((tx) =>
+      tx.manifests.putManifest({ repository: REPO, digest: image.digest, mediaType: image.mediaType, payload: image.manifest, configDigest: image.config.digest, subjectDigest: null, artifactType: null, blobDigests: [image.config.digest, ...image.layers.map((l) => l.digest)], childDigests: [] }),
+    );
+    return { digest: image.digest, size: image.manifest.length, mediaType: image.mediaType };
+  }
+
+  it.each([
+    ['an index and its child', 'index'],
+    ['a subject and its referrer', 'subject'],
+  ] as const)('collects %s that fall due in one batch: deleting the one queues the other again, and that review is kept', async (_name, kind) => {
+    const child = await putImage(randomImage({ layers: 1 }));
+    if (kind === 'index') {
+      const ix = indexOf([child]);
+      await db.transaction((tx) =>
+        tx.manifests.putManifest({ repository: REPO, digest: ix.digest, mediaType: ix.mediaType, payload: ix.manifest, configDigest: null, subjectDigest: null, artifactType: null, blobDigests: [], childDigests: [child.digest] }),
+      );
+    } else {
+      // The child is the referrer here: its subject, untagged, goes first, and the referrer with it.
+      const referrer = randomImage({ layers: 1, subject: child, artifactType: 'application/vnd.example.sbom' });
+      for (const b of [referrer.config, ...referrer.layers]) await pushBlob(b);
+      await db.transaction((tx) =>
+        tx.manifests.putManifest({ repository: REPO, digest: referrer.digest, mediaType: referrer.mediaType, payload: referrer.manifest, configDigest: referrer.config.digest, subjectDigest: child.digest, artifactType: 'application/vnd.example.sbom', blobDigests: [referrer.config.digest, referrer.layers[0]!.digest], childDigests: [] }),
+      );
+    }
+    // Both reviews (each manifest's push) are due now: one batch claims both and judges the second
+    // live while the first still stands.
+    expect(await db.read.gc.dueCount('manifests')).toBe(2);
+
+    await gc.runOnce();
+
+    expect(await db.dataSource.query('SELECT digest FROM manifests')).toEqual([]);
+    expect(await db.read.gc.referencedBlobDigests()).toEqual([]);
+    const stored: string[] = [];
+    for await (const d of storage.listBlobs()) stored.push(d);
+    expect(stored).toEqual([]);
+  });
+
   it("writes a blob's delete event in the transaction that removes it: none while storage fails, one once the bytes are gone", async () => {
     const blob = randomBlob(100);
     await pushBlob(blob);
@@ -84,8 +124,11 @@ describe('GarbageCollector events', () => {
     expect(await storage.statBlob(blob.digest)).not.toBeNull();
     expect(gc.stats().errors).toBe(1);
 
+    // The failed batch was postponed by the error backoff (what it had claimed, though it failed midway)...
+    expect(await db.read.gc.dueCount('blobs')).toBe(0);
+    expect((await db.read.gc.status()).queues.find((q) => q.queue === 'blobs')!.depth).toBe(1);
     storage.failing = false;
-    // The failed batch was postponed by the error backoff: make it due again.
+    // ...make it due again.
     await db.dataSource.query('UPDATE gc_blob_review_queue SET review_after = now()');
     await gc.runOnce();
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { systemScope, type RequestScope } from '@lading/contracts';
-import { buildRegistryEvent, deleteEvent, MetadataDb, NO_REPOSITORY, type GcQueue, type LinkKey, type OutboxEntry, type Tx } from '@lading/metadata-db';
+import { buildRegistryEvent, deleteEvent, isLockNotAvailable, MetadataDb, NO_REPOSITORY, type GcQueue, type LinkKey, type OutboxEntry, type Tx } from '@lading/metadata-db';
 import { BLOB_STORAGE, LADING_CONFIG, oncePerScrape, SampledGauge, type LadingConfig } from '@lading/nest-common';
 import type { BlobStorage } from '@lading/storage';
 import { Counter } from 'prom-client';
@@ -210,13 +210,24 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
     try {
       const r = await this.db.transaction(async (tx) => {
         const out = emptyResult(queue);
-        claimed = await this.review(tx, queue, out);
+        // In a lock cycle with a push, the batch gives up first (`gc.lockwait`, below the deadlock
+        // detector's 1 s): the push goes on, the batch is postponed as busy.
+        await tx.gc.boundLockWaits(this.config.gc.lockwait);
+        // Known as soon as claimed: a batch that fails midway postpones what it had claimed.
+        await this.review(tx, queue, out, (keys) => (claimed = keys));
         if (dryRun) throw new DryRunRollback(out);
         return out;
       });
       Object.assign(result, r);
     } catch (e) {
       if (e instanceof DryRunRollback) return e.result;
+      if (isLockNotAvailable(e) && claimed.length > 0) {
+        // A push held a row this batch's deletes needed: busy, not failed (nothing was done).
+        await this.db.read.gc.postpone(queue, claimed, BUSY_BACKOFF_MS, this.config.gc.maxbackoff).catch(() => undefined);
+        const busy = { ...emptyResult(queue), reviewed: claimed.length, postponed: claimed.length };
+        this.count(busy);
+        return busy;
+      }
       this.counters.errors++;
       gcMetrics.errors.inc({ queue });
       gcMetrics.postponed.inc({ queue }, claimed.length);
@@ -231,21 +242,22 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
     return result;
   }
 
-  private async review(tx: Tx, queue: GcQueue, out: GcBatchResult): Promise<(string | number | LinkKey)[]> {
+  private async review(tx: Tx, queue: GcQueue, out: GcBatchResult, claimed: (keys: (string | number | LinkKey)[]) => void): Promise<void> {
     switch (queue) {
       case 'links':
-        return this.reviewLinks(tx, out);
+        return this.reviewLinks(tx, out, claimed);
       case 'blobs':
-        return this.reviewBlobs(tx, out);
+        return this.reviewBlobs(tx, out, claimed);
       case 'manifests':
-        return this.reviewManifests(tx, out);
+        return this.reviewManifests(tx, out, claimed);
     }
   }
 
-  private async reviewLinks(tx: Tx, out: GcBatchResult): Promise<LinkKey[]> {
+  private async reviewLinks(tx: Tx, out: GcBatchResult, claim: (keys: LinkKey[]) => void): Promise<void> {
     const claimed = await tx.gc.claimLinks(GC_BATCH);
+    claim(claimed);
     out.reviewed = claimed.length;
-    if (claimed.length === 0) return claimed;
+    if (claimed.length === 0) return;
     const locked = await tx.gc.lockLinks(claimed);
     const busy = claimed.filter((k) => !locked.some((l) => sameLink(l, k)));
     const garbage = await tx.gc.garbageLinks(locked);
@@ -261,13 +273,13 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
     out.postponed = busy.length;
     // A link holds no bytes of its own: the blob is reviewed next, in its own queue.
     for (const _ of garbage) addMediaType(out, 'link', 0);
-    return claimed;
   }
 
-  private async reviewBlobs(tx: Tx, out: GcBatchResult): Promise<string[]> {
+  private async reviewBlobs(tx: Tx, out: GcBatchResult, claim: (keys: string[]) => void): Promise<void> {
     const claimed = await tx.gc.claimBlobs(GC_BATCH);
+    claim(claimed);
     out.reviewed = claimed.length;
-    if (claimed.length === 0) return claimed;
+    if (claimed.length === 0) return;
     const locked = new Set(await tx.gc.lockBlobs(claimed));
     const busy = claimed.filter((d) => !locked.has(d));
     const garbage = await tx.gc.garbageBlobs([...locked]);
@@ -293,13 +305,13 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
       out.bytes += g.size;
       addMediaType(out, BLOB_MEDIA_TYPE, g.size);
     }
-    return claimed;
   }
 
-  private async reviewManifests(tx: Tx, out: GcBatchResult): Promise<number[]> {
+  private async reviewManifests(tx: Tx, out: GcBatchResult, claim: (keys: number[]) => void): Promise<void> {
     const claimed = await tx.gc.claimManifests(GC_BATCH);
+    claim(claimed);
     out.reviewed = claimed.length;
-    if (claimed.length === 0) return claimed;
+    if (claimed.length === 0) return;
     const locked = new Set(await tx.gc.lockManifests(claimed));
     const busy = claimed.filter((id) => !locked.has(id));
     const garbage = await tx.gc.garbageManifests([...locked], {
@@ -307,11 +319,14 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
       deleteOrphanReferrers: this.config.gc.deleteorphanreferrers,
     });
     const dead = new Set(garbage.map((g) => g.id));
-    await tx.gc.deleteManifests(garbage);
+    // Drop the live ones' reviews before deleting: deleting an index (or a subject) queues its
+    // children (or referrers) again by trigger, and a child judged live in this same batch (its
+    // index still there) must keep that new review, or nothing ever looks at it again.
     await tx.gc.dropReviews(
       'manifests',
       [...locked].filter((id) => !dead.has(id)),
     );
+    await tx.gc.deleteManifests(garbage);
     await tx.gc.postpone('manifests', busy, BUSY_BACKOFF_MS, this.config.gc.maxbackoff);
     await this.appendEvents(
       tx,
@@ -323,7 +338,6 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
       out.bytes += g.size;
       addMediaType(out, g.mediaType, g.size);
     }
-    return claimed;
   }
 
   /** Removes blobs from storage within `gc.blobs.storagetimeout`. */
@@ -350,6 +364,9 @@ export class GarbageCollector implements OnApplicationBootstrap, BeforeApplicati
 
   private async appendEvents(tx: Tx, deleted: { repository: string; digest: string }[]): Promise<void> {
     if (deleted.length === 0) return;
+    // The outbox's order lock is taken last by every writer (no cycle through it), and only for a
+    // commit: wait for it as long as it takes rather than throw the batch's work away.
+    await tx.gc.boundLockWaits(0);
     const entries: OutboxEntry[] = deleted.map((d) => ({
       event: buildRegistryEvent(
         { ...this.scope, repository: d.repository },

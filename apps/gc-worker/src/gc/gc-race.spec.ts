@@ -3,7 +3,7 @@ import { loadConfig } from '@lading/nest-common';
 import { MemoryBlobStorage } from '@lading/storage';
 import { GarbageCollector } from './garbage-collector.service';
 import { sha256 } from '@lading/testing';
-import { raceProblems, resetWorld, runInterleaving, type RaceViolation, type RaceWorld } from './race-harness';
+import { leftAfterCollectingAll, raceProblems, resetWorld, runInterleaving, type RaceViolation, type RaceWorld } from './race-harness';
 
 jest.setTimeout(30 * 60_000);
 
@@ -21,13 +21,25 @@ async function world(unsafe?: GcUnsafeOptions): Promise<RaceWorld> {
   return { db, storage, collectors: [new GarbageCollector(db, storage, config)] };
 }
 
-async function explore(w: RaceWorld, runs: number, firstSeed: number): Promise<{ violations: RaceViolation[]; seeds: number }> {
+/**
+ * Runs `runs` interleavings from `firstSeed`. Before each reset, with `liveness`, the state the
+ * last group left is collected whole: anything left behind is a leak (reported as the group's
+ * last seed's violation).
+ */
+async function explore(w: RaceWorld, runs: number, firstSeed: number, liveness = false): Promise<{ violations: RaceViolation[]; seeds: number }> {
+  const leaks = async (i: number): Promise<RaceViolation[]> =>
+    liveness && i > 0 ? (await leftAfterCollectingAll(w)).map((problem) => ({ seed: firstSeed + i - 1, problem: `leak after the group ending at this seed: ${problem}`, trace: [] })) : [];
   for (let i = 0; i < runs; i++) {
-    if (i % RESET_EVERY === 0) await resetWorld(w);
+    if (i % RESET_EVERY === 0) {
+      const leaked = await leaks(i);
+      if (leaked.length > 0) return { violations: leaked, seeds: i };
+      await resetWorld(w);
+    }
     const violations = await runInterleaving(w, firstSeed + i);
     if (violations.length > 0) return { violations, seeds: i + 1 };
   }
-  return { violations: [], seeds: runs };
+  const leaked = await leaks(runs);
+  return { violations: leaked, seeds: runs };
 }
 
 describe('GC race harness (PGlite, review delay 0)', () => {
@@ -54,10 +66,10 @@ describe('GC race harness (PGlite, review delay 0)', () => {
     }
   });
 
-  it(`finds no broken image in ${RUNS} seeded interleavings of pushes, deletes and GC`, async () => {
+  it(`finds no broken image in ${RUNS} seeded interleavings of pushes, deletes and GC, and no leak once all is untagged`, async () => {
     const w = await world();
     try {
-      const { violations } = await explore(w, RUNS, 1);
+      const { violations } = await explore(w, RUNS, 1, true);
       if (violations.length > 0) {
         const v = violations[0]!;
         throw new Error(`seed ${v.seed}: ${violations.map((x) => x.problem).join('; ')}\n  ${v.trace.join('\n  ')}`);

@@ -293,6 +293,28 @@ class Gate {
   }
 }
 
+/**
+ * Liveness, the other half of GC's promise: once every tag is deleted and the collectors have
+ * worked every queue empty (the review delay is 0; rows a busy target postponed are made due),
+ * nothing is left — no manifest, link or blob row, no bytes. What is left, as problems.
+ */
+export async function leftAfterCollectingAll(w: RaceWorld): Promise<string[]> {
+  await w.db.read.gc.untagAllForTests();
+  for (let round = 0; round < 20; round++) {
+    await w.db.read.gc.makeAllDueForTests();
+    for (const gc of w.collectors) await gc.runOnce();
+    if ((await w.db.read.gc.status()).queues.every((q) => q.depth === 0)) break;
+  }
+  const g = await w.db.read.gc.referenceGraphForTests();
+  const problems = [
+    ...g.manifests.map((m) => `manifest left: ${m.digest}`),
+    ...g.links.map((l) => `link left: ${l.repositoryId} ${l.digest}`),
+    ...(await w.db.read.gc.blobAndReviewRowsForTests()).map((r) => `row left: ${r}`),
+  ];
+  for await (const d of w.storage.listBlobs()) problems.push(`bytes left: ${d}`);
+  return problems;
+}
+
 /** Empties the database's registry tables and the storage's blobs between batches of interleavings. */
 export async function resetWorld(w: RaceWorld): Promise<void> {
   await w.db.read.gc.truncateForTests();

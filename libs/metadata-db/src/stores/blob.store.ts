@@ -69,10 +69,16 @@ export class BlobStore {
 
   /** Removes the link of `digest` from `name`; the blob's size, or undefined when there was none. The bytes stay for GC. */
   async unlinkBlob(name: string, digest: string): Promise<LinkedBlob | undefined> {
+    const repositoryId = await this.repositories.findId(name);
+    if (repositoryId === undefined) return undefined;
+    // GC's review rows first, as every change takes them (see GcStore.lockDueReviews): the delete
+    // below removes the link's review row too, and taking it only then, after the link, is the
+    // opposite order of a manifest put's (review rows, then links): a deadlock between the two.
+    await this.gc.lockDueReviews(repositoryId, { blobDigests: [digest] });
     const { rows } = await this.q.query<{ size: number }>(
-      `DELETE FROM repository_blobs rb USING repositories r, blobs b
-        WHERE r.name = $1 AND rb.repository_id = r.id AND rb.digest = $2 AND b.digest = rb.digest RETURNING b.size`,
-      [name, digest],
+      `DELETE FROM repository_blobs rb USING blobs b
+        WHERE rb.repository_id = $1 AND rb.digest = $2 AND b.digest = rb.digest RETURNING b.size`,
+      [repositoryId, digest],
     );
     return rows[0] ? { digest, size: rows[0].size } : undefined;
   }

@@ -107,6 +107,18 @@ export class GcStore {
     await this.q.query(`UPDATE gc_settings SET review_after = make_interval(secs => $1::double precision / 1000), updated_at = now() WHERE review_after <> make_interval(secs => $1::double precision / 1000)`, [ms]);
   }
 
+  /**
+   * Bounds how long this transaction waits for a row lock (`SET LOCAL lock_timeout`; 0 is no
+   * bound). A worker holds the targets it locked while its deletes' cascades and triggers lock
+   * review rows an API transaction may hold, and that transaction may wait for one of the
+   * worker's targets: a cycle PostgreSQL finds only after `deadlock_timeout` (1 s), and then
+   * possibly aborts the client's side. With the worker's waits bounded well below that, the
+   * worker gives up first (its batch is postponed) and the client goes on.
+   */
+  async boundLockWaits(ms: number): Promise<void> {
+    await this.q.query(`SET LOCAL lock_timeout = ${Math.max(0, Math.floor(ms))}`);
+  }
+
   // ---- links ----
 
   /** Claims up to `limit` due link reviews. */
@@ -338,6 +350,8 @@ export class GcStore {
    * reference the blob. Call inside a transaction.
    */
   async lockLinkAndCountReferences(name: string, digest: string): Promise<number> {
+    const { rows: repo } = await this.q.query<{ id: string }>('SELECT id FROM repositories WHERE name = $1', [name]);
+    if (repo[0]) await this.lockDueReviews(Number(repo[0].id), { blobDigests: [digest] }); // review rows first, as a put takes them
     await this.q.query(
       'SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id WHERE r.name = $1 AND rb.digest = $2 FOR UPDATE OF rb',
       [name, digest],
@@ -379,6 +393,22 @@ export class GcStore {
   /** Tests only: deletes every tag (the triggers queue the manifests they leave). */
   async untagAllForTests(): Promise<void> {
     await this.q.query('DELETE FROM tags');
+  }
+
+  /** Tests only: makes every review row due now (a postponed one included). */
+  async makeAllDueForTests(): Promise<void> {
+    for (const table of Object.values(QUEUE_TABLES)) await this.q.query(`UPDATE ${table} SET review_after = now() WHERE review_after > now()`);
+  }
+
+  /** Tests only: the blob rows and review rows there are, each as `blob <digest>` or `<queue table> <key>`. */
+  async blobAndReviewRowsForTests(): Promise<string[]> {
+    const { rows } = await this.q.query<{ row: string }>(
+      `SELECT 'blob ' || digest AS row FROM blobs
+       UNION ALL SELECT 'gc_blob_review_queue ' || digest FROM gc_blob_review_queue
+       UNION ALL SELECT 'gc_link_review_queue ' || repository_id || ' ' || digest FROM gc_link_review_queue
+       UNION ALL SELECT 'gc_manifest_review_queue ' || manifest_id FROM gc_manifest_review_queue`,
+    );
+    return rows.map((r) => r.row);
   }
 
   /** Tests only: empties every registry table (and the GC queues with them). */

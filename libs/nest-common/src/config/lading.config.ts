@@ -193,6 +193,12 @@ export const ladingConfigSchema = z
         reviewafter: duration.default(24 * 3_600_000),
         /** The longest a failing review is postponed (exponential backoff from 5 minutes, capped). */
         maxbackoff: duration.default(24 * 3_600_000),
+        /**
+         * The longest a review batch waits for a row lock a push holds before it gives up and is
+         * postponed: keep it below PostgreSQL's `deadlock_timeout` (1 s by default), so that in a
+         * lock cycle with a push the batch always yields first and the push is never aborted.
+         */
+        lockwait: durationAtLeast(1).default(200),
         /** Manifests with no tag, no index and no subject are collected (the reference registry's `--delete-untagged`). */
         deleteuntagged: bool.default(false),
         /** Referrers (manifests with a `subject`) are collected once their subject is gone. */
