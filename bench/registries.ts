@@ -228,7 +228,11 @@ export async function startLadingEmbedded(
  * process, one after the other, sharing a temp data directory, the database and `storage`;
  * `env` is laid over the settings of every app.
  */
-export async function startLadingSplit(name: string, storage: BenchStorage, env: Record<string, string> = {}): Promise<Target> {
+export async function startLadingSplit(
+  name: string,
+  storage: BenchStorage,
+  env: Record<string, string> = {},
+): Promise<Target> {
   const plan = await planSplit({ LADING_LOG_LEVEL: 'warn', ...ladingStorageEnv(storage), ...env });
   const dbName = new URL(plan.db.url).pathname.slice(1);
   const servers: Server[] = [];

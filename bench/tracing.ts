@@ -81,7 +81,9 @@ const TAG = 'latest';
 
 function run(command: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((ok, fail) =>
-    execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * MiB }, (e, out, err) => (e ? fail(new Error(`${command} ${args.join(' ')}: ${e.message}\n${err}`)) : ok(out))),
+    execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * MiB }, (e, out, err) =>
+      e ? fail(new Error(`${command} ${args.join(' ')}: ${e.message}\n${err}`)) : ok(out),
+    ),
   );
 }
 
@@ -89,7 +91,11 @@ function run(command: string, args: string[], timeoutMs: number): Promise<string
 async function pushImage(client: Client): Promise<void> {
   const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
   const layer = Buffer.alloc(1024, 7);
-  const blob = (b: Buffer) => ({ digest: `sha256:${createHash('sha256').update(b).digest('hex')}`, size: b.length, body: b });
+  const blob = (b: Buffer) => ({
+    digest: `sha256:${createHash('sha256').update(b).digest('hex')}`,
+    size: b.length,
+    body: b,
+  });
   await pushBlob(client, REPO, blob(config));
   await pushBlob(client, REPO, blob(layer));
   const manifest = {
@@ -134,20 +140,45 @@ function cpuOf(target: Target): number {
 }
 
 /** POST, `curl -T` the whole file as one PATCH, PUT `?digest=`: seconds end to end, and the server's CPU. */
-async function bigPush(target: Target, client: Client, file: string, digest: string): Promise<{ seconds: number; cpu: number }> {
+async function bigPush(
+  target: Target,
+  client: Client,
+  file: string,
+  digest: string,
+): Promise<{ seconds: number; cpu: number }> {
   const cpu0 = cpuOf(target);
   const t0 = performance.now();
   const location = `${target.url}${await startUpload(client, REPO)}`;
   const patched = await run(
     'curl',
-    ['-sS', '-f', '-X', 'PATCH', '-T', file, '-H', 'Content-Type: application/octet-stream', '-H', 'Expect:', '-D', '-', '-o', '/dev/null', location],
+    [
+      '-sS',
+      '-f',
+      '-X',
+      'PATCH',
+      '-T',
+      file,
+      '-H',
+      'Content-Type: application/octet-stream',
+      '-H',
+      'Expect:',
+      '-D',
+      '-',
+      '-o',
+      '/dev/null',
+      location,
+    ],
     10 * 60_000,
   );
   const next = /^location:\s*(\S+)/im.exec(patched)?.[1];
   if (!next) throw new Error(`PATCH answered without a Location:\n${patched}`);
   const put = new URL(next, target.url);
   put.searchParams.set('digest', digest);
-  const res = await client.request({ method: 'PUT', path: `${put.pathname}${put.search}`, headers: { 'content-length': '0' } });
+  const res = await client.request({
+    method: 'PUT',
+    path: `${put.pathname}${put.search}`,
+    headers: { 'content-length': '0' },
+  });
   const body = await res.body.text();
   if (res.statusCode !== 201) throw new Error(`PUT ?digest=: ${res.statusCode} ${body}`);
   return { seconds: (performance.now() - t0) / 1000, cpu: cpuOf(target) - cpu0 };
@@ -174,7 +205,15 @@ async function measure(mode: Mode, round: number, scale: TracingScale, file: str
     log(`  GET: ${get.rps.toFixed(0)} req/s, p99 ${get.p99.toFixed(2)} ms, ${get.cpuUs.toFixed(0)} µs CPU/request`);
     const push = await bigPush(target, client, file, digest);
     log(`  push: ${push.seconds.toFixed(2)} s, ${push.cpu.toFixed(2)} s CPU`);
-    return { mode: mode.name, round, getRps: get.rps, getP99Ms: get.p99, getCpuUsPerRequest: get.cpuUs, pushSeconds: push.seconds, pushCpuSeconds: push.cpu };
+    return {
+      mode: mode.name,
+      round,
+      getRps: get.rps,
+      getP99Ms: get.p99,
+      getCpuUsPerRequest: get.cpuUs,
+      pushSeconds: push.seconds,
+      pushCpuSeconds: push.cpu,
+    };
   } finally {
     await client.close();
     await target.stop();
@@ -185,12 +224,19 @@ const median = (xs: number[]) => percentile(xs, 50);
 
 function render(samples: Sample[], scale: TracingScale, facts: string[], note: string | undefined): string {
   const names = [...new Set(samples.map((s) => s.mode))];
-  const med = (mode: string, key: keyof Sample) => median(samples.filter((s) => s.mode === mode).map((s) => s[key] as number));
+  const med = (mode: string, key: keyof Sample) =>
+    median(samples.filter((s) => s.mode === mode).map((s) => s[key] as number));
   const rows: [string, keyof Sample, (v: number) => number, number, string][] = [
     ['manifest GET by tag, requests/s ↑', 'getRps', (v) => v, 0, ''],
     ['manifest GET by tag, p99 latency (ms) ↓', 'getP99Ms', (v) => v, 2, ''],
     ['manifest GET by tag, server CPU per request (µs) ↓', 'getCpuUsPerRequest', (v) => v, 0, ''],
-    [`${scale.blobSize / GiB >= 1 ? `${scale.blobSize / GiB} GiB` : `${scale.blobSize / MiB} MiB`} push, seconds ↓`, 'pushSeconds', (v) => v, 2, ''],
+    [
+      `${scale.blobSize / GiB >= 1 ? `${scale.blobSize / GiB} GiB` : `${scale.blobSize / MiB} MiB`} push, seconds ↓`,
+      'pushSeconds',
+      (v) => v,
+      2,
+      '',
+    ],
     ['push throughput (MB/s) ↑', 'pushSeconds', (v) => scale.blobSize / MB / v, 1, ''],
     ['push, server CPU (s) ↓', 'pushCpuSeconds', (v) => v, 2, ''],
   ];
@@ -210,14 +256,23 @@ function render(samples: Sample[], scale: TracingScale, facts: string[], note: s
   ];
   for (const [label, key, f, digits] of rows) {
     const values = names.map((n) => f(med(n, key)));
-    lines.push(`| ${label} | ${values.map((v) => v.toFixed(digits)).join(' | ')} | ${values.slice(1).map((v) => `${(v / values[0]).toFixed(3)}×`).join(' | ')} |`);
+    lines.push(
+      `| ${label} | ${values.map((v) => v.toFixed(digits)).join(' | ')} | ${values
+        .slice(1)
+        .map((v) => `${(v / values[0]).toFixed(3)}×`)
+        .join(' | ')} |`,
+    );
   }
   const cost = (key: keyof Sample, f: (v: number) => number, higherBetter: boolean) => {
     const off = f(med('off', key));
     const ten = f(med('10 %', key));
     return higherBetter ? 1 - ten / off : ten / off - 1;
   };
-  const worst = Math.max(cost('getRps', (v) => v, true), cost('getP99Ms', (v) => v, false), cost('pushSeconds', (v) => v, false));
+  const worst = Math.max(
+    cost('getRps', (v) => v, true),
+    cost('getP99Ms', (v) => v, false),
+    cost('pushSeconds', (v) => v, false),
+  );
   lines.push(
     '',
     `**Target ≤ 5 % cost at 10 % sampling:** ${worst <= 0.05 ? 'met' : 'missed'} (worst of GET requests/s, GET p99 and push time: ${(worst * 100).toFixed(1)} %).`,
@@ -247,10 +302,15 @@ async function main(): Promise<void> {
   const scale = SCALES[process.env.BENCH_SCALE ?? 'full'];
   if (!scale) throw new Error(`BENCH_SCALE must be one of ${Object.keys(SCALES).join(', ')}`);
   const otlp = process.env.LADING_TEST_JAEGER_OTLP;
-  if (!otlp) throw new Error('LADING_TEST_JAEGER_OTLP is not set: `bash scripts/services start jaeger`, then `eval "$(bash scripts/services env)"`');
+  if (!otlp)
+    throw new Error(
+      'LADING_TEST_JAEGER_OTLP is not set: `bash scripts/services start jaeger`, then `eval "$(bash scripts/services env)"`',
+    );
   // The modes set tracing themselves: nothing of the caller's environment may turn it on.
   for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
-  const out = process.env.BENCH_OUT ?? join(ROOT, 'bench/results', scale.name === 'full' ? 'latest-tracing.md' : `latest-tracing-${scale.name}.md`);
+  const out =
+    process.env.BENCH_OUT ??
+    join(ROOT, 'bench/results', scale.name === 'full' ? 'latest-tracing.md' : `latest-tracing-${scale.name}.md`);
   const dir = mkdtempSync(join(tmpdir(), 'lading-bench-tracing-'));
   const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
   const loadBefore = uptime();
