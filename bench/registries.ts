@@ -182,19 +182,21 @@ async function benchDatabase(): Promise<{ url: string; name: string; removal: st
  * in a new database on the test PostgreSQL. The database is created first by `lading migrate`
  * in a process of its own: PGlite's first boot runs initdb, whose WebAssembly memory stays
  * resident in the process that ran it (several hundred MB), and a registry serves from an
- * existing database for all but its first minute.
+ * existing database for all but its first minute. `env` is laid over the server's settings
+ * (`OTEL_*` for tracing, say).
  */
 export async function startLadingEmbedded(
   name: string,
   storage: BenchStorage = { driver: 'filesystem' },
   database: 'pglite' | 'postgres' = 'pglite',
+  env: Record<string, string> = {},
 ): Promise<Target> {
   const dir = makeTempDir('lading-bench-lading-');
   const servers: Server[] = [];
   const removals = storageRemovals(storage);
   return startTarget(dir, servers, removals, async () => {
     const port = await freePort();
-    const env: Record<string, string> = {
+    const settings: Record<string, string> = {
       LADING_DATA_DIR: dir,
       LADING_HTTP_ADDR: `127.0.0.1:${port}`,
       LADING_LOG_LEVEL: 'warn',
@@ -204,18 +206,18 @@ export async function startLadingEmbedded(
     if (database === 'postgres') {
       const db = await benchDatabase();
       removals.push(db.removal);
-      env.LADING_DATABASE_URL = db.url;
+      settings.LADING_DATABASE_URL = db.url;
       dbName = db.name;
     }
     await new Promise<void>((ok, fail) =>
       execFile(
         process.execPath,
         [LADING, 'migrate'],
-        { cwd: ROOT, env: { ...process.env, ...env }, timeout: READY_TIMEOUT_MS },
+        { cwd: ROOT, env: { ...process.env, ...settings }, timeout: READY_TIMEOUT_MS },
         (e, _out, err) => (e ? fail(new Error(`lading migrate failed: ${e.message}\n${err}`)) : ok()),
       ),
     );
-    servers.push(await startServer('lading', port, process.execPath, [LADING, 'serve'], env));
+    servers.push(await startServer('lading', port, process.execPath, [LADING, 'serve'], { ...settings, ...env }));
     return makeTarget(name, servers, dir, removals, dbName);
   });
 }
@@ -226,7 +228,11 @@ export async function startLadingEmbedded(
  * process, one after the other, sharing a temp data directory, the database and `storage`;
  * `env` is laid over the settings of every app.
  */
-export async function startLadingSplit(name: string, storage: BenchStorage, env: Record<string, string> = {}): Promise<Target> {
+export async function startLadingSplit(
+  name: string,
+  storage: BenchStorage,
+  env: Record<string, string> = {},
+): Promise<Target> {
   const plan = await planSplit({ LADING_LOG_LEVEL: 'warn', ...ladingStorageEnv(storage), ...env });
   const dbName = new URL(plan.db.url).pathname.slice(1);
   const servers: Server[] = [];

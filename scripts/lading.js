@@ -10,20 +10,19 @@ if (isStale()) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 // Tracing first: its instrumentations patch http, express, pg, kafkajs… as they are first
-// required, which main() does. Off (nothing loaded) unless OTEL_* asks for it.
+// required, which the requires below do. Off (nothing loaded) unless OTEL_* asks for it.
 const tracing = require('../dist/libs/nest-common/src/telemetry/tracing.js');
-
-function main() {
-  const { ConfigInvalidError } = require('../dist/libs/nest-common/src/index.js');
-  return require('../dist/apps/lading/src/main.js')
-    .run(process.argv.slice(2))
-    .catch((e) => {
-      console.error(e instanceof ConfigInvalidError ? e.message : e instanceof Error ? e.stack || e.message : e);
-      process.exit(1);
-    });
-}
-
-tracing.startTracing(tracing.serviceNameFor(process.argv.slice(2))).then(main, (e) => {
+try {
+  tracing.startTracing(tracing.serviceNameFor(process.argv.slice(2)));
+} catch (e) {
   console.error(`starting tracing failed: ${e instanceof Error ? e.message : e}`);
   process.exit(1);
-});
+}
+
+const { ConfigInvalidError } = require('../dist/libs/nest-common/src/index.js');
+require('../dist/apps/lading/src/main.js')
+  .run(process.argv.slice(2))
+  .catch((e) => {
+    console.error(e instanceof ConfigInvalidError ? e.message : e instanceof Error ? e.stack || e.message : e);
+    process.exit(1);
+  });

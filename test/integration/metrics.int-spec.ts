@@ -180,6 +180,11 @@ describe('metrics of the split stack, the dashboard and the alert rules', () => 
       /^registry_notifications_events_total\{type="Successes",action="push",endpoint="hook"\} [1-9]\d*$/m,
     );
     expect(scrapes['notifications']).toMatch(/^registry_notifications_pending\{endpoint="hook"\} \d+$/m);
+    expect(scrapes['notifications']).toMatch(/^registry_notifications_delivery_total\{endpoint="hook",delivery_type="delivered"\} [1-9]\d*$/m);
+    // The manifest GET's pull event went through the manifests service's buffer.
+    expect(scrapes['manifests']).toMatch(/^lading_pull_events_total\{outcome="recorded"\} [1-9]\d*$/m);
+    expect(scrapes['manifests']).toMatch(/^lading_pull_events_buffered \d+$/m);
+    expect(scrapes['manifests']).toMatch(/^lading_pull_event_write_failures_total 0$/m);
     expect(scrapes['gc-worker']).toMatch(/^lading_gc_queue_depth\{queue="blobs"\} \d+$/m);
   });
 

@@ -4,56 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { eventually, randomBlob, randomImage, RegistryTestClient, type TestBlob } from '@lading/testing';
+import { jaegerOtlp, type JaegerSpan, traceOfRequest } from '../support/jaeger';
 import { startSplitOnKafka } from '../support/kafka';
 import type { LadingProcess, SplitStack } from '../support/registry-processes';
 import { WebhookReceiver } from '../support/webhook-receiver';
-
-/** A span as Jaeger's query API returns it, with its process's service name and its tags as a map. */
-interface JaegerSpan {
-  spanID: string;
-  operationName: string;
-  service: string;
-  parent?: string;
-  references: { refType: string; traceID: string; spanID: string }[];
-  tags: Record<string, unknown>;
-}
-
-function jaegerQuery(): string {
-  const url = process.env.LADING_TEST_JAEGER_QUERY;
-  if (!url || !process.env.LADING_TEST_JAEGER_OTLP) {
-    throw new Error('LADING_TEST_JAEGER_* are not set: `scripts/services start jaeger`, then `eval "$(scripts/services env)"`');
-  }
-  return url;
-}
-
-/** The trace whose gateway span carries request id `requestId`, as Jaeger has it now (spans still arriving). */
-async function traceOfRequest(requestId: string): Promise<{ traceId: string; spans: JaegerSpan[] } | undefined> {
-  const q = new URLSearchParams({ service: 'lading-gateway', tags: JSON.stringify({ 'lading.request_id': requestId }), lookback: '1h', limit: '5' });
-  const found = (await (await fetch(`${jaegerQuery()}/api/traces?${q}`)).json()) as { data: { traceID: string }[] | null };
-  const traceId = found.data?.[0]?.traceID;
-  return traceId ? { traceId, spans: await traceSpans(traceId) } : undefined;
-}
-
-async function traceSpans(traceId: string): Promise<JaegerSpan[]> {
-  const r = (await (await fetch(`${jaegerQuery()}/api/traces/${traceId}`)).json()) as {
-    data: {
-      spans: { spanID: string; operationName: string; processID: string; references: JaegerSpan['references']; tags: { key: string; value: unknown }[] }[];
-      processes: Record<string, { serviceName: string }>;
-    }[];
-  };
-  const t = r.data?.[0];
-  if (!t) return [];
-  return t.spans.map((s) => ({
-    spanID: s.spanID,
-    operationName: s.operationName,
-    service: t.processes[s.processID].serviceName,
-    references: s.references,
-    // A link to the parent itself (the relay's publish links to the request it continues) comes as one FOLLOWS_FROM.
-    parent: (s.references.find((ref) => ref.refType === 'CHILD_OF' && ref.traceID === traceId) ?? s.references.find((ref) => ref.traceID === traceId))
-      ?.spanID,
-    tags: Object.fromEntries(s.tags.map((tag) => [tag.key, tag.value])),
-  }));
-}
 
 /** What a trace must hold, by name: each entry a description and a test of one span. */
 const has = (spans: JaegerSpan[], test: (s: JaegerSpan) => boolean) => spans.some(test);
@@ -94,10 +48,9 @@ describe('traces in Jaeger across the split stack, Kafka and a webhook', () => {
     dir = mkdtempSync(join(tmpdir(), 'lading-tracing-'));
     const config = join(dir, 'lading.yml');
     writeFileSync(config, stringify({ notifications: { allowedhosts: ['127.0.0.1'], endpoints: [{ name: 'traced', url: receiver.url, timeout: '5s' }] } }));
-    jaegerQuery();
     ({ stack, notifications } = await startSplitOnKafka('tracing', {
       LADING_CONFIG: config,
-      OTEL_EXPORTER_OTLP_ENDPOINT: process.env.LADING_TEST_JAEGER_OTLP!,
+      OTEL_EXPORTER_OTLP_ENDPOINT: jaegerOtlp(),
       OTEL_TRACES_SAMPLER: 'always_on',
       OTEL_BSP_SCHEDULE_DELAY: '200',
     }));

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -39,7 +39,21 @@ export async function freePort(): Promise<number> {
  * default, `live` for a process that is up while a backend it reports on is not.
  */
 export async function startLading(app: string | undefined, env: Record<string, string>, port: number, waitFor: 'ready' | 'live' = 'ready'): Promise<LadingProcess> {
-  const proc = spawn(process.execPath, [LADING, 'serve', ...(app ? [app] : [])], {
+  return startNode([LADING, 'serve', ...(app ? [app] : [])], app ?? 'embedded', env, port, waitFor);
+}
+
+/**
+ * Starts `app` by its own entry point, `node dist/apps/<app>/src/main.js` (built first if stale), as
+ * {@link startLading} starts `lading serve <app>`.
+ */
+export async function startAppEntryPoint(app: string, env: Record<string, string>, port: number, waitFor: 'ready' | 'live' = 'ready'): Promise<LadingProcess> {
+  const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build.js')], { cwd: ROOT, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`building dist/ failed:\n${build.stderr}`);
+  return startNode([join(ROOT, 'dist/apps', app, 'src/main.js')], app, env, port, waitFor);
+}
+
+async function startNode(args: string[], app: string, env: Record<string, string>, port: number, waitFor: 'ready' | 'live'): Promise<LadingProcess> {
+  const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, LADING_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,7 +64,7 @@ export async function startLading(app: string | undefined, env: Record<string, s
   const exited = new Promise<void>((ok) => proc.once('exit', () => ok()));
   const url = `http://127.0.0.1:${port}`;
   const p: LadingProcess = {
-    app: app ?? 'embedded',
+    app,
     url,
     proc,
     log: () => output,

@@ -1,3 +1,4 @@
+import '@lading/nest-common/start-tracing';
 import 'reflect-metadata';
 import { httpServerLimits, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { BlobUploadAppModule } from './app.module';

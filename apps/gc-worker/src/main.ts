@@ -1,3 +1,4 @@
+import '@lading/nest-common/start-tracing';
 import 'reflect-metadata';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { HealthController, type LadingConfig, LadingCoreModule, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';

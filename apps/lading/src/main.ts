@@ -1,3 +1,4 @@
+import '@lading/nest-common/start-tracing';
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -20,6 +20,11 @@ const webhookMetrics = {
     help: 'Webhook POSTs by response status code ("error": no response), per endpoint.',
     labelNames: ['code', 'endpoint'] as const,
   }),
+  delivery: new Counter({
+    name: 'registry_notifications_delivery_total',
+    help: 'Events by final outcome per endpoint: delivered (maybe after retries) or lost (a dead letter: maxattempts POSTs failed).',
+    labelNames: ['endpoint', 'delivery_type'] as const,
+  }),
   errors: new Counter({ name: 'registry_notifications_errors_total', help: 'Webhook POSTs that failed (to be retried), per endpoint.', labelNames: endpointLabel }),
   latency: new Histogram({
     name: 'registry_notifications_http_latency_seconds',
@@ -197,6 +202,9 @@ export class WebhookDispatcher {
             endpointBackoffMs: endpoint.backoff,
           },
     );
+    // Final outcomes: the store makes a delivery dead once it has had maxattempts POSTs.
+    const final = result.ok ? claimed.length : claimed.filter((c) => c.attempts + 1 >= endpoint.maxattempts).length;
+    if (final > 0) webhookMetrics.delivery.inc({ ...endpointLabels, delivery_type: result.ok ? 'delivered' : 'lost' }, final);
     return claimed.length;
   }
 

@@ -1,11 +1,20 @@
-import { DynamicModule, Global, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import {
+  DynamicModule,
+  Global,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { hostname } from 'node:os';
 import { MetadataDb, openMetadataDb, PullEventBuffer } from '@lading/metadata-db';
 import { createBlobStorage } from '@lading/storage';
 import type { LadingConfig } from '../config/lading.config';
-import { SampledGauge } from '../metrics/metrics';
+import { SampledCounter, SampledGauge } from '../metrics/metrics';
 import { HealthChecks } from '../health/health.checks';
 import { BLOB_STORAGE, LADING_CONFIG } from './tokens';
 
@@ -14,6 +23,22 @@ const dbPool = new SampledGauge({
   help: 'Connections of the PostgreSQL pool: in use, idle, and requests waiting for one (none for the embedded PGlite).',
   labelNames: ['state'],
 });
+
+const pullEvents = {
+  events: new SampledCounter({
+    name: 'lading_pull_events_total',
+    help: "Pull events of this process's buffer: recorded (a pull happened), written (to the outbox), dropped (buffer full, a write failed with no room, or after shutdown).",
+    labelNames: ['outcome'],
+  }),
+  failedWrites: new SampledCounter({
+    name: 'lading_pull_event_write_failures_total',
+    help: 'Batch writes of pull events to the outbox that failed (retried).',
+  }),
+  buffered: new SampledGauge({
+    name: 'lading_pull_events_buffered',
+    help: 'Pull events held in memory, not yet written: what a crash now would lose.',
+  }),
+};
 
 /** The counts of a `pg` pool, which TypeORM's PostgreSQL driver keeps as `driver.master`. */
 interface PgPoolCounts {
@@ -33,7 +58,7 @@ function pgPoolOf(ds: DataSource): PgPoolCounts | undefined {
  */
 @Injectable()
 class MetadataDbCloser implements OnApplicationShutdown, OnModuleInit {
-  private removePoolGauge?: () => void;
+  private readonly removeGauges: (() => void)[] = [];
 
   constructor(
     @Inject(MetadataDb) private readonly db: MetadataDb,
@@ -42,20 +67,31 @@ class MetadataDbCloser implements OnApplicationShutdown, OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    // Counters until metrics land: what a crash now would lose (`pending`), and what was dropped.
     this.health.addReadiness('pullEvents', async () => ({ ok: true, report: this.pulls.stats() }));
+    this.removeGauges.push(
+      pullEvents.events.add((set) => {
+        const { recorded, written, dropped } = this.pulls.stats();
+        set({ outcome: 'recorded' }, recorded);
+        set({ outcome: 'written' }, written);
+        set({ outcome: 'dropped' }, dropped);
+      }),
+      pullEvents.failedWrites.add((set) => set({}, this.pulls.stats().failedWrites)),
+      pullEvents.buffered.add((set) => set({}, this.pulls.stats().pending)),
+    );
     const pool = pgPoolOf(this.db.dataSource);
     if (pool) {
-      this.removePoolGauge = dbPool.add((set) => {
-        set({ state: 'in_use' }, pool.totalCount - pool.idleCount);
-        set({ state: 'idle' }, pool.idleCount);
-        set({ state: 'waiting' }, pool.waitingCount);
-      });
+      this.removeGauges.push(
+        dbPool.add((set) => {
+          set({ state: 'in_use' }, pool.totalCount - pool.idleCount);
+          set({ state: 'idle' }, pool.idleCount);
+          set({ state: 'waiting' }, pool.waitingCount);
+        }),
+      );
     }
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.removePoolGauge?.();
+    for (const remove of this.removeGauges.splice(0)) remove();
     try {
       await this.pulls.close();
     } finally {

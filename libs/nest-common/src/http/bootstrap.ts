@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { Logger, Module, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { Logger, Module, ShutdownSignal, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
@@ -10,6 +10,7 @@ import { OciExceptionFilter } from '../errors/oci-exception.filter';
 import { createRootLogger, loggingModule, requestIdOf } from '../logging/logging';
 import { startDebugListener, type DebugListener } from '../metrics/debug-server';
 import { observeRequest } from '../metrics/http-metrics';
+import { shutdownTracing } from '../telemetry/tracing';
 import { BoundedExpressAdapter, httpServerLimits, type HttpServerLimits } from './bounded-express.adapter';
 
 /** How an app process listens. */
@@ -50,7 +51,7 @@ class LadingHttpAppModule {
  * Creates and starts a Nest app on Express with what every Lading process needs: request bodies
  * left as streams (no body parser: blobs stream through), a server bounded in head size and idle
  * time, the OCI error filter, the API version header on every response, and graceful shutdown
- * hooks.
+ * on a signal ({@link closeOnSignals}).
  */
 export async function startHttpApp(module: unknown, options: HttpAppOptions): Promise<INestApplication> {
   const defaults = ladingConfigSchema.parse({});
@@ -76,7 +77,7 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
   });
   app.use(requestObserver(log.accesslog.disabled ? undefined : logger, options.behindGateway ?? false));
   app.useGlobalFilters(new OciExceptionFilter());
-  app.enableShutdownHooks();
+  closeOnSignals(app);
   await options.beforeListen?.(app);
   const { host, port } = splitAddr(options.addr);
   const debug = options.debug?.addr ? await startDebug(options.debug.addr, options.debug) : undefined;
@@ -95,6 +96,36 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
   }
   Logger.log(`listening on ${await app.getUrl()}`, 'Lading');
   return app;
+}
+
+/**
+ * On a shutdown signal (those of Nest's `enableShutdownHooks`: SIGTERM, SIGINT…) closes the app
+ * (its hooks, its server), then exports the spans still buffered (bounded: {@link shutdownTracing}),
+ * then dies of that signal, as without a handler. Nest's own hooks cannot order this: they end by
+ * re-raising the signal, which kills the process before an export could finish, and the last
+ * requests' spans were lost. The handlers go when the app closes otherwise.
+ */
+function closeOnSignals(app: INestApplication): void {
+  const signals = Object.values(ShutdownSignal);
+  let closing = false;
+  const onSignal = async (signal: NodeJS.Signals) => {
+    if (closing) return; // a second signal while closing changes nothing
+    closing = true;
+    let failed = false;
+    try {
+      await app.close();
+    } catch (e) {
+      Logger.error(`closing on ${signal} failed: ${e instanceof Error ? e.stack : e}`, 'Lading');
+      failed = true;
+    }
+    await shutdownTracing();
+    unlisten();
+    if (failed) process.exit(1);
+    process.kill(process.pid, signal);
+  };
+  const unlisten = () => signals.forEach((s) => process.removeListener(s, onSignal));
+  signals.forEach((s) => process.on(s, onSignal));
+  (app.getHttpServer() as Server).once('close', () => closing || unlisten());
 }
 
 const debugListeners = new WeakMap<INestApplication, DebugListener>();

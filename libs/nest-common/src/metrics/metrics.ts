@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { collectDefaultMetrics, Gauge, register } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, register } from 'prom-client';
 
 /**
  * What Lading exports to Prometheus lives in prom-client's default registry: one per process, so
@@ -53,15 +53,20 @@ const logger = new Logger('Metrics');
 export class SampledGauge<L extends string = string> {
   private readonly sources = new Set<GaugeSource<L>>();
 
-  constructor(config: { name: string; help: string; labelNames?: readonly L[] }) {
+  constructor(config: { name: string; help: string; labelNames?: readonly L[] }, kind: 'gauge' | 'counter' = 'gauge') {
     const sources = this.sources;
-    new Gauge<L>({
+    const Metric = kind === 'gauge' ? Gauge : Counter;
+    new Metric<L>({
       ...config,
       async collect() {
         this.reset();
+        const write: GaugeSetter<L> =
+          this instanceof Gauge
+            ? (labels, value) => this.set(labels, value)
+            : (labels, value) => this.inc(labels, value);
         for (const source of sources) {
           try {
-            await source((labels, value) => this.set(labels, value));
+            await source(write);
           } catch (e) {
             logger.debug(`${config.name}: ${(e as Error).message}`);
           }
@@ -74,6 +79,17 @@ export class SampledGauge<L extends string = string> {
   add(source: GaugeSource<L>): () => void {
     this.sources.add(source);
     return () => this.sources.delete(source);
+  }
+}
+
+/**
+ * A counter read at scrape time, as {@link SampledGauge} reads a gauge: for totals the measured
+ * code keeps itself (a buffer's counts), which then needs no prom-client. The sources' values are
+ * added up (two instances in one process give one total); each must only grow.
+ */
+export class SampledCounter<L extends string = string> extends SampledGauge<L> {
+  constructor(config: { name: string; help: string; labelNames?: readonly L[] }) {
+    super(config, 'counter');
   }
 }
 

@@ -1,4 +1,4 @@
-import { serviceNameFor, tracingWanted } from './tracing';
+import { serviceNameFor, serviceNameOfEntry, tracingShutdownTimeoutMs, tracingWanted } from './tracing';
 
 describe('tracingWanted', () => {
   it.each<[string, NodeJS.ProcessEnv, boolean]>([
@@ -26,5 +26,32 @@ describe('serviceNameFor', () => {
     [[], 'lading'],
   ])('%j → %s', (argv, name) => {
     expect(serviceNameFor(argv)).toBe(name);
+  });
+});
+
+describe('serviceNameOfEntry', () => {
+  it.each<[string | undefined, string[], string | undefined]>([
+    ['/srv/lading/dist/apps/gateway/src/main.js', [], 'lading-gateway'],
+    ['/srv/lading/dist/apps/blob-upload/src/main.js', [], 'lading-blob-upload'],
+    ['/srv/lading/apps/gc-worker/src/main.ts', [], 'lading-gc-worker'],
+    ['/srv/lading/dist/apps/lading/src/main.js', ['serve', 'manifests'], 'lading-manifests'],
+    ['/srv/lading/dist/apps/lading/src/main.js', ['gc', 'run'], 'lading-gc'],
+    ['/srv/lading/scripts/lading.js', ['serve'], undefined],
+    ['/srv/lading/dist/apps/gateway/src/gateway.module.js', [], undefined],
+    ['/srv/lading/node_modules/jest/bin/jest.js', [], undefined],
+    [undefined, [], undefined],
+  ])('%s %j → %s', (entry, argv, name) => {
+    expect(serviceNameOfEntry(entry, argv)).toBe(name);
+  });
+});
+
+describe('tracingShutdownTimeoutMs', () => {
+  it.each<[NodeJS.ProcessEnv, number]>([
+    [{}, 30_000],
+    [{ OTEL_BSP_EXPORT_TIMEOUT: '2000' }, 2000],
+    [{ OTEL_BSP_EXPORT_TIMEOUT: 'soon' }, 30_000],
+    [{ OTEL_BSP_EXPORT_TIMEOUT: '0' }, 30_000],
+  ])('%j → %d ms', (env, ms) => {
+    expect(tracingShutdownTimeoutMs(env)).toBe(ms);
   });
 });

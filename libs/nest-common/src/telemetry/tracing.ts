@@ -5,8 +5,12 @@
  *
  * Off unless asked for: with no exporter endpoint and no `OTEL_TRACES_EXPORTER` set, nothing is
  * loaded and no SDK starts, so every tracing call in the code stays an API no-op. It must run
- * before anything it instruments is first required (`scripts/lading.js` calls it first), since the
- * instrumentations patch modules as they load. This file imports nothing at its top for that reason.
+ * before anything it instruments is first required (`scripts/lading.js` calls it first, the apps'
+ * own entry points import `./start-tracing` first), since the instrumentations patch modules as
+ * they load: so it starts synchronously, and this file imports nothing at its top.
+ *
+ * Spans are exported in batches (every `OTEL_BSP_SCHEDULE_DELAY`, 5 s by default), so a process
+ * must call {@link shutdownTracing} once its app has closed, or the last requests' spans are lost.
  */
 
 /** The variables that turn tracing on, as the SDK specification names them. */
@@ -43,23 +47,40 @@ export function serviceNameFor(argv: readonly string[]): string {
 const UNTRACED_PATHS = /^\/(healthz|metrics)(\/|$|\?)/;
 
 /**
- * Starts tracing when `env` asks for it ({@link tracingWanted}); resolves to undefined, having
- * loaded nothing, when it does not. Instruments HTTP (server and client), Express and Nest, `pg`,
+ * The service name of a process whose entry point is the file `entry`, run with `argv`: for an
+ * app's own `apps/<app>/src/main.js` (or `.ts`) `lading-<app>`, for the command line's
+ * (`apps/lading/src/main.js`) {@link serviceNameFor} `argv`; undefined for any other file.
+ */
+export function serviceNameOfEntry(entry: string | undefined, argv: readonly string[]): string | undefined {
+  const app = /(?:^|[/\\])apps[/\\]([a-z][a-z0-9-]*)[/\\]src[/\\]main\.[jt]s$/.exec(entry ?? '')?.[1];
+  if (!app) return undefined;
+  return app === 'lading' ? serviceNameFor(argv) : `lading-${app}`;
+}
+
+/** The SDK this process started, once started. */
+let started: { sdk: { shutdown(): Promise<void>; forceFlush?(): Promise<void> }; stopped?: Promise<void> } | undefined;
+
+/**
+ * Starts tracing when `env` asks for it ({@link tracingWanted}); returns undefined, having
+ * loaded nothing, when it does not. Once started, a second call returns the same SDK (an app's
+ * entry point imported by the `lading` command line, which started it already). Instruments HTTP (server and client), Express and Nest, `pg`,
  * kafkajs and undici (`fetch`). Spans of the database and HTTP clients are made only under a
  * parent (a request, a relay batch): a poll loop's queries make no traces of their own; taking a
  * pooled connection is not a span.
  */
-export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | undefined> {
+export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = process.env): Tracing | undefined {
+  if (started) return handle;
   if (!tracingWanted(env)) return undefined;
-  const [{ NodeSDK }, http, express, nest, pg, kafkajs, undici] = await Promise.all([
-    import('@opentelemetry/sdk-node'),
-    import('@opentelemetry/instrumentation-http'),
-    import('@opentelemetry/instrumentation-express'),
-    import('@opentelemetry/instrumentation-nestjs-core'),
-    import('@opentelemetry/instrumentation-pg'),
-    import('@opentelemetry/instrumentation-kafkajs'),
-    import('@opentelemetry/instrumentation-undici'),
-  ]);
+  // require, not import(): the instrumentations must be in place before the caller's next require.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  const http = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const express = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
+  const nest = require('@opentelemetry/instrumentation-nestjs-core') as typeof import('@opentelemetry/instrumentation-nestjs-core');
+  const pg = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
+  const kafkajs = require('@opentelemetry/instrumentation-kafkajs') as typeof import('@opentelemetry/instrumentation-kafkajs');
+  const undici = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const named = env.OTEL_SERVICE_NAME || /(^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
   const sdk = new NodeSDK({
     serviceName: named ? undefined : serviceName,
@@ -80,5 +101,37 @@ export async function startTracing(serviceName: string, env: NodeJS.ProcessEnv =
     ],
   });
   sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  started = { sdk };
+  // A process that ends by itself (a command, an app closed by its caller) exports what is left.
+  process.once('beforeExit', () => void shutdownTracing(env));
+  return handle;
+}
+
+const handle: Tracing = { shutdown: () => shutdownTracing() };
+
+/**
+ * How long {@link shutdownTracing} waits for the last export: `OTEL_BSP_EXPORT_TIMEOUT`
+ * (milliseconds, the batch processor's own bound on one export), 30 s as the specification's
+ * default when unset or not a number.
+ */
+export function tracingShutdownTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const ms = Number(env.OTEL_BSP_EXPORT_TIMEOUT);
+  return Number.isFinite(ms) && ms > 0 ? ms : 30_000;
+}
+
+/**
+ * Exports the spans still buffered and stops the SDK, waiting at most
+ * {@link tracingShutdownTimeoutMs}; never rejects (a collector that is down must not hold a
+ * shutdown up, nor fail it). Call it after the app has closed, so its last spans are ended.
+ * Once is enough: later calls wait for the same end. Resolves at once when tracing is off.
+ */
+export function shutdownTracing(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  if (!started) return Promise.resolve();
+  if (!started.stopped) {
+    const sdk = started.sdk;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((ok) => (timer = setTimeout(ok, tracingShutdownTimeoutMs(env)).unref()));
+    started.stopped = Promise.race([sdk.shutdown().catch(() => undefined), bound]).finally(() => clearTimeout(timer));
+  }
+  return started.stopped;
 }

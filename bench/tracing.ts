@@ -1,0 +1,351 @@
+/**
+ * Tracing overhead (issue 10 §5): embedded Lading with tracing off, then exporting OTLP to the real
+ * Jaeger at 10 % sampling (`parentbased_traceidratio`, 0.1) and at 100 %, over two workloads: a
+ * manifest GET by tag under `wrk` (32 connections: requests/s and p99 latency) and a 1 GiB blob
+ * push with `curl` (POST, `curl -T` the file as one PATCH, PUT `?digest=`: seconds and MB/s).
+ * Three rounds, the order of the modes alternating; medians, and each mode's ratio to off. Not a
+ * test: numbers, and whether the issue's target (≤ 5 % cost at 10 %) is met.
+ *
+ *   bash scripts/services start jaeger     # unless it runs
+ *   eval "$(bash scripts/services env)"
+ *   bench/tracing                          # about 10 minutes; BENCH_SCALE=small: 64 MiB, 5 s, about 4
+ *
+ * Environment:
+ *   BENCH_SCALE   `full` (default: 1 GiB, wrk 10 s, 3 rounds) or `small` (64 MiB, 5 s, 2 rounds)
+ *   BENCH_OUT     the markdown (default bench/results/latest-tracing.md at full scale, latest-tracing-<scale>.md otherwise)
+ *   BENCH_NOTE    a sentence for the notes
+ *
+ * The report goes to stdout and the file, progress to stderr. Exits 0 unless something broke.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { once } from 'node:events';
+import { Client } from 'undici';
+import { BlobSource } from './blob-source';
+import { OCI_MANIFEST, pushBlob, putManifest, startUpload } from './oci-client';
+import { cpuSecondsOf } from './proc-stats';
+import { ROOT, startLadingEmbedded, stopAll, type Target } from './registries';
+import { GiB, MB, MiB, percentile } from './stats';
+
+const log = (message: string) => console.error(`[bench tracing] ${message}`);
+
+interface TracingScale {
+  name: string;
+  blobSize: number;
+  wrkSeconds: number;
+  rounds: number;
+}
+
+const SCALES: Record<string, TracingScale> = {
+  full: { name: 'full', blobSize: GiB, wrkSeconds: 10, rounds: 3 },
+  small: { name: 'small', blobSize: 64 * MiB, wrkSeconds: 5, rounds: 2 },
+};
+
+/** A tracing setting, as the environment of the registry process. */
+interface Mode {
+  name: string;
+  env: Record<string, string>;
+}
+
+function modes(otlp: string): Mode[] {
+  const on = (ratio: string): Record<string, string> => ({
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp,
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: ratio,
+    OTEL_SERVICE_NAME: 'lading-bench',
+  });
+  return [
+    { name: 'off', env: {} },
+    { name: '10 %', env: on('0.1') },
+    { name: '100 %', env: on('1') },
+  ];
+}
+
+interface Sample {
+  mode: string;
+  round: number;
+  getRps: number;
+  getP99Ms: number;
+  getCpuUsPerRequest: number;
+  pushSeconds: number;
+  pushCpuSeconds: number;
+}
+
+const WRK = '/usr/bin/wrk';
+const REPO = 'bench/tracing';
+const TAG = 'latest';
+
+function run(command: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((ok, fail) =>
+    execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * MiB }, (e, out, err) =>
+      e ? fail(new Error(`${command} ${args.join(' ')}: ${e.message}\n${err}`)) : ok(out),
+    ),
+  );
+}
+
+/** A small image tagged `latest`: what the GET workload reads. */
+async function pushImage(client: Client): Promise<void> {
+  const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+  const layer = Buffer.alloc(1024, 7);
+  const blob = (b: Buffer) => ({
+    digest: `sha256:${createHash('sha256').update(b).digest('hex')}`,
+    size: b.length,
+    body: b,
+  });
+  await pushBlob(client, REPO, blob(config));
+  await pushBlob(client, REPO, blob(layer));
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...descriptor(blob(config)) },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...descriptor(blob(layer)) }],
+  };
+  await putManifest(client, REPO, TAG, Buffer.from(JSON.stringify(manifest)));
+}
+
+function descriptor(b: { digest: string; size: number }): { digest: string; size: number } {
+  return { digest: b.digest, size: b.size };
+}
+
+/** Seconds and milliseconds of wrk's `--latency` output, in ms. */
+function wrkMs(value: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(value.trim());
+  if (!m) throw new Error(`wrk latency "${value}" not understood`);
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2] as 'us' | 'ms' | 's' | 'm'];
+}
+
+/** wrk on the manifest GET by tag: requests/s, p99 (ms), and the server's CPU per request (µs). */
+async function manifestGets(target: Target, seconds: number): Promise<{ rps: number; p99: number; cpuUs: number }> {
+  const url = `${target.url}/v2/${REPO}/manifests/${TAG}`;
+  const args = (s: number) => ['-t', '2', '-c', '32', '-d', `${s}s`, '--latency', '-H', `Accept: ${OCI_MANIFEST}`, url];
+  await run(WRK, args(2), 60_000); // warm-up, not measured
+  const cpu0 = cpuOf(target);
+  const out = await run(WRK, args(seconds), (seconds + 60) * 1000);
+  const cpu = cpuOf(target) - cpu0;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1];
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
+  if (!(rps > 0) || !p99) throw new Error(`wrk output not understood:\n${out}`);
+  if (non2xx) throw new Error(`wrk: ${non2xx} responses were not 2xx:\n${out}`);
+  return { rps, p99: wrkMs(p99), cpuUs: (cpu / requests) * 1e6 };
+}
+
+function cpuOf(target: Target): number {
+  return cpuSecondsOf(target.pids());
+}
+
+/** POST, `curl -T` the whole file as one PATCH, PUT `?digest=`: seconds end to end, and the server's CPU. */
+async function bigPush(
+  target: Target,
+  client: Client,
+  file: string,
+  digest: string,
+): Promise<{ seconds: number; cpu: number }> {
+  const cpu0 = cpuOf(target);
+  const t0 = performance.now();
+  const location = `${target.url}${await startUpload(client, REPO)}`;
+  const patched = await run(
+    'curl',
+    [
+      '-sS',
+      '-f',
+      '-X',
+      'PATCH',
+      '-T',
+      file,
+      '-H',
+      'Content-Type: application/octet-stream',
+      '-H',
+      'Expect:',
+      '-D',
+      '-',
+      '-o',
+      '/dev/null',
+      location,
+    ],
+    10 * 60_000,
+  );
+  const next = /^location:\s*(\S+)/im.exec(patched)?.[1];
+  if (!next) throw new Error(`PATCH answered without a Location:\n${patched}`);
+  const put = new URL(next, target.url);
+  put.searchParams.set('digest', digest);
+  const res = await client.request({
+    method: 'PUT',
+    path: `${put.pathname}${put.search}`,
+    headers: { 'content-length': '0' },
+  });
+  const body = await res.body.text();
+  if (res.statusCode !== 201) throw new Error(`PUT ?digest=: ${res.statusCode} ${body}`);
+  return { seconds: (performance.now() - t0) / 1000, cpu: cpuOf(target) - cpu0 };
+}
+
+/** Writes a blob of `size` bytes to a file; its digest. */
+async function writeBlobFile(file: string, size: number): Promise<string> {
+  const source = new BlobSource();
+  const spec = source.create(size);
+  const out = createWriteStream(file);
+  for await (const chunk of source.chunks(spec)) if (!out.write(chunk)) await once(out, 'drain');
+  out.end();
+  await once(out, 'finish');
+  return spec.digest;
+}
+
+async function measure(mode: Mode, round: number, scale: TracingScale, file: string, digest: string): Promise<Sample> {
+  log(`round ${round}, tracing ${mode.name}: starting`);
+  const target = await startLadingEmbedded(`tracing ${mode.name}`, { driver: 'filesystem' }, 'pglite', mode.env);
+  const client = new Client(target.url);
+  try {
+    await pushImage(client);
+    const get = await manifestGets(target, scale.wrkSeconds);
+    log(`  GET: ${get.rps.toFixed(0)} req/s, p99 ${get.p99.toFixed(2)} ms, ${get.cpuUs.toFixed(0)} µs CPU/request`);
+    const push = await bigPush(target, client, file, digest);
+    log(`  push: ${push.seconds.toFixed(2)} s, ${push.cpu.toFixed(2)} s CPU`);
+    return {
+      mode: mode.name,
+      round,
+      getRps: get.rps,
+      getP99Ms: get.p99,
+      getCpuUsPerRequest: get.cpuUs,
+      pushSeconds: push.seconds,
+      pushCpuSeconds: push.cpu,
+    };
+  } finally {
+    await client.close();
+    await target.stop();
+  }
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+
+function render(samples: Sample[], scale: TracingScale, facts: string[], note: string | undefined): string {
+  const names = [...new Set(samples.map((s) => s.mode))];
+  const med = (mode: string, key: keyof Sample) =>
+    median(samples.filter((s) => s.mode === mode).map((s) => s[key] as number));
+  const rows: [string, keyof Sample, (v: number) => number, number, string][] = [
+    ['manifest GET by tag, requests/s ↑', 'getRps', (v) => v, 0, ''],
+    ['manifest GET by tag, p99 latency (ms) ↓', 'getP99Ms', (v) => v, 2, ''],
+    ['manifest GET by tag, server CPU per request (µs) ↓', 'getCpuUsPerRequest', (v) => v, 0, ''],
+    [
+      `${scale.blobSize / GiB >= 1 ? `${scale.blobSize / GiB} GiB` : `${scale.blobSize / MiB} MiB`} push, seconds ↓`,
+      'pushSeconds',
+      (v) => v,
+      2,
+      '',
+    ],
+    ['push throughput (MB/s) ↑', 'pushSeconds', (v) => scale.blobSize / MB / v, 1, ''],
+    ['push, server CPU (s) ↓', 'pushCpuSeconds', (v) => v, 2, ''],
+  ];
+  const lines = [
+    '## Tracing overhead',
+    '',
+    ...facts.map((f) => `- ${f}`),
+    '',
+    `| metric (median of ${scale.rounds} rounds) | ${names.join(' | ')} | ${names
+      .slice(1)
+      .map((n) => `${n} / off`)
+      .join(' | ')} |`,
+    `| --- | ${names.map(() => '---:').join(' | ')} | ${names
+      .slice(1)
+      .map(() => '---:')
+      .join(' | ')} |`,
+  ];
+  for (const [label, key, f, digits] of rows) {
+    const values = names.map((n) => f(med(n, key)));
+    lines.push(
+      `| ${label} | ${values.map((v) => v.toFixed(digits)).join(' | ')} | ${values
+        .slice(1)
+        .map((v) => `${(v / values[0]).toFixed(3)}×`)
+        .join(' | ')} |`,
+    );
+  }
+  const cost = (key: keyof Sample, f: (v: number) => number, higherBetter: boolean) => {
+    const off = f(med('off', key));
+    const ten = f(med('10 %', key));
+    return higherBetter ? 1 - ten / off : ten / off - 1;
+  };
+  const worst = Math.max(
+    cost('getRps', (v) => v, true),
+    cost('getP99Ms', (v) => v, false),
+    cost('pushSeconds', (v) => v, false),
+  );
+  lines.push(
+    '',
+    `**Target ≤ 5 % cost at 10 % sampling:** ${worst <= 0.05 ? 'met' : 'missed'} (worst of GET requests/s, GET p99 and push time: ${(worst * 100).toFixed(1)} %).`,
+    '',
+    '### Every round',
+    '',
+    '| round | tracing | GET req/s | GET p99 (ms) | GET CPU/request (µs) | push (s) | push CPU (s) |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: |',
+    ...samples.map(
+      (s) =>
+        `| ${s.round} | ${s.mode} | ${s.getRps.toFixed(0)} | ${s.getP99Ms.toFixed(2)} | ${s.getCpuUsPerRequest.toFixed(0)} | ${s.pushSeconds.toFixed(2)} | ${s.pushCpuSeconds.toFixed(2)} |`,
+    ),
+    '',
+    '### Notes',
+    '',
+    '- Each measurement starts a fresh embedded Lading (`lading serve`: PGlite, filesystem storage, log level `warn`, so no access log) with that tracing setting, pushes a small image, runs wrk 2 s unmeasured, then the measured wrk run, then the push, and stops it. The order of the modes alternates from round to round (off first, then off last).',
+    '- Tracing on: `OTEL_EXPORTER_OTLP_ENDPOINT` = the real Jaeger of `scripts/services` (OTLP/HTTP on 127.0.0.1), `OTEL_TRACES_SAMPLER=parentbased_traceidratio`, `OTEL_TRACES_SAMPLER_ARG` 0.1 or 1; the batch processor at its defaults. Off: no `OTEL_*` variable, so no SDK is loaded.',
+    '- wrk: 2 threads, 32 connections, `--latency` (p99 from its distribution), `Accept` the OCI manifest type. The push: one `curl -T` PATCH of the whole file, then `PUT ?digest=`; seconds from the POST to the 201.',
+    '- Server CPU: utime + stime of the registry process over the measurement (from /proc), which the load of other users of the machine does not inflate as much as wall-clock numbers.',
+    '- The machine has 2 cores shared with other work (see the load averages); wrk and curl run on the same cores as the server.',
+    ...(note ? [`- ${note}`] : []),
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const scale = SCALES[process.env.BENCH_SCALE ?? 'full'];
+  if (!scale) throw new Error(`BENCH_SCALE must be one of ${Object.keys(SCALES).join(', ')}`);
+  const otlp = process.env.LADING_TEST_JAEGER_OTLP;
+  if (!otlp)
+    throw new Error(
+      'LADING_TEST_JAEGER_OTLP is not set: `bash scripts/services start jaeger`, then `eval "$(bash scripts/services env)"`',
+    );
+  // The modes set tracing themselves: nothing of the caller's environment may turn it on.
+  for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
+  const out =
+    process.env.BENCH_OUT ??
+    join(ROOT, 'bench/results', scale.name === 'full' ? 'latest-tracing.md' : `latest-tracing-${scale.name}.md`);
+  const dir = mkdtempSync(join(tmpdir(), 'lading-bench-tracing-'));
+  const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim();
+  const loadBefore = uptime();
+  try {
+    const file = join(dir, 'blob');
+    log(`writing a ${scale.blobSize} byte blob`);
+    const digest = await writeBlobFile(file, scale.blobSize);
+    const all = modes(otlp);
+    const samples: Sample[] = [];
+    for (let round = 1; round <= scale.rounds; round++) {
+      const order = round % 2 === 1 ? all : [...all].reverse();
+      for (const mode of order) samples.push(await measure(mode, round, scale, file, digest));
+    }
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const facts = [
+      `${new Date().toISOString()}, Lading commit ${commit}, ${process.version}, nproc ${availableParallelism()} (${cpus()[0]?.model.trim()}), ${(totalmem() / GiB).toFixed(1)} GiB RAM`,
+      `scale ${scale.name}: ${scale.rounds} rounds, wrk ${scale.wrkSeconds} s per mode, a ${scale.blobSize / MiB} MiB push`,
+      `load before: \`${loadBefore}\``,
+      `load after: \`${uptime()}\` (loadavg ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')})`,
+    ];
+    const report = render(samples, scale, facts, process.env.BENCH_NOTE);
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, report);
+    process.stdout.write(report);
+    log(`written to ${relative(ROOT, out)}`);
+  } finally {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch(async (e) => {
+  console.error(e instanceof Error ? e.stack : e);
+  await stopAll();
+  process.exit(1);
+});
