@@ -49,6 +49,40 @@ describe('FilesystemBlobStorage', () => {
     return out;
   }
 
+  it('flushes a large part while it is written, and fails the write when an early flush failed (the closing one would not know)', async () => {
+    const { open } = await import('node:fs/promises');
+    const probe = await open(join(root, 'probe'), 'w');
+    const FileHandle = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    await probe.close();
+    const real = FileHandle.datasync;
+    let calls = 0;
+    let failFirst = false;
+    const spy = jest.spyOn(FileHandle, 'datasync').mockImplementation(function (this: unknown) {
+      calls++;
+      if (failFirst && calls === 1) return Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      return real.call(this);
+    });
+    try {
+      const chunk = Buffer.alloc(4 * 1024 * 1024, 7);
+      async function* big(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < 20; i++) yield chunk; // 80 MiB
+      }
+      const id = randomUUID();
+      await storage.createUpload(id);
+      await storage.writePart(id, [], big());
+      expect(calls).toBeGreaterThanOrEqual(3); // two while writing (every 32 MiB), one closing
+
+      calls = 0;
+      failFirst = true;
+      const other = randomUUID();
+      await storage.createUpload(other);
+      await expect(storage.writePart(other, [], big())).rejects.toMatchObject({ code: 'EIO' });
+      expect(await readdir(join(root, 'uploads', other))).not.toContainEqual(expect.stringMatching(/^[0-9a-f-]{36}$/));
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('is named like the reference registry’s filesystem driver', () => {
     expect(storage.driverName).toBe('filesystem');
   });

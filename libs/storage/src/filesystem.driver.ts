@@ -45,6 +45,8 @@ const DATA = 'data';
 const COMMIT_ATTEMPTS = 5;
 /** Read size for serving blobs: the 64 KiB default costs a syscall and a trip through JavaScript per 64 KiB. */
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** While an upload part is written, its bytes are flushed to disk every this many (see writePartFile). */
+const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 /** Blob removals a batch runs at once. */
 const FS_DELETE_CONCURRENCY = 16;
 
@@ -264,10 +266,33 @@ export class FilesystemBlobStorage implements BlobStorage {
     let size = 0;
     try {
       await withHandle(handle, async () => {
-        for await (const chunk of bytes) {
-          await writeFully(handle, chunk, size);
-          size += chunk.length;
+        // The kernel starts writing dirty pages back only at 10 % of memory or after 30 s, so a
+        // large part would be written to disk only by the closing datasync, after the last byte
+        // arrived: the client waited for the network, then for the disk. A datasync started every
+        // SYNC_EVERY_BYTES (one at a time, not awaited) writes back while the bytes still arrive,
+        // and leaves the closing one little to do.
+        let syncing: Promise<void> | undefined;
+        // An early datasync's failure is kept and thrown: Linux reports a writeback error to one
+        // fsync only, so the closing one could succeed over lost pages.
+        let syncFailed: { error: unknown } | undefined;
+        let unsynced = 0;
+        try {
+          for await (const chunk of bytes) {
+            await writeFully(handle, chunk, size);
+            size += chunk.length;
+            unsynced += chunk.length;
+            if (unsynced >= SYNC_EVERY_BYTES && !syncing) {
+              unsynced = 0;
+              syncing = handle
+                .datasync()
+                .catch((error: unknown) => void (syncFailed ??= { error }))
+                .finally(() => (syncing = undefined));
+            }
+          }
+        } finally {
+          await syncing; // settled before the handle closes, whatever happened (it never rejects)
         }
+        if (syncFailed) throw syncFailed.error;
         await handle.datasync();
       });
       await fsyncDirectory(dirname(path));

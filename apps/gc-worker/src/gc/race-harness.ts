@@ -115,7 +115,8 @@ class Clients {
   async *unlinkBlob(repo: string, blob: number): Phase {
     const digest = sha256(POOL[blob]!);
     const done = await this.w.db.transaction(async (tx) => {
-      if ((await tx.gc.lockLinkAndCountReferences(repo, digest)) > 0) return false;
+      const references = await tx.gc.lockLinkAndCountReferences(repo, digest);
+      if (references === undefined || references > 0) return false;
       return (await tx.blobs.unlinkBlob(repo, digest)) !== undefined;
     });
     yield `unlink ${repo} ${digest.slice(7, 13)}${done ? '' : ' (kept)'}`;

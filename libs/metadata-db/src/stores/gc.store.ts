@@ -346,20 +346,21 @@ export class GcStore {
 
   /**
    * Tests only (a blob DELETE that keeps referenced blobs): locks the link of `digest` in `name`
-   * (waiting for a manifest put that holds it) and then counts the manifests of `name` that
-   * reference the blob. Call inside a transaction.
+   * (waiting for a manifest put that holds it; GC's review rows first, as a put takes them) and
+   * then counts the manifests of `name` that reference the blob; undefined when there is no link
+   * (nothing was locked, so a link and a manifest over it could appear before a delete: the
+   * caller must not delete then). Call inside a transaction.
    */
-  async lockLinkAndCountReferences(name: string, digest: string): Promise<number> {
+  async lockLinkAndCountReferences(name: string, digest: string): Promise<number | undefined> {
     const { rows: repo } = await this.q.query<{ id: string }>('SELECT id FROM repositories WHERE name = $1', [name]);
-    if (repo[0]) await this.lockDueReviews(Number(repo[0].id), { blobDigests: [digest] }); // review rows first, as a put takes them
-    await this.q.query(
-      'SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id WHERE r.name = $1 AND rb.digest = $2 FOR UPDATE OF rb',
-      [name, digest],
-    );
+    if (!repo[0]) return undefined;
+    await this.lockDueReviews(Number(repo[0].id), { blobDigests: [digest] });
+    const { rows: link } = await this.q.query('SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2 FOR UPDATE', [repo[0].id, digest]);
+    if (link.length === 0) return undefined;
     const { rows } = await this.q.query<{ n: string }>(
-      `SELECT count(*) AS n FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id JOIN repositories r ON r.id = m.repository_id
-        WHERE r.name = $1 AND mr.kind = 'blob' AND mr.digest = $2`,
-      [name, digest],
+      `SELECT count(*) AS n FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id
+        WHERE m.repository_id = $1 AND mr.kind = 'blob' AND mr.digest = $2`,
+      [repo[0].id, digest],
     );
     return Number(rows[0]?.n ?? 0);
   }
