@@ -188,6 +188,7 @@ export async function startLadingEmbedded(
   name: string,
   storage: BenchStorage = { driver: 'filesystem' },
   database: 'pglite' | 'postgres' = 'pglite',
+  extraEnv: Record<string, string> = {},
 ): Promise<Target> {
   const dir = makeTempDir('lading-bench-lading-');
   const servers: Server[] = [];
@@ -199,6 +200,7 @@ export async function startLadingEmbedded(
       LADING_HTTP_ADDR: `127.0.0.1:${port}`,
       LADING_LOG_LEVEL: 'warn',
       ...ladingStorageEnv(storage),
+      ...extraEnv,
     };
     let dbName: string | undefined;
     if (database === 'postgres') {
