@@ -182,7 +182,7 @@ async function benchDatabase(): Promise<{ url: string; name: string; removal: st
  * in a new database on the test PostgreSQL. The database is created first by `lading migrate`
  * in a process of its own: PGlite's first boot runs initdb, whose WebAssembly memory stays
  * resident in the process that ran it (several hundred MB), and a registry serves from an
- * existing database for all but its first minute. `env` is laid over the server's settings
+ * existing database for all but its first minute. `env` is laid over the settings of both
  * (`OTEL_*` for tracing, say).
  */
 export async function startLadingEmbedded(
@@ -201,6 +201,7 @@ export async function startLadingEmbedded(
       LADING_HTTP_ADDR: `127.0.0.1:${port}`,
       LADING_LOG_LEVEL: 'warn',
       ...ladingStorageEnv(storage),
+      ...env,
     };
     let dbName: string | undefined;
     if (database === 'postgres') {
@@ -217,7 +218,7 @@ export async function startLadingEmbedded(
         (e, _out, err) => (e ? fail(new Error(`lading migrate failed: ${e.message}\n${err}`)) : ok()),
       ),
     );
-    servers.push(await startServer('lading', port, process.execPath, [LADING, 'serve'], { ...settings, ...env }));
+    servers.push(await startServer('lading', port, process.execPath, [LADING, 'serve'], settings));
     return makeTarget(name, servers, dir, removals, dbName);
   });
 }

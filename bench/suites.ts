@@ -10,7 +10,7 @@
  *   (what the gateway and the process split cost on the same storage and database).
  */
 import { execFileSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { craneAvailable, craneImage, describeCraneImage } from './crane';
@@ -18,7 +18,8 @@ import { findProcesses, minioProcesses } from './proc-stats';
 import { startLadingEmbedded, startLadingSplit, startReference, S3_CHUNK_SIZE, type Target } from './registries';
 import type { Ratio } from './report';
 import { binarySize } from './stats';
-import { WORKLOADS, type Backends, type Scale, type Workload } from './workloads';
+import { WRK_BIN, wrkManifestGet, wrkSmallBlobGet } from './wrk';
+import { manifestGet, WORKLOADS, type Backends, type Scale, type Workload } from './workloads';
 
 /** One set of registries, started together and run through the suite's workloads. */
 export interface Round {
@@ -67,7 +68,9 @@ const filesystem: Suite = {
     },
   ],
   ratios: [{ numerator: 'Lading', denominator: 'reference' }],
-  workloads: WORKLOADS,
+  get workloads() {
+    return existsSync(WRK_BIN) ? [...WORKLOADS, wrkManifestGet, wrkSmallBlobGet] : WORKLOADS;
+  },
   resultsFile: (scale) => (scale.name === 'full' ? 'latest.md' : `latest-${scale.name}.md`),
   readmeMarker: 'results',
   check: () => undefined,
@@ -213,16 +216,62 @@ const s3: Suite = {
       'MinIO at the time (see the load averages). Both registries compose a blob server-side (Lading: multipart copy of ' +
       "the upload's parts; the reference: a copy of its upload file), so MinIO writes each pushed byte twice for either.",
   ],
-  backends: (target) => {
-    const database = target.database;
-    return {
-      database: database
-        ? findProcesses('postgres', (cmd) => cmd.startsWith('postgres: ') && cmd.split(/\s+/)[2] === database)
-        : undefined,
-      storage: minio(),
-    };
+  backends: (target) => ({ database: databaseBackends(target), storage: minio() }),
+};
+
+/** The test PostgreSQL's backends serving `target`'s database (found by process title), if it has one. */
+function databaseBackends(target: Target): number[] | undefined {
+  const database = target.database;
+  return database
+    ? findProcesses('postgres', (cmd) => cmd.startsWith('postgres: ') && cmd.split(/\s+/)[2] === database)
+    : undefined;
+}
+
+/**
+ * The hot read paths in every deployment, on the filesystem: split (gateway → services on
+ * PostgreSQL), embedded on PGlite (the default), embedded on PostgreSQL, and the reference.
+ * split / embedded-pg is the gateway's overhead: the same database and storage, one process
+ * instead of a gateway hop to the services.
+ */
+const gets: Suite = {
+  name: 'gets',
+  title: 'Lading vs the reference registry: manifest and small blob GETs',
+  ladingSetup:
+    '(split: gateway, blob-upload, manifests, notifications and gc-worker on PostgreSQL; embedded: one process on PGlite; ' +
+    'embedded-pg: one process on PostgreSQL; all on filesystem storage)',
+  rounds: [
+    {
+      id: 'gets',
+      blobRedirect: false,
+      start: (referenceBin) =>
+        Promise.all([
+          startLadingSplit('split', { driver: 'filesystem' }),
+          startLadingEmbedded('embedded', { driver: 'filesystem' }),
+          startLadingEmbedded('embedded-pg', { driver: 'filesystem' }, 'postgres'),
+          startReference(referenceBin),
+        ]),
+    },
+  ],
+  ratios: [
+    { numerator: 'split', denominator: 'reference' },
+    { numerator: 'embedded', denominator: 'reference' },
+    { numerator: 'split', denominator: 'embedded-pg' },
+  ],
+  workloads: [manifestGet, wrkManifestGet, wrkSmallBlobGet],
+  resultsFile: (scale) => (scale.name === 'full' ? 'latest-gets.md' : `latest-gets-${scale.name}.md`),
+  readmeMarker: 'results-gets',
+  check() {
+    need('LADING_TEST_PG_URL');
+    if (!existsSync(WRK_BIN)) throw new Error(`BENCH_SUITE=gets needs wrk at ${WRK_BIN} (apt-get install wrk, or set BENCH_WRK)`);
   },
+  facts: async () => [`Database: ${await postgresVersion()} (the test server) for split and embedded-pg; PGlite for embedded`],
+  notes: [
+    'All four registries run at the same time on 127.0.0.1; each workload runs against one after the other, the order rotating.',
+    'Gateway overhead is split / embedded-pg: the same PostgreSQL and filesystem storage, the one difference being the ' +
+      'gateway hop to separate service processes.',
+  ],
+  backends: (target) => ({ database: databaseBackends(target) }),
 };
 
 /** The suites by name. */
-export const SUITES: Record<string, Suite> = { filesystem, s3 };
+export const SUITES: Record<string, Suite> = { filesystem, s3, gets };

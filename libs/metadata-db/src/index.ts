@@ -7,7 +7,7 @@ export * from './unit-of-work';
 export * from './event.factory';
 export type { LinkedBlob } from './stores/blob.store';
 export type { HashCheckpoint, UploadSession } from './stores/upload.store';
-export type { ManifestRecord, MissingReference, ReferrerRow, StoredManifest } from './stores/manifest.store';
+export type { ManifestLookup, ManifestRecord, MissingReference, ReferrerRow, StoredManifest } from './stores/manifest.store';
 export type { BlobStore } from './stores/blob.store';
 export type { GarbageBlob, GarbageLink, GarbageManifest, GcQueue, GcQueueState, GcRunRecord, GcStore, GcUnsafeOptions, LinkKey, ManifestRules, ReferenceGraph } from './stores/gc.store';
 export { ReconcileStore, type BlobRow, type UnknownBlobOutcome } from './stores/reconcile.store';

@@ -8,12 +8,21 @@ import {
   type RequestScope,
 } from '@lading/contracts';
 import { digestOf, isDigest, parseDigest, parseManifest, OCI_INDEX_MEDIA_TYPE, type DigestAlgorithm } from '@lading/manifest';
-import { deleteEvent, manifestEvent, MetadataDb, PullEventBuffer, type ReferrerRow, type StoredManifest } from '@lading/metadata-db';
+import {
+  deleteEvent,
+  manifestEvent,
+  MetadataDb,
+  PullEventBuffer,
+  type ManifestLookup,
+  type ReferrerRow,
+  type StoredManifest,
+} from '@lading/metadata-db';
 import { LADING_CONFIG, type LadingConfig } from '@lading/nest-common';
 import { isValidTag, assertTag } from '@lading/reference';
 import { repositoryOf } from '../scope';
 import { ByteBudget } from './byte-budget';
 import { ManifestCache } from './manifest.cache';
+import { ReadBatch } from './read-batch';
 
 /** The outcome of a manifest PUT. */
 export interface PutManifestResult {
@@ -29,6 +38,12 @@ export interface ReferrersPage {
 
 /** The most referrers one page lists, whatever `n` asks for. */
 export const MAX_REFERRERS_PAGE = 1000;
+/**
+ * The most manifest GETs answered by one statement. Beyond a few dozen the statement's own time
+ * grows with the batch and the round trip saved no longer matters.
+ */
+const MAX_LOOKUP_BATCH = 64;
+
 /** A page stops early once its entries pass this many bytes of JSON (annotations can be large). */
 export const MAX_REFERRERS_PAGE_BYTES = 4 * 1024 * 1024;
 
@@ -42,6 +57,12 @@ export class ManifestService {
    * large PUTs would multiply the peak; waiting ones hold only their body.
    */
   private readonly writeBudget: ByteBudget;
+  /**
+   * Manifest GETs that miss the cache (all of them with several replicas, where it is off):
+   * concurrent ones share one statement, each from a statement started after it arrived, so a
+   * GET never misses a tag move or delete acknowledged before it (see ReadBatch).
+   */
+  private readonly lookups: ReadBatch<ManifestLookup, StoredManifest | undefined>;
 
   constructor(
     @Inject(MetadataDb) private readonly db: MetadataDb,
@@ -50,6 +71,7 @@ export class ManifestService {
     @Inject(PullEventBuffer) private readonly pulls: PullEventBuffer,
   ) {
     this.writeBudget = new ByteBudget(Math.max(1, this.maxManifestSize));
+    this.lookups = new ReadBatch((keys) => this.db.read.manifests.findMany(keys), MAX_LOOKUP_BATCH);
   }
 
   /**
@@ -123,11 +145,8 @@ export class ManifestService {
     const cached = this.cache.get(repository, reference);
     if (cached) return cached;
     const generation = this.cache.generation(repository);
-    const found = isDigest(reference)
-      ? await this.db.read.manifests.findByDigest(repository, reference)
-      : isValidTag(reference)
-        ? await this.db.read.manifests.findByTag(repository, reference)
-        : undefined;
+    const byDigest = isDigest(reference);
+    const found = byDigest || isValidTag(reference) ? await this.lookups.get({ repository, reference, byDigest }) : undefined;
     if (!found) throw new ManifestUnknownError(reference);
     this.cache.set(repository, reference, found, generation);
     return found;

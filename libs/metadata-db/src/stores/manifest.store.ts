@@ -21,6 +21,13 @@ export interface ReferrerRow {
   annotations: Readonly<Record<string, string>> | null;
 }
 
+/** One manifest to find: in `repository`, by tag or (`byDigest`) by digest. */
+export interface ManifestLookup {
+  repository: string;
+  reference: string;
+  byDigest: boolean;
+}
+
 /** What a manifest PUT stores. */
 export interface ManifestRecord {
   repository: string;
@@ -121,23 +128,42 @@ export class ManifestStore {
 
   /** The manifest `digest` of repository `name`, or undefined. */
   async findByDigest(name: string, digest: string): Promise<StoredManifest | undefined> {
-    const { rows } = await this.q.query<PayloadRow>(
-      `SELECT m.id, m.digest, m.media_type AS "mediaType", ${smallPayloadSql('m')} AS payload, m.size FROM manifests m
-         JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2`,
-      [name, digest],
-    );
-    return this.withPayload(rows[0]);
+    return (await this.findMany([{ repository: name, reference: digest, byDigest: true }]))[0];
   }
 
   /** The manifest tag `tag` of repository `name` points at, or undefined. */
   async findByTag(name: string, tag: string): Promise<StoredManifest | undefined> {
-    const { rows } = await this.q.query<PayloadRow>(
-      `SELECT m.id, m.digest, m.media_type AS "mediaType", ${smallPayloadSql('m')} AS payload, m.size FROM tags t
-         JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.id = t.manifest_id
-        WHERE r.name = $1 AND t.name = $2`,
-      [name, tag],
+    return (await this.findMany([{ repository: name, reference: tag, byDigest: false }]))[0];
+  }
+
+  /**
+   * The manifests of `lookups` in one statement, in their order (undefined where there is none),
+   * so that many concurrent GETs pay one round trip. Every answer is as of the statement's start:
+   * it sees every write committed before the call.
+   */
+  async findMany(lookups: readonly ManifestLookup[]): Promise<(StoredManifest | undefined)[]> {
+    const byTag: LookupColumns = { i: [], repository: [], reference: [] };
+    const byDigest: LookupColumns = { i: [], repository: [], reference: [] };
+    lookups.forEach((l, i) => {
+      const side = l.byDigest ? byDigest : byTag;
+      side.i.push(i);
+      side.repository.push(l.repository);
+      side.reference.push(l.reference);
+    });
+    const columns = `q.i, m.id, m.digest, m.media_type AS "mediaType", ${smallPayloadSql('m')} AS payload, m.size`;
+    const { rows } = await this.q.query<PayloadRow & { i: number }>(
+      `SELECT ${columns} FROM unnest($1::int[], $2::text[], $3::text[]) AS q(i, repository, reference)
+         JOIN repositories r ON r.name = q.repository
+         JOIN tags t ON t.repository_id = r.id AND t.name = q.reference JOIN manifests m ON m.id = t.manifest_id
+       UNION ALL
+       SELECT ${columns} FROM unnest($4::int[], $5::text[], $6::text[]) AS q(i, repository, reference)
+         JOIN repositories r ON r.name = q.repository JOIN manifests m ON m.repository_id = r.id AND m.digest = q.reference`,
+      [byTag.i, byTag.repository, byTag.reference, byDigest.i, byDigest.repository, byDigest.reference],
     );
-    return this.withPayload(rows[0]);
+    const found: (StoredManifest | undefined)[] = new Array(lookups.length).fill(undefined);
+    // One large payload at a time (read in slices); small ones came inline.
+    for (const row of rows) found[row.i] = await this.withPayload(row);
+    return found;
   }
 
   /** Deletes a manifest by digest (its tags and references go with it); what it was, or undefined when unknown. */
@@ -182,6 +208,13 @@ export class ManifestStore {
     const payload = await loadPayload(this.q, row);
     return payload && { digest: row.digest, mediaType: row.mediaType, payload, size: row.size };
   }
+}
+
+/** {@link ManifestLookup}s of one kind as the arrays a statement unnests, with their positions. */
+interface LookupColumns {
+  i: number[];
+  repository: string[];
+  reference: string[];
 }
 
 /** A manifest row whose payload is inline when small and null when large (read in slices). */
