@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import {
   STACKS,
   clientSandbox,
+  conformanceEnv,
   toolPath,
   uniqueRepo,
   type ClientSandbox,
@@ -52,18 +53,7 @@ describe.each(STACKS)('OCI distribution-spec conformance suite against %s', (mod
       check: false,
       timeoutMs: 600_000,
       cwd: reportDir,
-      env: {
-        OCI_ROOT_URL: stack.url,
-        OCI_NAMESPACE: uniqueRepo('conformance'),
-        OCI_CROSSMOUNT_NAMESPACE: uniqueRepo('conformance-mount'),
-        OCI_AUTOMATIC_CROSSMOUNT: '0',
-        OCI_TEST_PULL: '1',
-        OCI_TEST_PUSH: '1',
-        OCI_TEST_CONTENT_DISCOVERY: '1',
-        OCI_TEST_CONTENT_MANAGEMENT: '1',
-        OCI_HIDE_SKIPPED_WORKFLOWS: '0',
-        OCI_REPORT_DIR: reportDir,
-      },
+      env: conformanceEnv(stack.url, uniqueRepo('conformance'), uniqueRepo('conformance-mount'), reportDir),
     });
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
 

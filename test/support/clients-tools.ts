@@ -14,6 +14,25 @@ import { startEmbedded, startSplit } from './registry-processes';
 import { replicaSpread, startReplicated, type ReplicaSpread } from './replicated-stack';
 import { purgeS3Root, s3RegistryEnv } from './s3';
 
+/**
+ * The OCI conformance suite's settings for a full run against `url`: pull, push, content
+ * discovery and management, no automatic cross-mount, skipped workflows shown, reports in `reportDir`.
+ */
+export function conformanceEnv(url: string, namespace: string, mountNamespace: string, reportDir: string): Record<string, string> {
+  return {
+    OCI_ROOT_URL: url,
+    OCI_NAMESPACE: namespace,
+    OCI_CROSSMOUNT_NAMESPACE: mountNamespace,
+    OCI_AUTOMATIC_CROSSMOUNT: '0',
+    OCI_TEST_PULL: '1',
+    OCI_TEST_PUSH: '1',
+    OCI_TEST_CONTENT_DISCOVERY: '1',
+    OCI_TEST_CONTENT_MANAGEMENT: '1',
+    OCI_HIDE_SKIPPED_WORKFLOWS: '0',
+    OCI_REPORT_DIR: reportDir,
+  };
+}
+
 /** The path of a tool named by environment variable `name`; throws a message saying how to get it. */
 export function toolPath(name: 'SKOPEO' | 'CRANE' | 'ORAS' | 'OCI_CONFORMANCE_BIN'): string {
   const path = process.env[name];
