@@ -19,6 +19,7 @@ import { startLadingEmbedded, startLadingSplit, startReference, S3_CHUNK_SIZE, t
 import type { Ratio } from './report';
 import { binarySize } from './stats';
 import { WRK_BIN, wrkManifestGet, wrkSmallBlobGet } from './wrk';
+import { CURL_WORKLOADS } from './curl';
 import { manifestGet, WORKLOADS, type Backends, type Scale, type Workload } from './workloads';
 
 /** One set of registries, started together and run through the suite's workloads. */
@@ -69,7 +70,7 @@ const filesystem: Suite = {
   ],
   ratios: [{ numerator: 'Lading', denominator: 'reference' }],
   get workloads() {
-    return existsSync(WRK_BIN) ? [...WORKLOADS, wrkManifestGet, wrkSmallBlobGet] : WORKLOADS;
+    return [...WORKLOADS, ...CURL_WORKLOADS, ...(existsSync(WRK_BIN) ? [wrkManifestGet, wrkSmallBlobGet] : [])];
   },
   resultsFile: (scale) => (scale.name === 'full' ? 'latest.md' : `latest-${scale.name}.md`),
   readmeMarker: 'results',

@@ -135,12 +135,13 @@ export function cpuMetricRows(key: string, label: string, digits: number): Metri
   ];
 }
 
-const transferMetrics: Metric[] = [
+export const transferMetrics: Metric[] = [
   { key: 'throughput', label: 'throughput (MB/s)', better: 'higher', digits: 1, headline: true },
   { key: 'seconds', label: 'duration (s)', better: 'lower', digits: 2 },
   ...cpuMetricRows('serverCpu', 'CPU time (s)', 2),
   { key: 'peakRss', label: 'server peak RSS during transfer (MB)', better: 'lower', digits: 0 },
   { key: 'startRss', label: 'server RSS before transfer (MB)', better: 'lower', digits: 0 },
+  { key: 'rssGrowth', label: 'server RSS added by the transfer (MB)', better: 'lower', digits: 0 },
 ];
 
 /** CPU seconds so far of each process that works for a target, by what it is (`app:<name>`, `db`, `storage`). */
@@ -180,7 +181,7 @@ export function cpuMetrics(before: CpuSnapshot, after: CpuSnapshot, key: string,
 }
 
 /** Runs `transfer` while watching the target's memory and CPU; returns the transfer metrics. */
-async function measureTransfer(
+export async function measureTransfer(
   target: Target,
   ctx: BenchContext,
   bytes: number,
@@ -205,6 +206,7 @@ async function measureTransfer(
     ...cpuMetrics(cpu0, cpuSnapshot(target, ctx), 'serverCpu'),
     peakRss: peak.peakRss / MB,
     startRss: peak.startRss / MB,
+    rssGrowth: (peak.peakRss - peak.startRss) / MB,
   };
   const apps = Object.entries(target.apps());
   if (apps.length > 1) {
