@@ -70,7 +70,8 @@ describe('FilesystemBlobStorage', () => {
       const id = randomUUID();
       await storage.createUpload(id);
       await storage.writePart(id, [], big());
-      expect(calls).toBeGreaterThanOrEqual(3); // two while writing (every 32 MiB), one closing
+      // One started at 32 MiB (none in flight then), one closing; one at 64 MiB only if the first was done.
+      expect(calls).toBeGreaterThanOrEqual(2);
 
       calls = 0;
       failFirst = true;
