@@ -95,6 +95,13 @@ function rowsOf(result: unknown): Record<string, unknown>[] {
   return (Array.isArray(result) ? result : (result as { rows: Record<string, unknown>[] }).rows) as Record<string, unknown>[];
 }
 
+/** The plan of `sql` with `params` as PostgreSQL prints it, under `EXPLAIN (<options>)`. */
+export async function explainPlan(db: SqlRunner, sql: string, params: unknown[], options = 'ANALYZE, BUFFERS'): Promise<string> {
+  return rowsOf(await db.query(`EXPLAIN (${options}) ${sql}`, params))
+    .map((r) => r['QUERY PLAN'])
+    .join('\n');
+}
+
 /**
  * Runs `sql` with `params` under EXPLAIN ANALYZE and checks that it is a keyset scan: no Sort
  * anywhere, no hashed sub-plan (a whole-table scan per page), and a scan of `index` of kind `scan`
@@ -107,8 +114,7 @@ export async function expectKeysetPlan(
   params: unknown[],
   expected: { index: string; scan: 'Index Only Scan' | 'Index Scan'; rows: number },
 ): Promise<string> {
-  const text = rowsOf(await db.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${sql}`, params));
-  const plan = text.map((r) => r['QUERY PLAN']).join('\n');
+  const plan = await explainPlan(db, sql, params, 'ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF');
   const cell = rowsOf(await db.query(`EXPLAIN (ANALYZE, FORMAT JSON, COSTS OFF, TIMING OFF) ${sql}`, params))[0]['QUERY PLAN'];
   const nodes: PlanNode[] = [];
   const walk = (n: PlanNode) => {
