@@ -29,3 +29,5 @@ export type {
 } from './stores/webhook.store';
 export * from './pull-event.buffer';
 export type { ClaimOptions, OutboxBacklog, OutboxEntry, OutboxEvent } from './stores/outbox.store';
+export { CATALOG_PAGE_SQL } from './stores/repository.store';
+export { TAG_PAGE_SQL } from './stores/tag.store';

@@ -9,3 +9,4 @@ export * from './registry-events';
 export * from './metadata-db';
 export * from './gc-fixtures';
 export * from './tracing';
+export * from './listing-fixtures';

@@ -6,6 +6,7 @@ import { externalUrl, reply, replyJson, type V2Exchange, type V2Handler } from '
 import { MAX_REFERRERS_PAGE, ManifestService } from '../manifests/manifest.service';
 import { repositoryOf } from '../scope';
 import { TagService, parseN } from '../tags/tag.service';
+import { streamJsonList } from './json-list';
 
 type ManifestsRoute = Extract<V2Route, { kind: 'manifest' | 'tags' | 'referrers' | 'catalog' }>;
 type ManifestsOperation = Extract<
@@ -76,7 +77,12 @@ export class ManifestsHandler implements V2Handler {
 
   private async listTags(x: V2Exchange): Promise<void> {
     const name = repositoryOf(x.scope);
-    const page = await this.tags.listTags(x.scope, x.query.get('n'), x.query.get('last'));
+    const n = x.query.get('n');
+    // Without `n` the spec asks for every tag, however many: streamed, never built in memory.
+    if (n === null || n === '') {
+      return streamJsonList(x.res, `{"name":${JSON.stringify(name)},"tags":`, this.tags.streamTags(x.scope, x.query.get('last')));
+    }
+    const page = await this.tags.listTags(x.scope, n, x.query.get('last'));
     replyJson(x.res, 200, { name, tags: page.items }, linkHeader(v2Paths.tags(name), page.next));
   }
 

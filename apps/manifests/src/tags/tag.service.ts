@@ -12,18 +12,47 @@ export interface Page {
 /** Hard cap on one page, whatever `n` asks for. */
 export const MAX_PAGE = 10_000;
 
+/** Tags per query of a streamed tag list: 100 queries for 100,000 tags, about 20 KB each. */
+export const TAG_STREAM_BATCH = 1000;
+
 /** Tag and catalog listings with the spec's `n`/`last` pagination. Every method takes the request scope first. */
 @Injectable()
 export class TagService {
   constructor(@Inject(MetadataDb) private readonly db: MetadataDb) {}
 
-  /** The tags of the scope's repository; NAME_UNKNOWN when no manifest was ever pushed to it. */
+  /** One page of the tags of the scope's repository; NAME_UNKNOWN when no manifest was ever pushed to it. */
   async listTags(scope: RequestScope, n: string | null, last: string | null): Promise<Page> {
     const repository = repositoryOf(scope);
     const limit = parseN(n, MAX_PAGE);
-    if (last?.includes('\u0000')) throw new RegistryError('TAG_INVALID', 'last is not a tag', { last });
+    assertTagLast(last);
+    const page = await paginate(limit, (l) => this.db.read.tags.listTags(repository, l, last ?? undefined));
+    // Tags exist only in a repository a manifest was pushed to: only an empty page needs the check.
+    if (page.items.length === 0) await this.assertTagListing(repository);
+    return page;
+  }
+
+  /**
+   * Every tag of the scope's repository after `last`, in byte order, as batches of at most
+   * {@link TAG_STREAM_BATCH}: one keyset query per batch, each on a pooled connection only for as
+   * long as the query runs, so a slow or vanished reader holds no connection (and no snapshot:
+   * a tag pushed or deleted meanwhile may or may not be listed, none twice). NAME_UNKNOWN, before
+   * the first batch, when no manifest was ever pushed to the repository.
+   */
+  async *streamTags(scope: RequestScope, last: string | null): AsyncGenerator<string[], void, undefined> {
+    const repository = repositoryOf(scope);
+    assertTagLast(last);
+    let after = last ?? undefined;
+    for (let first = true; ; first = false) {
+      const batch = await this.db.read.tags.listTags(repository, TAG_STREAM_BATCH, after);
+      if (first && batch.length === 0) await this.assertTagListing(repository);
+      if (batch.length > 0) yield batch;
+      if (batch.length < TAG_STREAM_BATCH) return;
+      after = batch[batch.length - 1];
+    }
+  }
+
+  private async assertTagListing(repository: string): Promise<void> {
     if (!(await this.db.read.repositories.hasTagListing(repository))) throw new NameUnknownError(repository);
-    return paginate(limit, (l) => this.db.read.tags.listTags(repository, l, last ?? undefined));
   }
 
   /** The repositories of the registry. */
@@ -32,6 +61,10 @@ export class TagService {
     if (last?.includes('\u0000')) throw new NameInvalidError(last, 'last is not a repository name');
     return paginate(limit, (l) => this.db.read.repositories.listRepositories(l, last ?? undefined));
   }
+}
+
+function assertTagLast(last: string | null): void {
+  if (last?.includes('\u0000')) throw new RegistryError('TAG_INVALID', 'last is not a tag', { last });
 }
 
 /** Parses `n`: absent is `fallback`; anything but a non-negative integer is PAGINATION_NUMBER_INVALID; capped at MAX_PAGE. */
