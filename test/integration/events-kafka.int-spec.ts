@@ -1,5 +1,5 @@
 import { randomImage, RegistryTestClient, runEventScenario, scenarioProblems } from '@lading/testing';
-import { insertOutboxEvents, notificationsHealth, outboxOrder, outboxProgress } from '../support/events';
+import { drained, insertOutboxEvents, notificationsHealth, outboxOrder, outboxProgress } from '../support/events';
 import { duplicatesOf, orderViolations, sharedKafkaBrokers, TopicReader, uniqueTopic } from '../support/kafka';
 import { startLading, startSplit, type LadingProcess, type SplitStack } from '../support/registry-processes';
 
@@ -105,10 +105,27 @@ describe('events on Kafka, split mode', () => {
     extras.push(first, second);
     const repositories = Array.from({ length: 12 }, (_, i) => `two/r${i}`);
     const pushed = ['two/r0', 'two/real'];
+    // Whichever replica polls first after an insert may drain all of it, so which one relays a
+    // batch depends on their poll timers' phases. For both to take part whatever those are, each
+    // first relays a round alone while the other is paused (SIGSTOP once the outbox is drained, so
+    // it holds no lease; a lease it did hold would expire and be taken over), then both relay the
+    // rest together.
+    const alone = async (paused: LadingProcess): Promise<string[]> => {
+      await drained(stack.databaseUrl);
+      paused.proc.kill('SIGSTOP');
+      try {
+        const round = await insertOutboxEvents(stack.databaseUrl, 500, repositories);
+        await drained(stack.databaseUrl);
+        return round;
+      } finally {
+        paused.proc.kill('SIGCONT');
+      }
+    };
+    const soloIds = [...(await alone(second)), ...(await alone(first))];
     const [ids] = await Promise.all([
       (async () => {
-        const all: string[] = [];
-        for (let i = 0; i < 10; i++) all.push(...(await insertOutboxEvents(stack.databaseUrl, 500, repositories)));
+        const all = [...soloIds];
+        for (let i = 0; i < 8; i++) all.push(...(await insertOutboxEvents(stack.databaseUrl, 500, repositories)));
         return all;
       })(),
       (async () => {

@@ -52,6 +52,17 @@ export async function outboxProgress(databaseUrl: string): Promise<{ sent: numbe
   });
 }
 
+/** Waits until every event in the outbox was marked sent; throws after `timeoutMs`. */
+export async function drained(databaseUrl: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { sent, total } = await outboxProgress(databaseUrl);
+    if (sent === total) return;
+    if (Date.now() > deadline) throw new Error(`the outbox still holds ${total - sent} unsent events after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** A notifications process's readiness: status code and body (bus, backlog, relay counters). */
 export async function notificationsHealth(p: LadingProcess): Promise<{ status: number; body: any }> {
   const r = await fetch(`${p.url}/healthz/ready`);
