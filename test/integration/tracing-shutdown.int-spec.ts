@@ -54,6 +54,6 @@ describe('tracing: the spans of the last requests are exported on SIGTERM', () =
       20_000,
       'the request\'s trace in Jaeger',
     );
-    expect(root).toMatchObject({ operationName: 'GET /v2', tags: expect.objectContaining({ 'url.path': '/v2/', 'http.response.status_code': 200 }) });
+    expect(root).toMatchObject({ operationName: 'GET /v2/', tags: expect.objectContaining({ 'url.path': '/v2/', 'http.response.status_code': 200 }) });
   }, 120_000);
 });

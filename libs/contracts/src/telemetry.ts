@@ -7,6 +7,7 @@
  */
 import {
   context,
+  createContextKey,
   INVALID_SPAN_CONTEXT,
   ProxyTracerProvider,
   propagation,
@@ -60,6 +61,38 @@ export function tracingActive(): boolean {
   return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
 }
 
+/**
+ * Whether this request (the active context) runs untraced although tracing is on: the sampler
+ * dropped it at the door (see `head-sampling.ts` in nest-common), so no span is made under it.
+ */
+export function tracingSuppressed(ctx: Context = context.active()): boolean {
+  return tracingActive() && otelCore().isTracingSuppressed(ctx);
+}
+
+/** No tracing SDK, or a request the sampler dropped: make no span at all (a hot path's test). */
+export function untraced(): boolean {
+  return !tracingActive() || otelCore().isTracingSuppressed(context.active());
+}
+
+/** Where a request the sampler dropped keeps its `traceparent` (sampled flag 0), for its log lines. */
+const UNSAMPLED_TRACE = createContextKey('lading.unsampled_traceparent');
+
+/**
+ * Runs `fn` for a request the sampler dropped, with its `traceparent` (sampled flag 0) at hand for
+ * {@link activeTraceIds}: no span is made, but its log lines still name the trace.
+ */
+export function withUnsampledTrace<T>(traceparent: string | null, fn: () => T): T {
+  return traceparent ? context.with(context.active().setValue(UNSAMPLED_TRACE, traceparent), fn) : fn();
+}
+
+/** The trace and span ids of the active span, else of the dropped request being served; undefined when neither. */
+export function activeTraceIds(): { traceId: string; spanId: string } | undefined {
+  const span = trace.getActiveSpan();
+  if (span) return span.spanContext();
+  const tp = context.active().getValue(UNSAMPLED_TRACE) as string | undefined;
+  return tp ? { traceId: tp.slice(3, 35), spanId: tp.slice(36, 52) } : undefined;
+}
+
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /** Lading's tracer (a no-op one until an SDK starts). */
@@ -97,6 +130,11 @@ export function traceparentOf(ctx: Context = context.active()): string | null {
   return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 1).toString(16).padStart(2, '0')}`;
 }
 
+/** Whether a (valid) `traceparent` has its sampled flag set. */
+export function isSampled(traceparent: string): boolean {
+  return (parseInt(traceparent.slice(-2), 16) & 1) === 1;
+}
+
 /** The trace id of a `traceparent`, or undefined. */
 export function traceIdOf(traceparent: string | null | undefined): string | undefined {
   return traceparent ? traceparent.split('-')[1] : undefined;
@@ -122,7 +160,7 @@ export async function withSpan<T>(
   options: { attributes?: Attributes; kind?: SpanKind; links?: Link[]; parent?: Context },
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
-  if (!tracingActive()) return fn(NO_SPAN);
+  if (untraced()) return fn(NO_SPAN);
   const parent = options.parent ?? context.active();
   const span = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links }, parent);
   try {
@@ -154,8 +192,9 @@ export interface ItemSpan {
 
 /**
  * Runs `fn` once for a batch whose items each continue a trace of their own (outbox rows, Kafka
- * records, webhook deliveries): one span `name` per item that has a `traceparent` (its child), all
- * ended when `fn` settles, failed if it throws. `fn` gets the traceparent each item passes on (its
+ * records, webhook deliveries): one span `name` per item that has a sampled `traceparent` (its
+ * child; an item of a request the sampler dropped gets none, as a parent-based sampler would drop
+ * it anyway, and passes its own on), all ended when `fn` settles, failed if it throws. `fn` gets the traceparent each item passes on (its
  * span's, else its own) and runs with the first span active. Without tracing, no spans: `fn` gets
  * the items' own traceparents.
  */
@@ -167,7 +206,7 @@ export async function withSpansEach<T>(
   fn: (passOn: (string | null)[], spans: readonly (Span | undefined)[]) => Promise<T>,
 ): Promise<T> {
   if (!tracingActive()) return fn([...traceparents], []);
-  const spans = traceparents.map((tp, i) => (tp ? tracer().startSpan(name, { kind, ...describe(i) }, contextOf(tp)) : undefined));
+  const spans = traceparents.map((tp, i) => (tp && isSampled(tp) ? tracer().startSpan(name, { kind, ...describe(i) }, contextOf(tp)) : undefined));
   const passOn = spans.map((s, i) => (s ? traceparentOf(trace.setSpan(ROOT_CONTEXT, s)) : traceparents[i]));
   const first = spans.find((s) => s !== undefined);
   try {

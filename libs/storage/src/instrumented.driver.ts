@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { context, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Histogram } from 'prom-client';
-import { OciAttributes, failSpan, tracer, tracingActive } from '@lading/contracts';
+import { OciAttributes, failSpan, tracer, untraced } from '@lading/contracts';
 import type {
   BlobInfo,
   BlobStat,
@@ -199,7 +199,7 @@ export class InstrumentedBlobStorage implements BlobStorage {
   }
 
   private startSpan(action: string, attributes: Attributes): Span | undefined {
-    if (!tracingActive()) return undefined;
+    if (untraced()) return undefined;
     return tracer().startSpan(`storage.${action}`, {
       kind: SpanKind.CLIENT,
       attributes: { [StorageAttributes.driver]: this.driverName, ...attributes },

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
-import { getRPCMetadata, RPCType, setRPCMetadata } from '@opentelemetry/core';
+import { getRPCMetadata, RPCType, setRPCMetadata, suppressTracing } from '@opentelemetry/core';
 import { Histogram, register } from 'prom-client';
-import { continuing, parseV2Path, resolveOperation, systemScope, tracer, traceparentOf, withSpan, withSpansEach, type RequestScope } from '@lading/contracts';
+import { activeTraceIds, continuing, parseV2Path, resolveOperation, systemScope, tracer, traceparentOf, untraced, withSpan, withSpansEach, type RequestScope } from '@lading/contracts';
 import { MetadataDb } from '@lading/metadata-db';
 import { forwardedParent, requestTraceparent, toExchange, traceV2Request, type V2Exchange } from '@lading/nest-common';
 import { InstrumentedBlobStorage, MemoryBlobStorage, STORAGE_ACTION_SECONDS } from '@lading/storage';
@@ -72,6 +72,36 @@ describe('request spans', () => {
     expect(trace.getSpan(context.with(sameTrace, () => forwardedParent(scope))!)).toBe(trace.getSpan(sameTrace));
     const foreign = context.with(serverContext(), () => forwardedParent(scope));
     expect(trace.getSpanContext(foreign!)?.spanId).toBe(gateway.spanContext().spanId);
+  });
+});
+
+describe('a request the sampler dropped at the door (tracing suppressed)', () => {
+  const suppressed = () => suppressTracing(context.active());
+
+  it('makes no span at all, not even a non-recording one, and its scope carries an unsampled traceparent on', async () => {
+    const client = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+    const x = exchange('/v2/library/app/manifests/v1', 'GET', { traceparent: client });
+    const seen: (string | undefined)[] = [];
+    await context.with(suppressed(), () =>
+      traceV2Request(x, async () => {
+        await withSpan('inner', {}, async (span) => void seen.push(span.spanContext().traceId));
+        // Log lines name the trace the request carries on.
+        seen.push(activeTraceIds()?.traceId);
+      }),
+    );
+    expect(spans.spans()).toEqual([]);
+    expect(seen).toEqual(['00000000000000000000000000000000', '4bf92f3577b34da6a3ce929d0e0e4736']);
+    expect(context.with(suppressed(), () => requestTraceparent(client))).toBe(client);
+    expect(context.with(suppressed(), () => requestTraceparent(null))).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(context.with(suppressed(), () => untraced())).toBe(true);
+    expect(untraced()).toBe(false);
+  });
+
+  it('makes no storage span either', async () => {
+    const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
+    await context.with(suppressed(), () => storage.uploadExists('6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a'));
+    await storage.uploadExists('6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a');
+    expect(spans.named('storage.uploadExists')).toHaveLength(1);
   });
 });
 
@@ -152,6 +182,14 @@ describe('withSpansEach (outbox rows, Kafka records, webhook deliveries)', () =>
     spans.reset();
     await expect(withSpansEach('publish', SpanKind.PRODUCER, [a, b], () => ({}), () => Promise.reject(new Error('broker down')))).rejects.toThrow('broker down');
     expect(spans.named('publish').map((s) => s.status.code)).toEqual([2, 2]);
+  });
+
+  it("makes no span for an item whose request was not sampled, and passes that item's traceparent on as it is", async () => {
+    const sampled = traceparentOf(trace.setSpan(context.active(), tracer().startSpan('request a')))!;
+    const dropped = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+    const passed = await withSpansEach('publish', SpanKind.PRODUCER, [dropped, sampled], (i) => ({ attributes: { n: i } }), async (passOn) => passOn);
+    expect(spans.named('publish').map((s) => s.attributes.n)).toEqual([1]);
+    expect(passed[0]).toBe(dropped);
   });
 
   it('continues a trace under the active span when that is already in it, else from the traceparent', () => {

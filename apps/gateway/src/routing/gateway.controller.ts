@@ -1,7 +1,7 @@
 import { All, Controller, Inject, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { Headers, RouteNotFoundError, UnsupportedError, parseV2Path, resolveOperation } from '@lading/contracts';
-import { buildRequestScope, replyJson, toExchange, traceV2Request, type V2Handler } from '@lading/nest-common';
+import { buildRequestScope, nameServerSpan, replyJson, toExchange, traceV2Request, type V2Handler } from '@lading/nest-common';
 import { BLOB_UPLOAD_UPSTREAM, MANIFESTS_UPSTREAM } from '../upstream/upstream.port';
 
 /**
@@ -23,6 +23,7 @@ export class GatewayController {
     const path = req.originalUrl.split('?')[0];
     const route = parseV2Path(path);
     if (!route) throw new RouteNotFoundError(path);
+    nameServerSpan(route);
     const operation = resolveOperation(route, req.method);
     if (!operation) {
       if (route.kind === 'base') throw new RouteNotFoundError(path);

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
-import { OciAttributes, tracer, tracingActive } from '@lading/contracts';
+import { OciAttributes, tracer, untraced } from '@lading/contracts';
 import { MetadataDb, type StoredManifest } from '@lading/metadata-db';
 
 const lookups = new Counter({
@@ -39,7 +39,7 @@ export class ManifestCache {
   /** The cached manifest, if still valid. Traced as `manifest.cache.get`, with `lading.cache.hit`. */
   get(name: string, reference: string): StoredManifest | undefined {
     if (!this.enabled) return undefined;
-    if (!tracingActive()) return this.lookup(name, reference);
+    if (untraced()) return this.lookup(name, reference);
     const span = tracer().startSpan('manifest.cache.get', { attributes: { [OciAttributes.repository]: name, [OciAttributes.reference]: reference } });
     const found = this.lookup(name, reference);
     span.setAttribute('lading.cache.hit', found !== undefined);

@@ -42,6 +42,7 @@ export function buildRequestScope(route: V2Route, operation: V2Operation, req: R
   if (repository !== null) assertRepositoryName(repository);
   const requestId = requestIdOf(req);
   const traceparent = req.headers[Headers.traceparent];
+  const clientTraceparent = parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined);
   return Object.freeze({
     requestId,
     principal: ANONYMOUS,
@@ -49,7 +50,7 @@ export function buildRequestScope(route: V2Route, operation: V2Operation, req: R
     repository,
     operation: operation.name,
     action: operation.action,
-    traceparent: requestTraceparent() ?? parseTraceparent(typeof traceparent === 'string' ? traceparent : undefined),
+    traceparent: requestTraceparent(clientTraceparent) ?? clientTraceparent,
     client: Object.freeze({
       addr: clientAddr(req),
       host: req.headers.host,

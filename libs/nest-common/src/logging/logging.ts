@@ -1,20 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { trace } from '@opentelemetry/api';
 import { LoggerModule } from 'nestjs-pino';
 import type { DynamicModule } from '@nestjs/common';
 import { pino, stdTimeFunctions, type Logger as PinoLogger } from 'pino';
 import pinoPretty from 'pino-pretty';
-import { decodeRequestScope, Headers } from '@lading/contracts';
+import { activeTraceIds, decodeRequestScope, Headers } from '@lading/contracts';
 import type { LadingConfig } from '../config/lading.config';
 
 /** How a process logs: `log.level` and `log.formatter`. */
 export type LogSettings = Pick<LadingConfig['log'], 'level' | 'formatter'>;
 
-/** The ids of the active OpenTelemetry span, on every line logged while one is (none without a tracing SDK). */
+/** The ids of the active OpenTelemetry span (or of the unsampled request being served), on every line logged while there is one (none without a tracing SDK). */
 function traceFields(): Record<string, string> {
-  const ctx = trace.getActiveSpan()?.spanContext();
-  return ctx ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
+  const ids = activeTraceIds();
+  return ids ? { trace_id: ids.traceId, span_id: ids.spanId } : {};
 }
 
 /**

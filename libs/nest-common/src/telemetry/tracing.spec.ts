@@ -1,4 +1,4 @@
-import { serviceNameFor, serviceNameOfEntry, tracingShutdownTimeoutMs, tracingWanted } from './tracing';
+import { instrumentationsFor, serviceNameFor, serviceNameOfEntry, tracingShutdownTimeoutMs, tracingWanted } from './tracing';
 
 describe('tracingWanted', () => {
   it.each<[string, NodeJS.ProcessEnv, boolean]>([
@@ -53,5 +53,18 @@ describe('tracingShutdownTimeoutMs', () => {
     [{ OTEL_BSP_EXPORT_TIMEOUT: '0' }, 30_000],
   ])('%j → %d ms', (env, ms) => {
     expect(tracingShutdownTimeoutMs(env)).toBe(ms);
+  });
+});
+
+describe('instrumentationsFor', () => {
+  it.each<[string, NodeJS.ProcessEnv, string[]]>([
+    ['the default: no Express nor Nest', {}, ['http', 'pg', 'kafkajs', 'undici']],
+    ['enabled replaces the default', { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http, express,nestjs-core' }, ['http', 'express', 'nestjs-core']],
+    ['unknown names are ignored', { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,fs,mongodb,http' }, ['http']],
+    ['disabled takes out of the default', { OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pg,undici' }, ['http', 'kafkajs']],
+    ['disabled takes out of enabled', { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,express', OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'express' }, ['http']],
+    ['a blank enabled list is the default', { OTEL_NODE_ENABLED_INSTRUMENTATIONS: ' ' }, ['http', 'pg', 'kafkajs', 'undici']],
+  ])('%s', (_, env, names) => {
+    expect(instrumentationsFor(env)).toEqual(names);
   });
 });

@@ -13,6 +13,12 @@
  * must call {@link shutdownTracing} once its app has closed, or the last requests' spans are lost.
  */
 
+import type { NodeSDK } from '@opentelemetry/sdk-node';
+import type { HeadSampling } from './head-sampling';
+
+/** One of the SDK's instrumentations. */
+type Instrumentation = NonNullable<NonNullable<ConstructorParameters<typeof NodeSDK>[0]>['instrumentations']>[number];
+
 /** The variables that turn tracing on, as the SDK specification names them. */
 const TRIGGERS = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_TRACES_EXPORTER'] as const;
 
@@ -63,8 +69,9 @@ let started: { sdk: { shutdown(): Promise<void>; forceFlush?(): Promise<void> };
 /**
  * Starts tracing when `env` asks for it ({@link tracingWanted}); returns undefined, having
  * loaded nothing, when it does not. Once started, a second call returns the same SDK (an app's
- * entry point imported by the `lading` command line, which started it already). Instruments HTTP (server and client), Express and Nest, `pg`,
- * kafkajs and undici (`fetch`). Spans of the database and HTTP clients are made only under a
+ * entry point imported by the `lading` command line, which started it already). Instruments HTTP
+ * (server and client), `pg`, kafkajs and undici (`fetch`), and Express and Nest when asked for
+ * ({@link instrumentationsFor}); the sampler decides at the door ({@link headSamplingFor}). Spans of the database and HTTP clients are made only under a
  * parent (a request, a relay batch): a poll loop's queries make no traces of their own; taking a
  * pooled connection is not a span.
  */
@@ -74,37 +81,84 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
   // require, not import(): the instrumentations must be in place before the caller's next require.
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
-  const http = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
-  const express = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
-  const nest = require('@opentelemetry/instrumentation-nestjs-core') as typeof import('@opentelemetry/instrumentation-nestjs-core');
-  const pg = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
-  const kafkajs = require('@opentelemetry/instrumentation-kafkajs') as typeof import('@opentelemetry/instrumentation-kafkajs');
-  const undici = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
+  const { headSamplingFor } = require('./head-sampling') as typeof import('./head-sampling');
   /* eslint-enable @typescript-eslint/no-require-imports */
+  const door = headSamplingFor(env);
   const named = env.OTEL_SERVICE_NAME || /(^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
   const sdk = new NodeSDK({
     serviceName: named ? undefined : serviceName,
+    // Undefined: the SDK builds the sampler from the same variables (one the door cannot decide).
+    sampler: door?.sampler,
     // Metrics are prom-client's (/metrics) and logs go to stdout: this SDK exports traces only.
     metricReaders: [],
     logRecordProcessors: [],
-    instrumentations: [
-      new http.HttpInstrumentation({
-        ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? ''),
-        requireParentforOutgoingSpans: true,
-      }),
-      // Middleware layers would add a span per middleware per request; the handlers are enough.
-      new express.ExpressInstrumentation({ ignoreLayersType: [express.ExpressLayerType.MIDDLEWARE] }),
-      new nest.NestInstrumentation(),
-      new pg.PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
-      new kafkajs.KafkaJsInstrumentation(),
-      new undici.UndiciInstrumentation({ requireParentforSpans: true }),
-    ],
+    instrumentations: instrumentationsFor(env).map((name) => INSTRUMENTATIONS[name](door)),
   });
   sdk.start();
   started = { sdk };
   // A process that ends by itself (a command, an app closed by its caller) exports what is left.
   process.once('beforeExit', () => void shutdownTracing(env));
   return handle;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports -- each loaded only when enabled, before what it patches */
+/** The instrumentations Lading can run, by the names `OTEL_NODE_ENABLED_INSTRUMENTATIONS` uses. */
+const INSTRUMENTATIONS = {
+  http: (door: HeadSampling | undefined) => {
+    const http = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+    return new http.HttpInstrumentation({
+      // A probe is never traced; a request the sampler would drop runs with tracing suppressed.
+      ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? '') || (door?.skip(req) ?? false),
+      requireParentforOutgoingSpans: true,
+    });
+  },
+  pg: () => {
+    const pg = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
+    return new pg.PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true });
+  },
+  kafkajs: () => {
+    const kafkajs = require('@opentelemetry/instrumentation-kafkajs') as typeof import('@opentelemetry/instrumentation-kafkajs');
+    return new kafkajs.KafkaJsInstrumentation();
+  },
+  undici: () => {
+    const undici = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
+    return new undici.UndiciInstrumentation({ requireParentforSpans: true });
+  },
+  express: () => {
+    const express = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
+    // Middleware layers would add a span per middleware per request; the handlers are enough.
+    return new express.ExpressInstrumentation({ ignoreLayersType: [express.ExpressLayerType.MIDDLEWARE] });
+  },
+  'nestjs-core': () => {
+    const nest = require('@opentelemetry/instrumentation-nestjs-core') as typeof import('@opentelemetry/instrumentation-nestjs-core');
+    return new nest.NestInstrumentation();
+  },
+} satisfies Record<string, (door: HeadSampling | undefined) => Instrumentation>;
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+export type InstrumentationName = keyof typeof INSTRUMENTATIONS;
+
+/**
+ * What runs unless told otherwise. Express and Nest are left out: their spans (three `request
+ * handler`s and two Nest ones per request) repeat what the HTTP server span (its route, from the
+ * route table) and Lading's operation span already say, and they cost on every request, sampled or
+ * not, even when the request runs with tracing suppressed (bench/tracing).
+ */
+export const DEFAULT_INSTRUMENTATIONS: readonly InstrumentationName[] = ['http', 'pg', 'kafkajs', 'undici'];
+
+/**
+ * The instrumentations `env` asks for, as the OpenTelemetry Node auto-instrumentations read it:
+ * `OTEL_NODE_ENABLED_INSTRUMENTATIONS` (comma-separated names without the
+ * `@opentelemetry/instrumentation-` prefix: `http,express,nestjs-core`…) replaces the default
+ * set, then `OTEL_NODE_DISABLED_INSTRUMENTATIONS` takes names out. Names Lading has no
+ * instrumentation for are ignored.
+ */
+export function instrumentationsFor(env: NodeJS.ProcessEnv): InstrumentationName[] {
+  const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const known = (n: string): n is InstrumentationName => Object.prototype.hasOwnProperty.call(INSTRUMENTATIONS, n);
+  const enabled = env.OTEL_NODE_ENABLED_INSTRUMENTATIONS?.trim() ? list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS).filter(known) : [...DEFAULT_INSTRUMENTATIONS];
+  const disabled = new Set(list(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS));
+  return [...new Set(enabled)].filter((n) => !disabled.has(n));
 }
 
 const handle: Tracing = { shutdown: () => shutdownTracing() };

@@ -9,10 +9,15 @@ import {
   routeTemplate,
   traceparentOf,
   tracingActive,
+  tracingSuppressed,
+  untraced,
   withSpan,
+  withUnsampledTrace,
   type RequestScope,
+  type V2Route,
 } from '@lading/contracts';
 import type { V2Exchange } from '../http/v2-exchange';
+import { unsampledTraceparent } from './head-sampling';
 
 /** The HTTP server span of the request being served here (the HTTP instrumentation's), if tracing. */
 function serverSpan(ctx: Context = context.active()): Span | undefined {
@@ -25,10 +30,23 @@ function serverSpan(ctx: Context = context.active()): Span | undefined {
  * The `traceparent` a request scope carries: the context of this process's HTTP server span (the
  * root of the request's trace at the gateway), else of the active span; null when not tracing.
  */
-export function requestTraceparent(): string | null {
+export function requestTraceparent(clientTraceparent: string | null = null): string | null {
   if (!tracingActive()) return null;
+  // Dropped at the door: no span, but the decision goes on (sampled flag 0) so no service draws again.
+  if (tracingSuppressed()) return unsampledTraceparent(clientTraceparent);
   const server = serverSpan();
   return traceparentOf(server ? trace.setSpan(context.active(), server) : context.active());
+}
+
+/**
+ * Gives the HTTP server span of the request being served the route's template (`http.route`, and
+ * so its name: `GET /v2/{name}/manifests/{reference}`), for every route the table knows, also
+ * those the gateway answers itself (`/v2/`) or refuses. Nothing when not tracing this request.
+ */
+export function nameServerSpan(route: V2Route): void {
+  if (untraced()) return;
+  const rpc = otelCore().getRPCMetadata(context.active());
+  if (rpc) rpc.route = routeTemplate(route);
 }
 
 /**
@@ -40,9 +58,9 @@ export function requestTraceparent(): string | null {
  */
 export function traceV2Request(x: V2Exchange, serve: () => Promise<void>, parent?: Context): Promise<void> {
   if (!tracingActive()) return serve();
+  if (tracingSuppressed()) return withUnsampledTrace(x.scope.traceparent, serve);
   const server = serverSpan();
-  const rpc = otelCore().getRPCMetadata(context.active());
-  if (rpc) rpc.route = routeTemplate(x.route);
+  nameServerSpan(x.route);
   const attributes = requestAttributes(x.scope, x.route);
   server?.setAttributes(attributes);
   return withSpan(x.operation.name, { attributes, parent }, async (span) => {
@@ -70,7 +88,7 @@ export function traceV2Request(x: V2Exchange, serve: () => Promise<void>, parent
  * Undefined (the active context) when not tracing or the scope has no trace.
  */
 export function forwardedParent(scope: RequestScope): Context | undefined {
-  return tracingActive() && scope.traceparent ? continuing(scope.traceparent) : undefined;
+  return !untraced() && scope.traceparent ? continuing(scope.traceparent) : undefined;
 }
 
 function answerAttributes(res: Response): Attributes {
