@@ -62,16 +62,29 @@ export function tracingActive(): boolean {
 }
 
 /**
- * Whether this request (the active context) runs untraced although tracing is on: the sampler
- * dropped it at the door (see `head-sampling.ts` in nest-common), so no span is made under it.
+ * Whether no span is to be made in `ctx`: no tracing SDK, tracing suppressed there, or no span
+ * to hang one under. A request the sampler dropped at the door runs with no span at all (see
+ * `head-sampling.ts` in nest-common), so every span Lading makes in a request's path (the
+ * operation, the store and storage calls, the cache) tests this first and costs nothing then. A
+ * root of its own (a relay batch) is never made here: those continue a `traceparent`.
  */
-export function tracingSuppressed(ctx: Context = context.active()): boolean {
-  return tracingActive() && otelCore().isTracingSuppressed(ctx);
+export function untraced(ctx: Context = context.active()): boolean {
+  return !tracingActive() || trace.getSpan(ctx) === undefined || otelCore().isTracingSuppressed(ctx);
 }
 
-/** No tracing SDK, or a request the sampler dropped: make no span at all (a hot path's test). */
-export function untraced(): boolean {
-  return !tracingActive() || otelCore().isTracingSuppressed(context.active());
+const UNSAMPLED = Symbol.for('lading.unsampled_traceparent');
+
+/**
+ * Marks an incoming request the sampler dropped at the door with the `traceparent` it carries on
+ * (sampled flag 0): its scope takes it, so the services behind the gateway and its events know.
+ */
+export function markUnsampled(req: object, traceparent: string): void {
+  (req as Record<symbol, string>)[UNSAMPLED] = traceparent;
+}
+
+/** The `traceparent` {@link markUnsampled} gave `req`, if the sampler dropped it. */
+export function unsampledTraceparentOf(req: object): string | undefined {
+  return (req as Record<symbol, string | undefined>)[UNSAMPLED];
 }
 
 /** Where a request the sampler dropped keeps its `traceparent` (sampled flag 0), for its log lines. */
@@ -152,16 +165,16 @@ export function requestAttributes(scope: RequestScope, route?: V2Route): Attribu
 
 /**
  * Runs `fn` in a new span `name` (a child of the active span, or of `parent` when given) and ends
- * it when `fn` settles; an error marks the span failed and is rethrown. With tracing off this is
- * `fn` itself, no span made.
+ * it when `fn` settles; an error marks the span failed and is rethrown. With tracing off, or no
+ * span to be a child of ({@link untraced}), this is `fn` itself, no span made.
  */
 export async function withSpan<T>(
   name: string,
   options: { attributes?: Attributes; kind?: SpanKind; links?: Link[]; parent?: Context },
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
-  if (untraced()) return fn(NO_SPAN);
   const parent = options.parent ?? context.active();
+  if (untraced(parent)) return fn(NO_SPAN);
   const span = tracer().startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), () => fn(span));

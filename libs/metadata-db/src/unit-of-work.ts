@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { untraced } from '@lading/contracts';
+import { tracingActive, untraced } from '@lading/contracts';
 import type { EventSource } from './event.factory';
 import { isRetryableConflict, managerQueryer, poolQueryer, type Queryer } from './queryer';
 import { tracedQueryer, tracedStore, tracedTransaction } from './store.tracing';
@@ -165,7 +165,7 @@ export class MetadataDb {
    * driver handed in as an object (PGlite's, in process: no instrumentation sees its queries).
    */
   private stores(raw: Queryer, changed: ManifestsChanged, outboxAppended: () => void): Stores {
-    const traced = !untraced();
+    const traced = tracingActive();
     const q = traced && 'driver' in this.dataSource.options && this.dataSource.options.driver ? tracedQueryer(raw) : raw;
     const stores = this.bareStores(q, changed, outboxAppended);
     if (!traced) return stores;

@@ -2,7 +2,20 @@ import { Readable } from 'node:stream';
 import { context, SpanKind, trace, type Context } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType, setRPCMetadata, suppressTracing } from '@opentelemetry/core';
 import { Histogram, register } from 'prom-client';
-import { activeTraceIds, continuing, parseV2Path, resolveOperation, systemScope, tracer, traceparentOf, untraced, withSpan, withSpansEach, type RequestScope } from '@lading/contracts';
+import {
+  activeTraceIds,
+  continuing,
+  markUnsampled,
+  parseV2Path,
+  resolveOperation,
+  systemScope,
+  tracer,
+  traceparentOf,
+  untraced,
+  withSpan,
+  withSpansEach,
+  type RequestScope,
+} from '@lading/contracts';
 import { MetadataDb } from '@lading/metadata-db';
 import { forwardedParent, requestTraceparent, toExchange, traceV2Request, type V2Exchange } from '@lading/nest-common';
 import { InstrumentedBlobStorage, MemoryBlobStorage, STORAGE_ACTION_SECONDS } from '@lading/storage';
@@ -19,7 +32,12 @@ function serverContext(): Context {
   return setRPCMetadata(ctx, { type: RPCType.HTTP, span: server });
 }
 
-function exchange(path: string, method: string, scope: Partial<RequestScope> = {}, answer: Record<string, string> = {}): V2Exchange {
+function exchange(
+  path: string,
+  method: string,
+  scope: Partial<RequestScope> = {},
+  answer: Record<string, string> = {},
+): V2Exchange {
   const route = parseV2Path(path)!;
   const operation = resolveOperation(route, method)!;
   const full = { ...systemScope(operation.name, 'library/app'), ...scope };
@@ -37,7 +55,12 @@ describe('request spans', () => {
 
   it('serves a request in a span named after its operation, with the oci attributes and the route template', async () => {
     const ctx = serverContext();
-    const x = exchange('/v2/library/app/blobs/uploads/', 'POST', {}, { 'docker-upload-uuid': '6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a' });
+    const x = exchange(
+      '/v2/library/app/blobs/uploads/',
+      'POST',
+      {},
+      { 'docker-upload-uuid': '6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a' },
+    );
     await context.with(ctx, () => traceV2Request(x, async () => void x.res.writeHead(202)));
     trace.getSpan(ctx)!.end();
     const [op] = spans.named('upload.start');
@@ -53,21 +76,34 @@ describe('request spans', () => {
   });
 
   it('names the reference and digest a route carries', async () => {
-    const x = exchange('/v2/library/app/manifests/v1', 'PUT', {}, { 'docker-content-digest': `sha256:${'a'.repeat(64)}` });
+    const x = exchange(
+      '/v2/library/app/manifests/v1',
+      'PUT',
+      {},
+      { 'docker-content-digest': `sha256:${'a'.repeat(64)}` },
+    );
     await context.with(serverContext(), () => traceV2Request(x, async () => void x.res.writeHead(201)));
-    expect(spans.named('manifest.put')[0].attributes).toMatchObject({ 'oci.reference': 'v1', 'oci.digest': `sha256:${'a'.repeat(64)}` });
+    expect(spans.named('manifest.put')[0].attributes).toMatchObject({
+      'oci.reference': 'v1',
+      'oci.digest': `sha256:${'a'.repeat(64)}`,
+    });
   });
 
   it('marks the span failed when serving throws', async () => {
     const x = exchange('/v2/library/app/manifests/v1', 'GET');
-    await expect(context.with(serverContext(), () => traceV2Request(x, () => Promise.reject(new Error('boom'))))).rejects.toThrow('boom');
+    await expect(
+      context.with(serverContext(), () => traceV2Request(x, () => Promise.reject(new Error('boom')))),
+    ).rejects.toThrow('boom');
     expect(spans.named('manifest.get')[0].status.code).toBe(2);
   });
 
   it("continues the signed scope's trace when the active span is in another one", async () => {
     const gateway = tracer().startSpan('gateway');
     const signed = traceparentOf(trace.setSpan(context.active(), gateway))!;
-    const sameTrace = trace.setSpan(context.active(), tracer().startSpan('server', {}, trace.setSpan(context.active(), gateway)));
+    const sameTrace = trace.setSpan(
+      context.active(),
+      tracer().startSpan('server', {}, trace.setSpan(context.active(), gateway)),
+    );
     const scope = { ...systemScope('manifest.get', 'library/app'), traceparent: signed };
     expect(trace.getSpan(context.with(sameTrace, () => forwardedParent(scope))!)).toBe(trace.getSpan(sameTrace));
     const foreign = context.with(serverContext(), () => forwardedParent(scope));
@@ -75,32 +111,33 @@ describe('request spans', () => {
   });
 });
 
-describe('a request the sampler dropped at the door (tracing suppressed)', () => {
-  const suppressed = () => suppressTracing(context.active());
-
-  it('makes no span at all, not even a non-recording one, and its scope carries an unsampled traceparent on', async () => {
-    const client = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
-    const x = exchange('/v2/library/app/manifests/v1', 'GET', { traceparent: client });
+describe('a request the sampler dropped at the door (no span, no context)', () => {
+  it('makes no span at all, not even a non-recording one, and its scope carries the unsampled traceparent on', async () => {
+    const carried = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+    const x = exchange('/v2/library/app/manifests/v1', 'GET', { traceparent: carried });
     const seen: (string | undefined)[] = [];
-    await context.with(suppressed(), () =>
-      traceV2Request(x, async () => {
-        await withSpan('inner', {}, async (span) => void seen.push(span.spanContext().traceId));
-        // Log lines name the trace the request carries on.
-        seen.push(activeTraceIds()?.traceId);
-      }),
-    );
+    await traceV2Request(x, async () => {
+      await withSpan('inner', {}, async (span) => void seen.push(span.spanContext().traceId));
+      // Log lines name the trace the request carries on.
+      seen.push(activeTraceIds()?.traceId);
+    });
     expect(spans.spans()).toEqual([]);
     expect(seen).toEqual(['00000000000000000000000000000000', '4bf92f3577b34da6a3ce929d0e0e4736']);
-    expect(context.with(suppressed(), () => requestTraceparent(client))).toBe(client);
-    expect(context.with(suppressed(), () => requestTraceparent(null))).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
-    expect(context.with(suppressed(), () => untraced())).toBe(true);
-    expect(untraced()).toBe(false);
+    const req = {};
+    expect(requestTraceparent(req)).toBeNull();
+    markUnsampled(req, carried);
+    expect(requestTraceparent(req)).toBe(carried);
+    expect(untraced()).toBe(true);
+    expect(context.with(serverContext(), () => untraced())).toBe(false);
+    expect(context.with(suppressTracing(serverContext()), () => untraced())).toBe(true);
   });
 
-  it('makes no storage span either', async () => {
+  it('makes a storage span only under a parent', async () => {
     const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
-    await context.with(suppressed(), () => storage.uploadExists('6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a'));
-    await storage.uploadExists('6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a');
+    const id = '6f1c1b8e-0c4e-4f47-9b59-2f1a0e6c1d2a';
+    await storage.uploadExists(id);
+    expect(spans.named('storage.uploadExists')).toHaveLength(0);
+    await context.with(serverContext(), () => storage.uploadExists(id));
     expect(spans.named('storage.uploadExists')).toHaveLength(1);
   });
 });
@@ -110,38 +147,48 @@ describe('storage spans and timings', () => {
   const id = '0b9f5c52-8e0a-4a7b-9a51-3f1c2d4e5f60';
   const seconds = () => register.getSingleMetric(STORAGE_ACTION_SECONDS) as Histogram;
   const countOf = async (action: string) =>
-    (await seconds().get()).values.find((v) => v.metricName === `${STORAGE_ACTION_SECONDS}_count` && v.labels.action === action)?.value ?? 0;
+    (await seconds().get()).values.find(
+      (v) => v.metricName === `${STORAGE_ACTION_SECONDS}_count` && v.labels.action === action,
+    )?.value ?? 0;
 
-  it('times and traces a write with the bytes it stored, and a read until its stream closes', async () => {
-    const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
-    const writesBefore = await countOf('writePart');
-    await storage.createUpload(id);
-    const body = Buffer.alloc(3000, 7);
-    const seen: number[] = [];
-    const { parts } = await storage.writePart(id, [], Readable.from([body.subarray(0, 1000), body.subarray(1000)]), { onData: (c) => seen.push(c.length) });
-    expect(seen).toEqual([1000, 2000]); // the caller's onData still sees every chunk
-    const stream = await storage.readUpload(id, parts, { start: 0, end: 1499 });
-    expect(spans.named('storage.readUpload')).toHaveLength(0); // still reading
-    let read = 0;
-    for await (const c of stream) read += (c as Buffer).length;
-    await new Promise((r) => setImmediate(r));
-    expect(read).toBe(1500);
-    const [write] = spans.named('storage.writePart');
-    expect(write.attributes).toMatchObject({ 'lading.storage.driver': 'inmemory', 'lading.storage.bytes': 3000, 'oci.upload.session_id': id });
-    expect(spans.named('storage.readUpload')[0].attributes['lading.storage.bytes']).toBe(1500);
-    expect(await countOf('writePart')).toBe(writesBefore + 1);
-    expect(await countOf('readUpload')).toBeGreaterThanOrEqual(1);
-  });
+  it('times and traces a write with the bytes it stored, and a read until its stream closes', () =>
+    context.with(serverContext(), async () => {
+      const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
+      const writesBefore = await countOf('writePart');
+      await storage.createUpload(id);
+      const body = Buffer.alloc(3000, 7);
+      const seen: number[] = [];
+      const { parts } = await storage.writePart(id, [], Readable.from([body.subarray(0, 1000), body.subarray(1000)]), {
+        onData: (c) => seen.push(c.length),
+      });
+      expect(seen).toEqual([1000, 2000]); // the caller's onData still sees every chunk
+      const stream = await storage.readUpload(id, parts, { start: 0, end: 1499 });
+      expect(spans.named('storage.readUpload')).toHaveLength(0); // still reading
+      let read = 0;
+      for await (const c of stream) read += (c as Buffer).length;
+      await new Promise((r) => setImmediate(r));
+      expect(read).toBe(1500);
+      const [write] = spans.named('storage.writePart');
+      expect(write.attributes).toMatchObject({
+        'lading.storage.driver': 'inmemory',
+        'lading.storage.bytes': 3000,
+        'oci.upload.session_id': id,
+      });
+      expect(spans.named('storage.readUpload')[0].attributes['lading.storage.bytes']).toBe(1500);
+      expect(await countOf('writePart')).toBe(writesBefore + 1);
+      expect(await countOf('readUpload')).toBeGreaterThanOrEqual(1);
+    }));
 
-  it('marks a failed call, and still times it', async () => {
-    const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
-    const before = await countOf('readBlob');
-    await expect(storage.readBlob(digest)).rejects.toThrow();
-    const [span] = spans.named('storage.readBlob');
-    expect(span.status.code).toBe(2);
-    expect(span.attributes['oci.digest']).toBe(digest);
-    expect(await countOf('readBlob')).toBe(before + 1);
-  });
+  it('marks a failed call, and still times it', () =>
+    context.with(serverContext(), async () => {
+      const storage = new InstrumentedBlobStorage(new MemoryBlobStorage());
+      const before = await countOf('readBlob');
+      await expect(storage.readBlob(digest)).rejects.toThrow();
+      const [span] = spans.named('storage.readBlob');
+      expect(span.status.code).toBe(2);
+      expect(span.attributes['oci.digest']).toBe(digest);
+      expect(await countOf('readBlob')).toBe(before + 1);
+    }));
 });
 
 describe('store spans', () => {
@@ -150,7 +197,9 @@ describe('store spans', () => {
 
   it('traces each store call under the request, with its statements (PGlite has no instrumentation)', async () => {
     const db = new MetadataDb(m.db.dataSource); // built with tracing on
-    await withSpan('request', {}, () => db.read.uploads.createSession(id, 'traced/app', null));
+    await context.with(serverContext(), () =>
+      withSpan('request', {}, () => db.read.uploads.createSession(id, 'traced/app', null)),
+    );
     const [call] = spans.named('store.uploads.createSession');
     expect(call.attributes).toMatchObject({ 'lading.store': 'uploads', 'db.system.name': 'postgresql' });
     const [insert] = spans.named('INSERT');
@@ -163,7 +212,9 @@ describe('store spans', () => {
     const db = new MetadataDb(m.db.dataSource);
     await db.transaction((tx) => tx.uploads.findSession('traced/app', id));
     expect(spans.spans()).toHaveLength(0);
-    await withSpan('request', {}, () => db.transaction((tx) => tx.uploads.findSession('traced/app', id)));
+    await context.with(serverContext(), () =>
+      withSpan('request', {}, () => db.transaction((tx) => tx.uploads.findSession('traced/app', id))),
+    );
     const [txSpan] = spans.named('store.transaction');
     expect(spans.named('store.uploads.findSession')[0].parentSpanContext?.spanId).toBe(txSpan.spanContext().spanId);
   });
@@ -173,21 +224,45 @@ describe('withSpansEach (outbox rows, Kafka records, webhook deliveries)', () =>
   it("gives each item with a traceparent a span in that trace, passes the span's context on, and fails them all on an error", async () => {
     const a = traceparentOf(trace.setSpan(context.active(), tracer().startSpan('request a')))!;
     const b = traceparentOf(trace.setSpan(context.active(), tracer().startSpan('request b')))!;
-    const passed = await withSpansEach('publish', SpanKind.PRODUCER, [a, null, b], (i) => ({ attributes: { n: i } }), async (passOn) => passOn);
+    const passed = await withSpansEach(
+      'publish',
+      SpanKind.PRODUCER,
+      [a, null, b],
+      (i) => ({ attributes: { n: i } }),
+      async (passOn) => passOn,
+    );
     const made = spans.named('publish');
     expect(made.map((s) => s.attributes.n)).toEqual([0, 2]);
     expect(made.map((s) => s.spanContext().traceId)).toEqual([a.split('-')[1], b.split('-')[1]]);
     expect(made[0].parentSpanContext?.spanId).toBe(a.split('-')[2]);
-    expect(passed).toEqual([traceparentOf(trace.setSpan(context.active(), made[0] as never)), null, traceparentOf(trace.setSpan(context.active(), made[1] as never))]);
+    expect(passed).toEqual([
+      traceparentOf(trace.setSpan(context.active(), made[0] as never)),
+      null,
+      traceparentOf(trace.setSpan(context.active(), made[1] as never)),
+    ]);
     spans.reset();
-    await expect(withSpansEach('publish', SpanKind.PRODUCER, [a, b], () => ({}), () => Promise.reject(new Error('broker down')))).rejects.toThrow('broker down');
+    await expect(
+      withSpansEach(
+        'publish',
+        SpanKind.PRODUCER,
+        [a, b],
+        () => ({}),
+        () => Promise.reject(new Error('broker down')),
+      ),
+    ).rejects.toThrow('broker down');
     expect(spans.named('publish').map((s) => s.status.code)).toEqual([2, 2]);
   });
 
   it("makes no span for an item whose request was not sampled, and passes that item's traceparent on as it is", async () => {
     const sampled = traceparentOf(trace.setSpan(context.active(), tracer().startSpan('request a')))!;
     const dropped = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
-    const passed = await withSpansEach('publish', SpanKind.PRODUCER, [dropped, sampled], (i) => ({ attributes: { n: i } }), async (passOn) => passOn);
+    const passed = await withSpansEach(
+      'publish',
+      SpanKind.PRODUCER,
+      [dropped, sampled],
+      (i) => ({ attributes: { n: i } }),
+      async (passOn) => passOn,
+    );
     expect(spans.named('publish').map((s) => s.attributes.n)).toEqual([1]);
     expect(passed[0]).toBe(dropped);
   });
@@ -195,7 +270,10 @@ describe('withSpansEach (outbox rows, Kafka records, webhook deliveries)', () =>
   it('continues a trace under the active span when that is already in it, else from the traceparent', () => {
     const request = tracer().startSpan('request');
     const tp = traceparentOf(trace.setSpan(context.active(), request))!;
-    const inTrace = trace.setSpan(context.active(), tracer().startSpan('process', {}, trace.setSpan(context.active(), request)));
+    const inTrace = trace.setSpan(
+      context.active(),
+      tracer().startSpan('process', {}, trace.setSpan(context.active(), request)),
+    );
     expect(continuing(tp, inTrace)).toBe(inTrace);
     expect(trace.getSpanContext(continuing(tp, serverContext()))?.spanId).toBe(request.spanContext().spanId);
   });

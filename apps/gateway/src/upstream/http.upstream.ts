@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Logger } from '@nestjs/common';
 import { RoundRobinPool, type Dispatcher } from 'undici';
-import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope, tracingSuppressed } from '@lading/contracts';
+import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope, tracingActive, untraced } from '@lading/contracts';
 import { signInternalRequest, signedPartsOf, type V2Exchange, type V2Handler } from '@lading/nest-common';
 
 /**
@@ -100,7 +100,7 @@ export class HttpUpstream implements V2Handler {
     headers[Headers.internalScope] = scope;
     // A request the sampler dropped has no client span to carry its context: its scope's (sampled
     // flag 0) goes as the header, so the service's sampler follows the decision instead of drawing.
-    if (x.scope.traceparent && tracingSuppressed()) headers[Headers.traceparent] = x.scope.traceparent;
+    if (x.scope.traceparent && tracingActive() && untraced()) headers[Headers.traceparent] = x.scope.traceparent;
     const body = forwardedBody(req, headers);
     if (this.options.secret) {
       const chunked = body !== undefined && headers['content-length'] === undefined;

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
-import { OciAttributes, tracer, untraced } from '@lading/contracts';
+import { annotateActiveSpan, untraced } from '@lading/contracts';
 import { MetadataDb, type StoredManifest } from '@lading/metadata-db';
 
 const lookups = new Counter({
@@ -36,14 +36,13 @@ export class ManifestCache {
     if (this.enabled) db.onManifestsChanged((repository) => this.invalidate(repository));
   }
 
-  /** The cached manifest, if still valid. Traced as `manifest.cache.get`, with `lading.cache.hit`. */
+  /** The cached manifest, if still valid; the active span (the operation's) gets `lading.cache.hit`. */
   get(name: string, reference: string): StoredManifest | undefined {
     if (!this.enabled) return undefined;
-    if (untraced()) return this.lookup(name, reference);
-    const span = tracer().startSpan('manifest.cache.get', { attributes: { [OciAttributes.repository]: name, [OciAttributes.reference]: reference } });
     const found = this.lookup(name, reference);
-    span.setAttribute('lading.cache.hit', found !== undefined);
-    span.end();
+    // An attribute of the operation's span, not a span of its own: a lookup in a Map costs less
+    // than the span would.
+    if (!untraced()) annotateActiveSpan({ 'lading.cache.hit': found !== undefined });
     return found;
   }
 

@@ -50,7 +50,7 @@ export function buildRequestScope(route: V2Route, operation: V2Operation, req: R
     repository,
     operation: operation.name,
     action: operation.action,
-    traceparent: requestTraceparent(clientTraceparent) ?? clientTraceparent,
+    traceparent: requestTraceparent(req) ?? clientTraceparent,
     client: Object.freeze({
       addr: clientAddr(req),
       host: req.headers.host,

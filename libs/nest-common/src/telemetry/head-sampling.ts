@@ -4,10 +4,11 @@
  *
  * With the SDK's own sampling every request pays for its server span before the sampler is asked
  * (the HTTP instrumentation builds the span's attributes first), then for a non-recording span in
- * every instrumented layer (Express, Nest, Lading's operation span, the database), and the
- * context switches of each; measured, that was most of what tracing cost at 10 % sampling. Here
- * the HTTP instrumentation's `ignoreIncomingRequestHook` asks {@link HeadSampling.skip} first; a
- * request it skips runs with tracing suppressed (`suppressTracing`), in which no span is made.
+ * every instrumented layer, the context switches of each and the listeners bound to its context;
+ * measured, that was most of what tracing cost at 10 % sampling. Here `skipAtTheDoor` (tracing.ts)
+ * asks {@link HeadSampling.skip} before the HTTP instrumentation sees the request; one it skips
+ * goes to the server untouched (no span, no context), marked with the `traceparent` it carries on
+ * ({@link markDropped}), and every span below it needs a parent, so none is made.
  *
  * The decision is the configured sampler's, made the standard way (`OTEL_TRACES_SAMPLER`,
  * `OTEL_TRACES_SAMPLER_ARG`, as the SDK reads them), for the samplers it can be made from the
@@ -25,17 +26,17 @@
  *
  * A skipped request still carries the decision on: {@link unsampledTraceparent} gives the
  * `traceparent` (sampled flag 0) its scope and its forwarded requests carry, so a service behind
- * the gateway skips it too instead of drawing again.
+ * the gateway skips it too instead of drawing again, and its log lines name that trace.
  */
 import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Context, Link, SpanKind, Attributes } from '@opentelemetry/api';
 import type { Sampler, SamplingResult } from '@opentelemetry/sdk-trace-base';
-import { isSampled, parseTraceparent } from '@lading/contracts';
+import { isSampled, markUnsampled, parseTraceparent } from '@lading/contracts';
 
 /** What the SDK gets and the HTTP instrumentation asks. */
 export interface HeadSampling {
-  /** True: do not trace this request (it runs with tracing suppressed). */
+  /** True: do not trace this request. */
   skip(req: IncomingMessage): boolean;
   /** The SDK's sampler: the configured one, except for a server span the door drew in. */
   sampler: Sampler;
@@ -101,6 +102,11 @@ export function headSamplingFor(env: NodeJS.ProcessEnv, random: () => number = M
 export function incomingTraceparent(req: IncomingMessage): string | null {
   const value = req.headers.traceparent;
   return typeof value === 'string' ? parseTraceparent(value) : null;
+}
+
+/** Marks a request the door skipped with the {@link unsampledTraceparent} its scope carries on. */
+export function markDropped(req: IncomingMessage): void {
+  markUnsampled(req, unsampledTraceparent(incomingTraceparent(req)));
 }
 
 /**

@@ -13,6 +13,7 @@
  * must call {@link shutdownTracing} once its app has closed, or the last requests' spans are lost.
  */
 
+import type { IncomingMessage } from 'node:http';
 import type { NodeSDK } from '@opentelemetry/sdk-node';
 import type { HeadSampling } from './head-sampling';
 
@@ -95,10 +96,48 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
     instrumentations: instrumentationsFor(env).map((name) => INSTRUMENTATIONS[name](door)),
   });
   sdk.start();
+  if (door) skipAtTheDoor(door);
   started = { sdk };
   // A process that ends by itself (a command, an app closed by its caller) exports what is left.
   process.once('beforeExit', () => void shutdownTracing(env));
   return handle;
+}
+
+/** Whether {@link skipAtTheDoor} stands in front of the HTTP instrumentation. */
+let doorInFront = false;
+
+/**
+ * Puts the sampling decision in front of the HTTP instrumentation's `Server#emit`: a request the
+ * sampler drops (or a probe) goes straight to the server's own `emit`, so nothing of tracing runs
+ * for it — no server span, no context, no listeners bound to one — and it is only marked with the
+ * `traceparent` (sampled flag 0) it carries on. Every span Lading makes needs a parent
+ * (`untraced`), and the database and HTTP clients' instrumentations are set up to need one too, so
+ * nothing below such a request makes a span. The rest goes through the instrumentation as before.
+ * Without the instrumentation's wrapper to step around, nothing is put in front (the instrumentation
+ * then suppresses what the sampler drops, through its ignore hook).
+ */
+function skipAtTheDoor(door: HeadSampling): void {
+  /* eslint-disable @typescript-eslint/no-require-imports -- after the SDK started: this require is what makes the instrumentation patch `http` */
+  const http = require('http') as typeof import('node:http');
+  const { markDropped } = require('./head-sampling') as typeof import('./head-sampling');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+  const proto = http.Server.prototype as unknown as { emit: Emit & { __original?: Emit } };
+  const instrumented = proto.emit;
+  const bare = instrumented.__original;
+  if (typeof bare !== 'function') return;
+  proto.emit = function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'request') {
+      const req = args[0] as IncomingMessage;
+      if (UNTRACED_PATHS.test(req.url ?? '')) return bare.call(this, event, ...args);
+      if (door.skip(req)) {
+        markDropped(req);
+        return bare.call(this, event, ...args);
+      }
+    }
+    return instrumented.call(this, event, ...args);
+  } as Emit;
+  doorInFront = true;
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports -- each loaded only when enabled, before what it patches */
@@ -107,8 +146,9 @@ const INSTRUMENTATIONS = {
   http: (door: HeadSampling | undefined) => {
     const http = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
     return new http.HttpInstrumentation({
-      // A probe is never traced; a request the sampler would drop runs with tracing suppressed.
-      ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? '') || (door?.skip(req) ?? false),
+      // A probe is never traced. What the sampler drops never gets here (skipAtTheDoor), unless
+      // the door could not be put in front of the instrumentation: then it runs suppressed.
+      ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? '') || (door !== undefined && !doorInFront && door.skip(req)),
       requireParentforOutgoingSpans: true,
     });
   },

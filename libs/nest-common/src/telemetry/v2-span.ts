@@ -9,7 +9,7 @@ import {
   routeTemplate,
   traceparentOf,
   tracingActive,
-  tracingSuppressed,
+  unsampledTraceparentOf,
   untraced,
   withSpan,
   withUnsampledTrace,
@@ -17,7 +17,6 @@ import {
   type V2Route,
 } from '@lading/contracts';
 import type { V2Exchange } from '../http/v2-exchange';
-import { unsampledTraceparent } from './head-sampling';
 
 /** The HTTP server span of the request being served here (the HTTP instrumentation's), if tracing. */
 function serverSpan(ctx: Context = context.active()): Span | undefined {
@@ -30,10 +29,11 @@ function serverSpan(ctx: Context = context.active()): Span | undefined {
  * The `traceparent` a request scope carries: the context of this process's HTTP server span (the
  * root of the request's trace at the gateway), else of the active span; null when not tracing.
  */
-export function requestTraceparent(clientTraceparent: string | null = null): string | null {
+export function requestTraceparent(req?: object): string | null {
   if (!tracingActive()) return null;
   // Dropped at the door: no span, but the decision goes on (sampled flag 0) so no service draws again.
-  if (tracingSuppressed()) return unsampledTraceparent(clientTraceparent);
+  const unsampled = req && unsampledTraceparentOf(req);
+  if (unsampled) return unsampled;
   const server = serverSpan();
   return traceparentOf(server ? trace.setSpan(context.active(), server) : context.active());
 }
@@ -58,7 +58,7 @@ export function nameServerSpan(route: V2Route): void {
  */
 export function traceV2Request(x: V2Exchange, serve: () => Promise<void>, parent?: Context): Promise<void> {
   if (!tracingActive()) return serve();
-  if (tracingSuppressed()) return withUnsampledTrace(x.scope.traceparent, serve);
+  if (untraced(parent)) return withUnsampledTrace(x.scope.traceparent, serve);
   const server = serverSpan();
   nameServerSpan(x.route);
   const attributes = requestAttributes(x.scope, x.route);
