@@ -1,5 +1,5 @@
-import type { IncomingMessage } from 'node:http';
-import { pipeline } from 'node:stream/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import { RoundRobinPool, type Dispatcher } from 'undici';
 import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope } from '@lading/contracts';
@@ -141,7 +141,7 @@ export class HttpUpstream implements V2Handler {
         if (v !== undefined && !HOP_BY_HOP.has(k)) res.setHeader(k, v);
       }
       try {
-        await pipeline(upstream.body, res);
+        await relayBody(upstream.body, res);
       } catch (e) {
         // Headers are out: the only way to tell the client is to cut its connection.
         if (!abort.signal.aborted) this.logger.warn(`answer from ${this.origin} cut short: ${(e as Error).message}`);
@@ -178,6 +178,34 @@ function forwardedBody(req: IncomingMessage, headers: Record<string, string>): I
     return undefined;
   }
   return chunked ? relay(req) : req;
+}
+
+/**
+ * Streams `body` into `res` and ends it, with backpressure; resolves once `res` finished, rejects
+ * when `body` fails or `res` closes first (then `body` is destroyed, freeing its connection).
+ * What `pipeline` does for two streams, without the AbortController (and its DOMException on
+ * every success) that `pipeline` makes per call (3-4 % of the gateway's CPU per manifest GET).
+ */
+function relayBody(body: Readable, res: ServerResponse): Promise<void> {
+  return new Promise((ok, fail) => {
+    const settle = (e?: Error) => {
+      body.off('error', settle);
+      res.off('finish', onFinish);
+      res.off('close', onClose);
+      if (e) fail(e);
+      else ok();
+    };
+    const onFinish = () => settle();
+    const onClose = () => {
+      if (res.writableFinished) return settle();
+      body.destroy();
+      settle(new Error('the client connection closed before the answer was complete'));
+    };
+    body.once('error', settle);
+    res.once('finish', onFinish);
+    res.once('close', onClose);
+    body.pipe(res);
+  });
 }
 
 async function* relay(req: IncomingMessage): AsyncGenerator<Buffer> {
