@@ -1,9 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { Logger } from '@nestjs/common';
 import { RoundRobinPool, type Dispatcher } from 'undici';
 import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope, tracingActive, untraced } from '@lading/contracts';
-import { signInternalRequest, signedPartsOf, type V2Exchange, type V2Handler } from '@lading/nest-common';
+import { relayBody, signInternalRequest, signedPartsOf, type V2Exchange, type V2Handler } from '@lading/nest-common';
 
 /**
  * Headers that belong to one connection, not to the request, and the client's trace context:
@@ -144,7 +143,7 @@ export class HttpUpstream implements V2Handler {
         if (v !== undefined && !HOP_BY_HOP.has(k)) res.setHeader(k, v);
       }
       try {
-        await pipeline(upstream.body, res);
+        await relayBody(upstream.body, res);
       } catch (e) {
         // Headers are out: the only way to tell the client is to cut its connection.
         if (!abort.signal.aborted) this.logger.warn(`answer from ${this.origin} cut short: ${(e as Error).message}`);

@@ -1,13 +1,12 @@
 import type { Server } from 'node:http';
-import { Logger, Module, ShutdownSignal, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { Logger, ShutdownSignal, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
-import { Logger as PinoNestLogger } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { API_VERSION, Headers } from '@lading/contracts';
 import { ladingConfigSchema, type LadingConfig } from '../config/lading.config';
 import { OciExceptionFilter } from '../errors/oci-exception.filter';
-import { createRootLogger, loggingModule, requestIdOf } from '../logging/logging';
+import { createRootLogger, PinoNestLogger, requestIdOf, withRequestId } from '../logging/logging';
 import { startDebugListener, type DebugListener } from '../metrics/debug-server';
 import { observeRequest } from '../metrics/http-metrics';
 import { shutdownTracing } from '../telemetry/tracing';
@@ -39,14 +38,6 @@ export interface HttpAppOptions {
   beforeListen?: (app: INestApplication) => void | Promise<void>;
 }
 
-/** Nest's module for an app: its own, with the logging module beside it. */
-@Module({})
-class LadingHttpAppModule {
-  static wrap(module: unknown, logger: PinoLogger): DynamicModule {
-    return { module: LadingHttpAppModule, imports: [module as never, loggingModule(logger)] };
-  }
-}
-
 /**
  * Creates and starts a Nest app on Express with what every Lading process needs: request bodies
  * left as streams (no body parser: blobs stream through), a server bounded in head size and idle
@@ -58,12 +49,12 @@ export async function startHttpApp(module: unknown, options: HttpAppOptions): Pr
   const limits = options.limits ?? httpServerLimits(defaults.http);
   const log = { ...defaults.log, ...options.log };
   const logger = createRootLogger(log);
-  const app = await NestFactory.create(LadingHttpAppModule.wrap(module, logger), new BoundedExpressAdapter(limits), {
+  const app = await NestFactory.create(module as never, new BoundedExpressAdapter(limits), {
     bodyParser: false,
     abortOnError: false,
     bufferLogs: true,
   });
-  app.useLogger(app.get(PinoNestLogger));
+  app.useLogger(new PinoNestLogger(logger));
   const express = app.getHttpAdapter().getInstance();
   express.disable('x-powered-by');
   express.set('etag', false);
@@ -149,12 +140,13 @@ export function debugListenerUrl(app: INestApplication): string | undefined {
  */
 function requestObserver(accessLog: PinoLogger | undefined, behindGateway: boolean): (req: Request, res: Response, next: NextFunction) => void {
   return (req, res, next) => {
-    req.headers[Headers.requestId] = requestIdOf(req, behindGateway);
+    const id = requestIdOf(req, behindGateway);
+    req.headers[Headers.requestId] = id;
     observeRequest(req, res, (o) => {
       if (!accessLog) return;
       const line = {
         context: 'Access',
-        request_id: req.headers[Headers.requestId],
+        request_id: id,
         method: o.method,
         url: o.url,
         operation: o.handler,
@@ -165,7 +157,7 @@ function requestObserver(accessLog: PinoLogger | undefined, behindGateway: boole
       };
       accessLog.info(line, `${o.method} ${o.url} ${o.status} ${line.duration_ms}ms`);
     });
-    next();
+    withRequestId(id, next);
   };
 }
 

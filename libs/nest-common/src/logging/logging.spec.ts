@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { context, ROOT_CONTEXT, trace, type Context, type ContextManager } from '@opentelemetry/api';
 import { encodeRequestScope, systemScope } from '@lading/contracts';
-import { createRootLogger, requestIdOf } from './logging';
+import { createRootLogger, PinoNestLogger, requestIdOf, withRequestId } from './logging';
 
 /** A synchronous context manager (what a tracing SDK installs), enough for `context.with`. */
 class StackContextManager implements ContextManager {
@@ -111,5 +111,61 @@ describe('createRootLogger', () => {
     logger.info({ context: 'Access', status: '200' }, 'GET /v2/ 200 1ms');
     expect(lines()).toHaveLength(1);
     expect(lines()[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: GET \/v2\/ 200 1ms \{.*"status":"200".*\}$/);
+  });
+});
+
+describe('withRequestId', () => {
+  it('puts request_id on every line logged inside it, across awaits, and on none outside', async () => {
+    const { logger, lines } = captured('json');
+    logger.info('before');
+    await withRequestId('req-1', async () => {
+      logger.info('sync');
+      await new Promise((ok) => setImmediate(ok));
+      logger.child({ context: 'Child' }).info('after an await');
+    });
+    logger.info('after');
+    const got = lines().map((l) => JSON.parse(l));
+    expect(got.map((l) => [l.msg, l.request_id])).toEqual([
+      ['before', undefined],
+      ['sync', 'req-1'],
+      ['after an await', 'req-1'],
+      ['after', undefined],
+    ]);
+  });
+
+  it('keeps the ids of concurrent requests apart', async () => {
+    const { logger, lines } = captured('json');
+    const serve = (id: string) =>
+      withRequestId(id, async () => {
+        await new Promise((ok) => setImmediate(ok));
+        logger.info(id);
+      });
+    await Promise.all([serve('a'), serve('b'), serve('c')]);
+    for (const l of lines().map((x) => JSON.parse(x))) expect(l.request_id).toBe(l.msg);
+  });
+});
+
+describe('PinoNestLogger', () => {
+  it.each([
+    ['a message with its context', (n: PinoNestLogger) => n.log('hello', 'Ctx'), { level: 'info', msg: 'hello', context: 'Ctx' }],
+    ['a message without a context', (n: PinoNestLogger) => n.warn('careful'), { level: 'warn', msg: 'careful' }],
+    ['an object as fields', (n: PinoNestLogger) => n.log({ a: 1 }, 'Ctx'), { level: 'info', a: 1, context: 'Ctx' }],
+    ['an Error as err', (n: PinoNestLogger) => n.error(new Error('boom'), 'Ctx'), { level: 'error', context: 'Ctx', err: { message: 'boom' } }],
+    [
+      "Nest's exception handlers' (message, stack, context)",
+      (n: PinoNestLogger) => n.error('failed', 'Error: failed\n    at x (y.js:1:1)', 'ExceptionsHandler'),
+      { level: 'error', context: 'ExceptionsHandler', err: { message: 'failed', stack: 'Error: failed\n    at x (y.js:1:1)' } },
+    ],
+  ])('writes %s', (_what, write, expected) => {
+    const { logger, lines } = captured('json');
+    write(new PinoNestLogger(logger));
+    expect(lines()).toHaveLength(1);
+    expect(JSON.parse(lines()[0])).toMatchObject(expected);
+  });
+
+  it('writes nothing below the level', () => {
+    const { logger, lines } = captured('json');
+    new PinoNestLogger(logger).debug('hidden', 'Ctx');
+    expect(lines()).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { LoggerModule } from 'nestjs-pino';
-import type { DynamicModule } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { pino, stdTimeFunctions, type Logger as PinoLogger } from 'pino';
 import pinoPretty from 'pino-pretty';
 import { activeTraceIds, decodeRequestScope, Headers } from '@lading/contracts';
@@ -10,22 +10,44 @@ import type { LadingConfig } from '../config/lading.config';
 /** How a process logs: `log.level` and `log.formatter`. */
 export type LogSettings = Pick<LadingConfig['log'], 'level' | 'formatter'>;
 
-/** The ids of the active OpenTelemetry span (or of the unsampled request being served), on every line logged while there is one (none without a tracing SDK). */
-function traceFields(): Record<string, string> {
-  const ids = activeTraceIds();
-  return ids ? { trace_id: ids.traceId, span_id: ids.spanId } : {};
+/** The id of the request being served, for the lines logged while it is (see {@link withRequestId}). */
+const requestIds = new AsyncLocalStorage<string>();
+
+/**
+ * Runs `fn` (the rest of a request's handling) so that every line logged in it, synchronously or
+ * in what it awaits, carries `request_id: id`.
+ */
+export function withRequestId<T>(id: string, fn: () => T): T {
+  return requestIds.run(id, fn);
 }
 
 /**
- * The process's root pino logger: JSON lines (`level` as a word, ISO `time`, `trace_id` and
- * `span_id` while a span is active) for a collector, or pino-pretty's coloured lines when
+ * What every line gets besides its own fields: the id of the request being served, and the ids
+ * of the active OpenTelemetry span, or those an unsampled request carries on (none without a
+ * tracing SDK). A new object each time: pino
+ * merges the line's own fields into it.
+ */
+function contextFields(): Record<string, string> {
+  const requestId = requestIds.getStore();
+  // The active span's ids, or those an unsampled request carries on (it has no span).
+  const ctx = activeTraceIds();
+  if (ctx)
+    return requestId
+      ? { request_id: requestId, trace_id: ctx.traceId, span_id: ctx.spanId }
+      : { trace_id: ctx.traceId, span_id: ctx.spanId };
+  return requestId ? { request_id: requestId } : {};
+}
+
+/**
+ * The process's root pino logger: JSON lines (`level` as a word, ISO `time`, `request_id` while a
+ * request is served, `trace_id` and `span_id` while a span is active) for a collector, or pino-pretty's coloured lines when
  * `formatter` is `text`, or `auto` and standard output is a terminal. Written synchronously, so
  * lines keep their order and none is lost at exit.
  */
 export function createRootLogger(settings: LogSettings, destination?: NodeJS.WritableStream): PinoLogger {
   const options = {
     level: settings.level,
-    mixin: traceFields,
+    mixin: contextFields,
     timestamp: stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };
@@ -67,19 +89,61 @@ export function requestIdOf(req: IncomingMessage, fromScope = false): string {
 }
 
 /**
- * nestjs-pino over `logger`: Nest's `Logger` writes through it, and every line logged while a
- * request is served carries `request_id` (the `X-Request-Id` header, which the request observer
- * has set by then). pino-http's own per-request line is off: the request observer writes the
- * access line.
+ * Nest's logger over pino `logger` (`app.useLogger`): `Logger.log(message, context)` becomes an
+ * `info` line `{ context, msg }`, an `Error` or an object as the message is logged as `err` or as
+ * fields, and Nest's exception handlers' `error(message, stack)` as an `err` with that stack (the
+ * mapping nestjs-pino made, without its per-request child logger: the request id comes from
+ * {@link withRequestId}).
  */
-export function loggingModule(logger: PinoLogger): DynamicModule {
-  return LoggerModule.forRoot({
-    pinoHttp: {
-      logger,
-      autoLogging: false,
-      quietReqLogger: true,
-      customAttributeKeys: { reqId: 'request_id' },
-      genReqId: (req) => String(req.headers[Headers.requestId] ?? ''),
-    },
-  });
+export class PinoNestLogger implements LoggerService {
+  constructor(private readonly logger: PinoLogger) {}
+
+  verbose(message: unknown, ...params: unknown[]): void {
+    this.write('trace', message, params);
+  }
+  debug(message: unknown, ...params: unknown[]): void {
+    this.write('debug', message, params);
+  }
+  log(message: unknown, ...params: unknown[]): void {
+    this.write('info', message, params);
+  }
+  warn(message: unknown, ...params: unknown[]): void {
+    this.write('warn', message, params);
+  }
+  error(message: unknown, ...params: unknown[]): void {
+    this.write('error', message, params);
+  }
+  fatal(message: unknown, ...params: unknown[]): void {
+    this.write('fatal', message, params);
+  }
+
+  private write(
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal',
+    message: unknown,
+    params: unknown[],
+  ): void {
+    if (!this.logger.isLevelEnabled(level)) return;
+    const fields: Record<string, unknown> = {};
+    // Nest passes the context last.
+    const rest = params.length > 0 ? params.slice(0, -1) : params;
+    if (params.length > 0) fields.context = params[params.length - 1];
+    if (typeof message === 'object' && message !== null) {
+      if (message instanceof Error) fields.err = message;
+      else Object.assign(fields, message);
+      this.logger[level](fields, ...(rest as []));
+    } else if (
+      level === 'error' &&
+      typeof message === 'string' &&
+      rest.length === 1 &&
+      typeof rest[0] === 'string' &&
+      /\n\s*at /.test(rest[0])
+    ) {
+      const err = new Error(message);
+      err.stack = rest[0];
+      fields.err = err;
+      this.logger[level](fields);
+    } else {
+      this.logger[level](fields, message as string, ...(rest as []));
+    }
+  }
 }
