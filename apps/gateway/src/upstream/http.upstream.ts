@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { pipeline } from 'node:stream/promises';
+import { finished, type Readable, type Writable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import { RoundRobinPool, type Dispatcher } from 'undici';
 import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope } from '@lading/contracts';
@@ -141,7 +141,7 @@ export class HttpUpstream implements V2Handler {
         if (v !== undefined && !HOP_BY_HOP.has(k)) res.setHeader(k, v);
       }
       try {
-        await pipeline(upstream.body, res);
+        await relayBody(upstream.body, res);
       } catch (e) {
         // Headers are out: the only way to tell the client is to cut its connection.
         if (!abort.signal.aborted) this.logger.warn(`answer from ${this.origin} cut short: ${(e as Error).message}`);
@@ -182,4 +182,44 @@ function forwardedBody(req: IncomingMessage, headers: Record<string, string>): I
 
 async function* relay(req: IncomingMessage): AsyncGenerator<Buffer> {
   for await (const chunk of req) yield chunk as Buffer;
+}
+
+/**
+ * How much of the service's answer may wait on the client's connection before the upstream
+ * connection is paused: a few socket reads' worth, bounded per request.
+ */
+export const RELAY_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Copies the service's answer body to the client and ends it, as `pipeline(body, res)` does, but
+ * pauses the upstream only once RELAY_BUFFER_BYTES wait on the client's connection: a pipe pauses
+ * as soon as `write()` returns false (past the socket's 16 KiB high-water mark), so every 64 KiB
+ * read from the service paused and resumed its connection. Rejects (destroying the other side)
+ * when either side fails or closes first.
+ */
+export function relayBody(body: Readable, res: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      if (!res.write(chunk) && res.writableLength >= RELAY_BUFFER_BYTES) body.pause();
+    };
+    const onDrain = () => body.resume();
+    body.on('data', onData);
+    res.on('drain', onDrain);
+    let settled = false;
+    const settle = (error?: Error | null) => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData);
+      res.off('drain', onDrain);
+      stopBody();
+      stopRes();
+      if (error) {
+        body.destroy();
+        res.destroy();
+        reject(error);
+      } else resolve();
+    };
+    const stopBody = finished(body, (error) => (error ? settle(error) : res.end()));
+    const stopRes = finished(res, (error) => settle(error));
+  });
 }
