@@ -63,6 +63,19 @@ describe('relayBody (the gateway copying a service answer to its client)', () =>
     expect(Buffer.concat(client.got).length).toBe(64 * CHUNK);
   });
 
+  it('writes the chunks that arrive in one turn together (one writev), not a write each', async () => {
+    const upstream = new Readable({ read() {} });
+    for (let i = 0; i < 10; i++) upstream.push(Buffer.alloc(CHUNK, i)); // handed over in one turn once it flows
+    upstream.push(null);
+    const batches: number[] = [];
+    const sink = new Writable({
+      write: (_c, _e, cb) => void (batches.push(1), cb()),
+      writev: (chunks, cb) => void (batches.push(chunks.length), cb()),
+    });
+    await relayBody(upstream, sink);
+    expect(batches).toEqual([10]);
+  });
+
   it('rejects and stops reading the service when the client goes away', async () => {
     const upstream = body(64);
     const client = stalledClient();

@@ -194,12 +194,26 @@ export const RELAY_BUFFER_BYTES = 1024 * 1024;
  * Copies the service's answer body to the client and ends it, as `pipeline(body, res)` does, but
  * pauses the upstream only once RELAY_BUFFER_BYTES wait on the client's connection: a pipe pauses
  * as soon as `write()` returns false (past the socket's 16 KiB high-water mark), so every 64 KiB
- * read from the service paused and resumed its connection. Rejects (destroying the other side)
- * when either side fails or closes first.
+ * read from the service paused and resumed its connection. The chunks of one event-loop turn are
+ * written together (corked), one writev instead of a write per socket read. Rejects (destroying
+ * the other side) when either side fails or closes first.
  */
 export function relayBody(body: Readable, res: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
+    // The chunks of one turn (a socket read hands over up to 64 KiB, and one turn may bring
+    // several) go out in one writev: corked at the first, uncorked after the turn's I/O.
+    let uncorkTimer: NodeJS.Immediate | undefined;
+    const uncork = () => {
+      if (!uncorkTimer) return;
+      clearImmediate(uncorkTimer);
+      uncorkTimer = undefined;
+      res.uncork();
+    };
     const onData = (chunk: Buffer) => {
+      if (!uncorkTimer) {
+        res.cork();
+        uncorkTimer = setImmediate(uncork);
+      }
       if (!res.write(chunk) && res.writableLength >= RELAY_BUFFER_BYTES) body.pause();
     };
     const onDrain = () => body.resume();
@@ -211,6 +225,7 @@ export function relayBody(body: Readable, res: Writable): Promise<void> {
       settled = true;
       body.off('data', onData);
       res.off('drain', onDrain);
+      uncork();
       stopBody();
       stopRes();
       if (error) {
@@ -219,7 +234,11 @@ export function relayBody(body: Readable, res: Writable): Promise<void> {
         reject(error);
       } else resolve();
     };
-    const stopBody = finished(body, (error) => (error ? settle(error) : res.end()));
+    const stopBody = finished(body, (error) => {
+      if (error) return settle(error);
+      uncork();
+      res.end();
+    });
     const stopRes = finished(res, (error) => settle(error));
   });
 }
