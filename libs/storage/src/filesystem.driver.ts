@@ -467,6 +467,9 @@ async function sendRange(handle: FileHandle, bounds: ByteRange, target: Writable
       }
       const { buffer, length } = await reads[0]!;
       reads.shift();
+      // A destination destroyed meanwhile says so on a later tick (finished() above); reads that
+      // were done already would otherwise all be handed to it first.
+      if (!stopped && target.destroyed) stopped = { error: prematureClose() };
       if (stopped) break;
       target.write(length === buffer.length ? buffer : buffer.subarray(0, length), () => {
         free.push(buffer);

@@ -150,8 +150,7 @@ describe('storage spans and timings', () => {
       if (!stream.closed) await once(stream, 'close');
       const [span] = spans.named('storage.readBlob');
       expect(span.status.code).toBe(2);
-      expect(span.attributes['lading.storage.bytes']).toBeGreaterThan(0);
-      expect(span.attributes['lading.storage.bytes']).toBeLessThan(bytes.length);
+      expect(span.attributes['lading.storage.bytes']).toBe(1024 * 1024); // the one chunk handed over before it went
     } finally {
       await rm(root, { recursive: true, force: true });
     }
