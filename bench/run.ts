@@ -4,9 +4,10 @@
  *   bench/run                      (or: SWC_NODE_PROJECT=tsconfig.base.json node -r @swc-node/register bench/run.ts)
  *
  * Environment:
- *   BENCH_SUITE          `filesystem` (default: Lading embedded vs the reference, both on the filesystem) or
+ *   BENCH_SUITE          `filesystem` (default: Lading embedded vs the reference, both on the filesystem),
  *                        `s3` (Lading split and embedded vs the reference on the test MinIO, redirects off then on;
- *                        needs `eval "$(bash scripts/services env)"`)
+ *                        needs `eval "$(bash scripts/services env)"`), `gets` or `pulls` (split, embedded and the
+ *                        reference on the filesystem; the test PostgreSQL for split, as for s3)
  *   BENCH_SCALE          `full` (default: 1 GiB blobs, 10 s load) or `small` (64 MiB, 5 s) for a quick run
  *   BENCH_OUT            where to write the markdown (default bench/results/latest.md, or latest-s3.md, at full
  *                        scale; bench/results/latest-<scale>.md or latest-s3-<scale>.md otherwise, which git ignores)
@@ -72,7 +73,7 @@ function commandLine(): string {
     .filter((name) => process.env[name])
     .map((name) => (name === 'BENCH_NOTE' ? `${name}="…"` : `${name}=${process.env[name]}`));
   const run = `\`${[...settings, 'bench/run'].join(' ')}\``;
-  return process.env.BENCH_SUITE === 's3' ? `\`eval "$(bash scripts/services env)"\`, then ${run}` : run;
+  return ['s3', 'gets', 'pulls'].includes(process.env.BENCH_SUITE ?? '') ? `\`eval "$(bash scripts/services env)"\`, then ${run}` : run;
 }
 
 function notes(suite: Suite, report: BenchReport, methods: Map<string, Set<string>>): string[] {

@@ -8,6 +8,9 @@
  *   the reference, all three on the test MinIO with the s3 driver; a round with blob redirects
  *   off, then one with them on; split / reference, embedded / reference and split / embedded
  *   (what the gateway and the process split cost on the same storage and database).
+ * - `gets`: manifest and small blob GETs in every deployment (see below).
+ * - `pulls`: the curl push and pull of the large blob through split, embedded and the reference
+ *   on the filesystem: what the gateway costs on a pull at the network limit.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readlinkSync } from 'node:fs';
@@ -19,7 +22,7 @@ import { startLadingEmbedded, startLadingSplit, startReference, S3_CHUNK_SIZE, t
 import type { Ratio } from './report';
 import { binarySize } from './stats';
 import { WRK_BIN, wrkManifestGet, wrkSmallBlobGet } from './wrk';
-import { CURL_WORKLOADS } from './curl';
+import { CURL_BIN, CURL_WORKLOADS, curlPullBig, curlPushBig } from './curl';
 import { manifestGet, WORKLOADS, type Backends, type Scale, type Workload } from './workloads';
 
 /** One set of registries, started together and run through the suite's workloads. */
@@ -274,5 +277,45 @@ const gets: Suite = {
   backends: (target) => ({ database: databaseBackends(target) }),
 };
 
+/**
+ * The large blob pushed with curl and pulled with `curl -o /dev/null` through split (gateway →
+ * blob-upload on PostgreSQL), embedded (one process on PGlite, the default) and the reference,
+ * all on the filesystem: split / embedded is what the gateway hop costs a pull.
+ */
+const pulls: Suite = {
+  name: 'pulls',
+  title: 'Lading vs the reference registry: large blob pulls with curl, split and embedded',
+  ladingSetup:
+    '(split: gateway, blob-upload, manifests, notifications and gc-worker on PostgreSQL; embedded: one process on PGlite; ' +
+    'both on filesystem storage)',
+  rounds: [
+    {
+      id: 'pulls',
+      blobRedirect: false,
+      start: (referenceBin) =>
+        Promise.all([startLadingSplit('split', { driver: 'filesystem' }), startLadingEmbedded('embedded'), startReference(referenceBin)]),
+    },
+  ],
+  ratios: [
+    { numerator: 'split', denominator: 'reference' },
+    { numerator: 'embedded', denominator: 'reference' },
+    { numerator: 'split', denominator: 'embedded' },
+  ],
+  workloads: [curlPushBig, curlPullBig],
+  resultsFile: (scale) => (scale.name === 'full' ? 'latest-pulls.md' : `latest-pulls-${scale.name}.md`),
+  readmeMarker: 'results-pulls',
+  check() {
+    need('LADING_TEST_PG_URL');
+    if (!existsSync(CURL_BIN)) throw new Error(`BENCH_SUITE=pulls needs curl at ${CURL_BIN} (apt-get install curl, or set BENCH_CURL)`);
+  },
+  facts: async () => [`Database: ${await postgresVersion()} (the test server) for split; PGlite for embedded`],
+  notes: [
+    'All three registries run at the same time on 127.0.0.1; each workload runs against one after the other, the order rotating.',
+    "The gateway's cost on a pull is split / embedded: the bytes take one more hop (blob-upload → gateway → curl) in " +
+      'split. The database differs (PostgreSQL, PGlite) but a blob GET makes one lookup before its bytes stream.',
+  ],
+  backends: (target) => ({ database: databaseBackends(target) }),
+};
+
 /** The suites by name. */
-export const SUITES: Record<string, Suite> = { filesystem, s3, gets };
+export const SUITES: Record<string, Suite> = { filesystem, s3, gets, pulls };

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /** An inclusive byte range, as in an HTTP `Range: bytes=start-end` header. */
 export interface ByteRange {
@@ -80,6 +80,24 @@ export interface UploadInfo {
   startedAt: Date | null;
 }
 
+/**
+ * A blob stream that can also write itself to a destination, faster than `pipeline` can pipe it
+ * (the filesystem driver's: several reads in flight into a few reused buffers, each written as
+ * soon as it is read). Send it with `sendBlob`, which takes this path when a stream offers it.
+ */
+export interface SendableBlobStream extends Readable {
+  /**
+   * Writes the stream's bytes to `target` and ends it, as `pipeline(stream, target)` does:
+   * resolves once `target` has finished; rejects when `target` closes or fails first (a client
+   * that went away) or a read fails, and then destroys `target` as `pipeline` would (without
+   * the error, which the rejection carries: no `error` event on a destination nobody watches). Call it instead of reading the stream, never after: it rejects on a stream already
+   * read. However it ends, the stream is destroyed (its file closed, `close` emitted) when it
+   * settles, after its last read; it never emits `error`. `onChunk` gets the size of every chunk
+   * as it is handed to `target`. Holds a bounded number of buffers, whatever the size.
+   */
+  sendTo(target: Writable, onChunk?: (bytes: number) => void): Promise<void>;
+}
+
 /** Reads committed blobs. */
 export interface BlobReader {
   /**
@@ -93,7 +111,7 @@ export interface BlobReader {
    * byte). The stream is opened before the promise resolves: on the filesystem and in memory a
    * blob deleted meanwhile still reads whole; on S3 a delete during a long read may end the
    * stream with an error (garbage collection's review delay keeps that from happening to a
-   * blob anyone can still reach).
+   * blob anyone can still reach). The stream may be a `SendableBlobStream`: send it with `sendBlob`.
    * @throws BlobNotFoundError when `digest` is not stored.
    * @throws RangeNotSatisfiableError when `range` starts at or past the end, or is malformed.
    * @throws InvalidStorageKeyError when `digest` is not a canonical digest.

@@ -1,10 +1,12 @@
 /*
  * What every driver shares, so that key checks, range semantics and the way an append reads
- * its source cannot drift between drivers. Internal to this lib (not exported from index).
+ * its source cannot drift between drivers. Internal to this lib, but for what index exports
+ * (`KeyedSerializer`, `sendBlob`).
  */
 import { isValidDigest, parseDigest, type DigestAlgorithm } from '@lading/reference';
-import { Readable } from 'node:stream';
-import type { BlobInfo, ByteRange, UploadPart } from './blob-storage.port';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlobInfo, ByteRange, SendableBlobStream, UploadPart } from './blob-storage.port';
 import { InvalidStorageKeyError, RangeNotSatisfiableError } from './storage.error';
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -238,4 +240,18 @@ export async function* withStagedBytes(
     options.onData?.(chunk);
     yield chunk;
   }
+}
+
+/** Whether `stream` is a `SendableBlobStream`. */
+export function isSendableBlobStream(stream: Readable): stream is SendableBlobStream {
+  return typeof (stream as Partial<SendableBlobStream>).sendTo === 'function';
+}
+
+/**
+ * Writes the blob stream `stream` (from `readBlob`) to `target` and ends it: with the stream's
+ * own `sendTo` when it has one, else `pipeline(stream, target)`. Either way `target` is
+ * destroyed on failure and the stream is destroyed when it settles.
+ */
+export function sendBlob(stream: Readable, target: Writable): Promise<void> {
+  return isSendableBlobStream(stream) ? stream.sendTo(target) : pipeline(stream, target);
 }

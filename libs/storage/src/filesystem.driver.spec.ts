@@ -1,8 +1,13 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { UploadPart } from './blob-storage.port';
+import { Readable, Writable } from 'node:stream';
+import type { ByteRange, SendableBlobStream, UploadPart } from './blob-storage.port';
+import { isSendableBlobStream, sendBlob } from './blob-storage.support';
 import { FilesystemBlobStorage } from './filesystem.driver';
 
 async function temporaryRoot(): Promise<{ root: string; cleanup(): Promise<void> }> {
@@ -166,5 +171,171 @@ describe('FilesystemBlobStorage', () => {
     const { id, parts } = await uploadOf(content);
     await Promise.all([remove === 'deleteBlob' ? storage.deleteBlob(digest) : storage.deleteBlobs([digest]), storage.commitUpload(id, parts, digest)]);
     expect(await storage.uploadExists(id)).toBe(false);
+  });
+
+  describe('sending a blob (sendTo)', () => {
+    const MiB = 1024 * 1024;
+
+    async function store(bytes: Buffer): Promise<string> {
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      const id = randomUUID();
+      await storage.createUpload(id);
+      const { parts } = await storage.writePart(id, [], Readable.from([bytes]));
+      await storage.commitUpload(id, parts, digest);
+      return digest;
+    }
+
+    async function open(digest: string, range?: ByteRange): Promise<SendableBlobStream> {
+      const stream = await storage.readBlob(digest, range);
+      if (!isSendableBlobStream(stream)) throw new Error('the filesystem driver should return a sendable stream');
+      return stream;
+    }
+
+    function dataPath(digest: string): string {
+      const hex = digest.slice('sha256:'.length);
+      return join(root, 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    }
+
+    /** How many of this process's descriptors have `path` open (Linux). */
+    async function descriptorsOf(path: string): Promise<number> {
+      let n = 0;
+      for (const fd of await readdir('/proc/self/fd')) {
+        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+        if (target === path) n++;
+      }
+      return n;
+    }
+
+    async function closed(stream: Readable): Promise<void> {
+      if (!stream.closed) await once(stream, 'close');
+    }
+
+    /**
+     * A destination that takes each chunk only after a few turns with file I/O in them (as a busy
+     * socket does), copying it then: a buffer read into again before its write was done would
+     * show up as wrong bytes.
+     */
+    function slowSink(): { sink: Writable; bytes: () => Buffer; buffers: Set<ArrayBufferLike>; chunks: () => number } {
+      const got: Buffer[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          buffers.add(chunk.buffer);
+          void (async () => {
+            for (let i = 0; i < 3; i++) await stat(root);
+            got.push(Buffer.from(chunk));
+            callback();
+          })();
+        },
+      });
+      return { sink, bytes: () => Buffer.concat(got), buffers, chunks: () => got.length };
+    }
+
+    it('sends every byte in order through at most 8 buffers, reusing each only after its write is done, and closes the file', async () => {
+      const content = randomBytes(11 * MiB + 5);
+      const digest = await store(content);
+      const stream = await open(digest);
+      const { sink, bytes, buffers, chunks } = slowSink();
+      const sizes: number[] = [];
+      await stream.sendTo(sink, (n) => sizes.push(n));
+      expect(bytes().equals(content)).toBe(true);
+      expect(sink.writableFinished).toBe(true);
+      expect(chunks()).toBe(12);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(content.length);
+      expect(buffers.size).toBeLessThanOrEqual(8);
+      await closed(stream);
+      expect(await descriptorsOf(dataPath(digest))).toBe(0);
+    });
+
+    it('sends only the requested range, across buffer boundaries and within one', async () => {
+      const content = randomBytes(3 * MiB + 100);
+      const digest = await store(content);
+      for (const range of [{ start: MiB - 3, end: 3 * MiB + 10 }, { start: 7, end: 7 }, { start: 3 * MiB, end: 10 * MiB }]) {
+        const { sink, bytes } = slowSink();
+        await (await open(digest, range)).sendTo(sink);
+        expect(bytes().equals(content.subarray(range.start, range.end + 1))).toBe(true);
+      }
+    });
+
+    it('stops, rejects and closes the file when the destination closes mid-transfer', async () => {
+      const digest = await store(randomBytes(12 * MiB));
+      const stream = await open(digest);
+      let taken = 0;
+      const sink = new Writable({
+        write(_chunk: Buffer, _encoding, callback) {
+          if (++taken === 2) this.destroy();
+          else callback();
+        },
+      });
+      await expect(stream.sendTo(sink)).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+      expect(taken).toBe(2); // nothing was written after the destination went
+      await closed(stream);
+      expect(await descriptorsOf(dataPath(digest))).toBe(0);
+    });
+
+    it('frees the file when an HTTP client goes away in the middle of a response', async () => {
+      // Far more than the socket buffers on both ends hold, so the client leaves long before the end.
+      const digest = await store(Buffer.alloc(64 * MiB, 1));
+      const stream = await open(digest);
+      let sent: Promise<void> | undefined;
+      const server = createServer((_req, res) => {
+        res.writeHead(200, { 'Content-Length': 64 * MiB });
+        sent = stream.sendTo(res);
+      });
+      await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+      try {
+        const { port } = server.address() as AddressInfo;
+        await new Promise<void>((ok, fail) => {
+          const req = request({ host: '127.0.0.1', port, path: '/' }, (res) => {
+            res.once('data', () => {
+              req.destroy();
+              ok();
+            });
+          });
+          req.once('error', (e) => (req.destroyed ? undefined : fail(e)));
+          req.end();
+        });
+        await expect(sent).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+        await closed(stream);
+        expect(await descriptorsOf(dataPath(digest))).toBe(0);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((ok) => server.close(ok));
+      }
+    });
+
+    it('fails the transfer and destroys the destination when the file turns out shorter than it was when opened', async () => {
+      const digest = await store(randomBytes(2 * MiB));
+      const stream = await open(digest);
+      await truncate(dataPath(digest), MiB + 1);
+      const { sink } = slowSink();
+      await expect(stream.sendTo(sink)).rejects.toThrow(/ended at byte/);
+      expect(sink.destroyed).toBe(true);
+      await closed(stream);
+      expect(await descriptorsOf(dataPath(digest))).toBe(0);
+    });
+
+    it('refuses to send a stream that was read already', async () => {
+      const digest = await store(randomBytes(10));
+      const stream = await open(digest);
+      stream.read();
+      await once(stream, 'readable');
+      await expect(stream.sendTo(slowSink().sink)).rejects.toThrow(/read already/);
+      stream.destroy();
+    });
+
+    it('is sent with sendTo by sendBlob, and a plain stream (another driver) is piped', async () => {
+      const content = randomBytes(100);
+      const digest = await store(content);
+      const stream = await open(digest);
+      const sendTo = jest.spyOn(stream, 'sendTo');
+      const fast = slowSink();
+      await sendBlob(stream, fast.sink);
+      expect(sendTo).toHaveBeenCalledTimes(1);
+      expect(fast.bytes().equals(content)).toBe(true);
+      const plain = slowSink();
+      await sendBlob(Readable.from([content.subarray(0, 50), content.subarray(50)]), plain.sink);
+      expect(plain.bytes().equals(content)).toBe(true);
+    });
   });
 });

@@ -13,10 +13,21 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, readFile, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
+import { finished, type Writable } from 'node:stream';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { DIGEST_ALGORITHMS } from '@lading/reference';
-import type { BlobInfo, BlobStat, BlobStorage, ByteRange, UploadInfo, UploadPart, WritePartOptions, WritePartResult } from './blob-storage.port';
+import type {
+  BlobInfo,
+  BlobStat,
+  BlobStorage,
+  ByteRange,
+  SendableBlobStream,
+  UploadInfo,
+  UploadPart,
+  WritePartOptions,
+  WritePartResult,
+} from './blob-storage.port';
 import {
   concatStreams,
   digestsOf,
@@ -45,6 +56,12 @@ const DATA = 'data';
 const COMMIT_ATTEMPTS = 5;
 /** Read size for serving blobs: the 64 KiB default costs a syscall and a trip through JavaScript per 64 KiB. */
 const READ_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Reads a blob send keeps in flight, each into one of as many buffers of READ_CHUNK_BYTES, reused:
+ * 8 MiB per transfer at most. With one read at a time (a stream), the socket waits for every read
+ * and every read for the socket; with several, both stay busy.
+ */
+const SEND_BUFFERS = 8;
 /** While an upload part is written, its bytes are flushed to disk every this many (see writePartFile). */
 const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 /** Blob removals a batch runs at once. */
@@ -353,8 +370,143 @@ async function streamFile(handle: FileHandle, range: ByteRange | undefined): Pro
     await handle.close();
     return Readable.from([], { objectMode: false });
   }
-  // 1 MiB reads: a 64 KiB default costs a syscall and a trip through JavaScript per 64 KiB served.
-  return handle.createReadStream({ start: bounds.start, end: bounds.end, highWaterMark: READ_CHUNK_BYTES });
+  return new FileRangeStream(handle, bounds);
+}
+
+/**
+ * The bytes `bounds` of an open file, which it owns (closed when the stream is destroyed or
+ * ends). Read as a stream, 1 MiB at a time into new buffers (a 64 KiB default costs a syscall and
+ * a trip through JavaScript per 64 KiB served); sent with `sendTo`, see sendRange.
+ */
+class FileRangeStream extends Readable implements SendableBlobStream {
+  private position: number;
+  private readStarted = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly bounds: ByteRange,
+  ) {
+    super({ highWaterMark: READ_CHUNK_BYTES });
+    this.position = bounds.start;
+  }
+
+  override _read(): void {
+    this.readStarted = true;
+    const length = Math.min(READ_CHUNK_BYTES, this.bounds.end - this.position + 1);
+    if (length <= 0) {
+      this.push(null);
+      return;
+    }
+    const buffer = Buffer.allocUnsafeSlow(length);
+    readFully(this.handle, buffer, length, this.position).then(
+      () => {
+        this.position += length;
+        this.push(buffer);
+      },
+      (error: unknown) => this.destroy(error as Error),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.handle.close().then(
+      () => callback(error),
+      (closeError: unknown) => callback(error ?? (closeError as Error)),
+    );
+  }
+
+  /** {@inheritDoc SendableBlobStream.sendTo} */
+  async sendTo(target: Writable, onChunk?: (bytes: number) => void): Promise<void> {
+    if (this.readStarted || this.destroyed) throw new Error('sendTo on a blob stream that was read already');
+    try {
+      await sendRange(this.handle, { start: this.position, end: this.bounds.end }, target, onChunk);
+    } finally {
+      this.destroy();
+    }
+  }
+}
+
+/**
+ * Writes `bounds` of the file to `target` and ends it, with up to SEND_BUFFERS reads in flight,
+ * each into its own buffer, written in file order as soon as it and the ones before it are read;
+ * a buffer is read into again once `target` has passed it on (its write callback: the socket has
+ * it), so at most SEND_BUFFERS buffers exist and `target` never queues more than they hold,
+ * whatever `write()` returns. When `target` closes or fails first, no read is started any more,
+ * the ones in flight are awaited (the caller closes the file after) and the error is thrown.
+ */
+async function sendRange(handle: FileHandle, bounds: ByteRange, target: Writable, onChunk?: (bytes: number) => void): Promise<void> {
+  const total = bounds.end - bounds.start + 1;
+  const size = Math.min(READ_CHUNK_BYTES, total);
+  const free: Buffer[] = Array.from({ length: Math.min(SEND_BUFFERS, Math.ceil(total / size)) }, () => Buffer.allocUnsafeSlow(size));
+  const reads: Promise<{ buffer: Buffer; length: number }>[] = [];
+  let next = bounds.start;
+  let ending = false;
+  let stopped: { error: Error } | undefined;
+  let wake: (() => void) | undefined;
+  let targetDone!: () => void;
+  const whenTargetDone = new Promise<void>((ok) => (targetDone = ok));
+  const unwatch = finished(target, (error) => {
+    if (error || !ending) stopped ??= { error: error ?? prematureClose() };
+    targetDone();
+    wake?.();
+  });
+  const readMore = (): void => {
+    while (!stopped && free.length > 0 && next <= bounds.end) {
+      const buffer = free.pop()!;
+      const length = Math.min(buffer.length, bounds.end - next + 1);
+      reads.push(readFully(handle, buffer, length, next).then(() => ({ buffer, length })));
+      next += length;
+    }
+  };
+  try {
+    for (readMore(); !stopped && (reads.length > 0 || next <= bounds.end); readMore()) {
+      if (reads.length === 0) {
+        // Every buffer is with target: wait for one back (or for target to go).
+        await new Promise<void>((ok) => (wake = ok));
+        wake = undefined;
+        continue;
+      }
+      const { buffer, length } = await reads[0]!;
+      reads.shift();
+      // A destination destroyed meanwhile says so on a later tick (finished() above); reads that
+      // were done already would otherwise all be handed to it first.
+      if (!stopped && target.destroyed) stopped = { error: prematureClose() };
+      if (stopped) break;
+      target.write(length === buffer.length ? buffer : buffer.subarray(0, length), () => {
+        free.push(buffer);
+        readMore();
+        wake?.();
+      });
+      onChunk?.(length);
+    }
+    if (stopped) throw stopped.error;
+    ending = true;
+    target.end();
+    await whenTargetDone;
+    if (stopped) throw (stopped as { error: Error }).error;
+  } catch (error) {
+    stopped ??= { error: error as Error };
+    // Without the error: the caller has it from the rejection, and an `error` event would be
+    // unhandled on a destination nobody else listens to (finished() stops listening below).
+    if (!target.destroyed) target.destroy();
+    throw error;
+  } finally {
+    unwatch();
+    await Promise.allSettled(reads);
+  }
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+/** Reads exactly `length` bytes at `position` into `buffer`; a file that ends first is an error. */
+async function readFully(handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+    if (bytesRead === 0) throw new Error(`the blob file ended at byte ${position + done}, before its size when opened`);
+    done += bytesRead;
+  }
 }
 
 async function writeFully(handle: FileHandle, chunk: Buffer, position: number): Promise<void> {

@@ -6,4 +6,4 @@ export * from './memory.driver';
 export * from './s3.driver';
 export * from './storage.factory';
 export * from './instrumented.driver';
-export { KeyedSerializer } from './blob-storage.support';
+export { KeyedSerializer, isSendableBlobStream, sendBlob } from './blob-storage.support';

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { context, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Histogram } from 'prom-client';
 import { OciAttributes, failSpan, tracer, untraced } from '@lading/contracts';
+import { isSendableBlobStream } from './blob-storage.support';
 import type {
   BlobInfo,
   BlobStat,
@@ -46,7 +47,8 @@ function actionSeconds(): Histogram<'driver' | 'action'> {
  * A storage driver that records every call it passes on: the time it took in the histogram
  * `registry_storage_action_seconds{driver,action}` (the action is the port's method name), and,
  * when tracing, a client span `storage.<action>` with the driver, the key (digest or upload
- * session) and the bytes moved. A read lasts until its stream closes. Listings pass through
+ * session) and the bytes moved. A read lasts until its stream closes (a `SendableBlobStream`'s
+ * bytes are counted as `sendTo` hands them on). Listings pass through
  * untimed: they are walks, not calls. Behaviour is the inner driver's, errors included.
  */
 export class InstrumentedBlobStorage implements BlobStorage {
@@ -184,6 +186,18 @@ export class InstrumentedBlobStorage implements BlobStorage {
         return push(chunk, encoding);
       };
       stream.once('error', (e) => failSpan(span, e));
+      // A stream sent with sendTo pushes nothing and emits no error: count and fail it there.
+      if (isSendableBlobStream(stream)) {
+        const sendTo = stream.sendTo.bind(stream);
+        stream.sendTo = (target, onChunk) =>
+          sendTo(target, (n) => {
+            bytes += n;
+            onChunk?.(n);
+          }).catch((e: unknown) => {
+            failSpan(span, e);
+            throw e;
+          });
+      }
     }
     stream.once('close', () => {
       stop();

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { BlobUploadInvalidError, UnsupportedError, v2Paths, type V2OperationName, type V2Route } from '@lading/contracts';
@@ -6,6 +5,7 @@ import { isDigest } from '@lading/manifest';
 import { assertRepositoryName } from '@lading/reference';
 import { repositoryOf } from '../scope';
 import { externalUrl, reply, type V2Exchange, type V2Handler } from '@lading/nest-common';
+import { sendBlob } from '@lading/storage';
 import { BlobService } from '../blobs/blob.service';
 import { UploadService, type ChunkInput } from '../uploads/upload.service';
 
@@ -104,7 +104,7 @@ export class BlobUploadHandler implements V2Handler {
     const headers = blobHeaders(blob.digest, range ? range.end - range.start + 1 : blob.size);
     if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${blob.size}`;
     x.res.writeHead(range ? 206 : 200, headers);
-    await pipeline(read.stream, x.res);
+    await sendBlob(read.stream, x.res);
     this.blobs.blobPulled(x.scope, blob, blobUrl(x, repositoryOf(x.scope), blob.digest));
   }
 

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
+import { finished, type Readable, type Writable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import { RoundRobinPool, type Dispatcher } from 'undici';
 import { Headers, UnavailableError, UpstreamBusyError, encodeRequestScope, tracingActive, untraced } from '@lading/contracts';
-import { relayBody, signInternalRequest, signedPartsOf, type V2Exchange, type V2Handler } from '@lading/nest-common';
+import { signInternalRequest, signedPartsOf, type V2Exchange, type V2Handler } from '@lading/nest-common';
 
 /**
  * Headers that belong to one connection, not to the request, and the client's trace context:
@@ -184,4 +185,63 @@ function forwardedBody(req: IncomingMessage, headers: Record<string, string>): I
 
 async function* relay(req: IncomingMessage): AsyncGenerator<Buffer> {
   for await (const chunk of req) yield chunk as Buffer;
+}
+
+/**
+ * How much of the service's answer may wait on the client's connection before the upstream
+ * connection is paused: a few socket reads' worth, bounded per request.
+ */
+export const RELAY_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Copies the service's answer body to the client and ends it, as `pipeline(body, res)` does, but
+ * pauses the upstream only once RELAY_BUFFER_BYTES wait on the client's connection: a pipe pauses
+ * as soon as `write()` returns false (past the socket's 16 KiB high-water mark), so every 64 KiB
+ * read from the service paused and resumed its connection. The chunks of one event-loop turn are
+ * written together (corked), one writev instead of a write per socket read. Rejects (destroying
+ * the other side) when either side fails or closes first.
+ */
+export function relayBody(body: Readable, res: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // The chunks of one turn (a socket read hands over up to 64 KiB, and one turn may bring
+    // several) go out in one writev: corked at the first, uncorked after the turn's I/O.
+    let uncorkTimer: NodeJS.Immediate | undefined;
+    const uncork = () => {
+      if (!uncorkTimer) return;
+      clearImmediate(uncorkTimer);
+      uncorkTimer = undefined;
+      res.uncork();
+    };
+    const onData = (chunk: Buffer) => {
+      if (!uncorkTimer) {
+        res.cork();
+        uncorkTimer = setImmediate(uncork);
+      }
+      if (!res.write(chunk) && res.writableLength >= RELAY_BUFFER_BYTES) body.pause();
+    };
+    const onDrain = () => body.resume();
+    body.on('data', onData);
+    res.on('drain', onDrain);
+    let settled = false;
+    const settle = (error?: Error | null) => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData);
+      res.off('drain', onDrain);
+      uncork();
+      stopBody();
+      stopRes();
+      if (error) {
+        body.destroy();
+        res.destroy();
+        reject(error);
+      } else resolve();
+    };
+    const stopBody = finished(body, (error) => {
+      if (error) return settle(error);
+      uncork();
+      res.end();
+    });
+    const stopRes = finished(res, (error) => settle(error));
+  });
 }

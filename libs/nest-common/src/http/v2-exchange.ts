@@ -1,5 +1,3 @@
-import type { ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
 import {
   ANONYMOUS,
@@ -105,38 +103,4 @@ export function externalUrl(x: V2Exchange, path: string): string {
   const proto = (x.req.headers['x-forwarded-proto'] as string | undefined) ?? 'http';
   const host = x.scope.client.host ?? 'localhost';
   return `${proto}://${host}${path}`;
-}
-
-/**
- * Streams `body` into `res` and ends it, with backpressure; resolves once `res` finished. When
- * `body` fails, `res` is destroyed (its headers may be out: cutting the connection is the only
- * way to tell the client) and the promise rejects; when `res` closes first (the client went
- * away), `body` is destroyed, freeing its file or connection, and the promise rejects. What
- * `stream.pipeline` does for two streams, without the AbortController that `pipeline` makes per
- * call and aborts (constructing a DOMException) on every success: 3-4 % of a small GET's CPU.
- */
-export function relayBody(body: Readable, res: ServerResponse): Promise<void> {
-  return new Promise((ok, fail) => {
-    const settle = (e?: Error) => {
-      body.off('error', onError);
-      res.off('finish', onFinish);
-      res.off('close', onClose);
-      if (e) fail(e);
-      else ok();
-    };
-    const onError = (e: Error) => {
-      res.destroy();
-      settle(e);
-    };
-    const onFinish = () => settle();
-    const onClose = () => {
-      if (res.writableFinished) return settle();
-      body.destroy();
-      settle(new Error('the client connection closed before the answer was complete'));
-    };
-    body.once('error', onError);
-    res.once('finish', onFinish);
-    res.once('close', onClose);
-    body.pipe(res);
-  });
 }
