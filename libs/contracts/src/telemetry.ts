@@ -7,7 +7,6 @@
  */
 import {
   context,
-  createContextKey,
   INVALID_SPAN_CONTEXT,
   ProxyTracerProvider,
   propagation,
@@ -85,25 +84,6 @@ export function markUnsampled(req: object, traceparent: string): void {
 /** The `traceparent` {@link markUnsampled} gave `req`, if the sampler dropped it. */
 export function unsampledTraceparentOf(req: object): string | undefined {
   return (req as Record<symbol, string | undefined>)[UNSAMPLED];
-}
-
-/** Where a request the sampler dropped keeps its `traceparent` (sampled flag 0), for its log lines. */
-const UNSAMPLED_TRACE = createContextKey('lading.unsampled_traceparent');
-
-/**
- * Runs `fn` for a request the sampler dropped, with its `traceparent` (sampled flag 0) at hand for
- * {@link activeTraceIds}: no span is made, but its log lines still name the trace.
- */
-export function withUnsampledTrace<T>(traceparent: string | null, fn: () => T): T {
-  return traceparent ? context.with(context.active().setValue(UNSAMPLED_TRACE, traceparent), fn) : fn();
-}
-
-/** The trace and span ids of the active span, else of the dropped request being served; undefined when neither. */
-export function activeTraceIds(): { traceId: string; spanId: string } | undefined {
-  const span = trace.getActiveSpan();
-  if (span) return span.spanContext();
-  const tp = context.active().getValue(UNSAMPLED_TRACE) as string | undefined;
-  return tp ? { traceId: tp.slice(3, 35), spanId: tp.slice(36, 52) } : undefined;
 }
 
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);

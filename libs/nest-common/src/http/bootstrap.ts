@@ -3,7 +3,7 @@ import { Logger, ShutdownSignal, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger as PinoLogger } from 'pino';
-import { API_VERSION, Headers } from '@lading/contracts';
+import { API_VERSION, Headers, unsampledTraceparentOf } from '@lading/contracts';
 import { ladingConfigSchema, type LadingConfig } from '../config/lading.config';
 import { OciExceptionFilter } from '../errors/oci-exception.filter';
 import { createRootLogger, PinoNestLogger, requestIdOf, withRequestId } from '../logging/logging';
@@ -157,7 +157,7 @@ function requestObserver(accessLog: PinoLogger | undefined, behindGateway: boole
       };
       accessLog.info(line, `${o.method} ${o.url} ${o.status} ${line.duration_ms}ms`);
     });
-    withRequestId(id, next);
+    withRequestId(id, next, unsampledTraceparentOf(req));
   };
 }
 

@@ -62,7 +62,10 @@ describe('requestIdOf', () => {
     expect(requestIdOf(req(headers), true)).toBe(expected);
   });
   it("in a public process, never takes a scope header's id: a client may forge one", () => {
-    const forged = { 'x-lading-scope': encodeRequestScope(systemScope('manifest.get', 'a/b', 'forged')), 'x-request-id': 'client' };
+    const forged = {
+      'x-lading-scope': encodeRequestScope(systemScope('manifest.get', 'a/b', 'forged')),
+      'x-request-id': 'client',
+    };
     expect(requestIdOf(req(forged))).toBe('client');
     expect(requestIdOf(req({ 'x-lading-scope': forged['x-lading-scope'] }))).not.toBe('forged');
   });
@@ -143,18 +146,48 @@ describe('withRequestId', () => {
     await Promise.all([serve('a'), serve('b'), serve('c')]);
     for (const l of lines().map((x) => JSON.parse(x))) expect(l.request_id).toBe(l.msg);
   });
+
+  it('names the trace an unsampled request carries on (it has no span) on each of its lines', async () => {
+    const { logger, lines } = captured('json');
+    await withRequestId(
+      'req-u',
+      async () => logger.info('dropped'),
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00',
+    );
+    await withRequestId('req-n', async () => logger.info('untraced'));
+    expect(
+      lines()
+        .map((l) => JSON.parse(l))
+        .map((l) => [l.msg, l.request_id, l.trace_id, l.span_id]),
+    ).toEqual([
+      ['dropped', 'req-u', '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'],
+      ['untraced', 'req-n', undefined, undefined],
+    ]);
+  });
 });
 
 describe('PinoNestLogger', () => {
   it.each([
-    ['a message with its context', (n: PinoNestLogger) => n.log('hello', 'Ctx'), { level: 'info', msg: 'hello', context: 'Ctx' }],
+    [
+      'a message with its context',
+      (n: PinoNestLogger) => n.log('hello', 'Ctx'),
+      { level: 'info', msg: 'hello', context: 'Ctx' },
+    ],
     ['a message without a context', (n: PinoNestLogger) => n.warn('careful'), { level: 'warn', msg: 'careful' }],
     ['an object as fields', (n: PinoNestLogger) => n.log({ a: 1 }, 'Ctx'), { level: 'info', a: 1, context: 'Ctx' }],
-    ['an Error as err', (n: PinoNestLogger) => n.error(new Error('boom'), 'Ctx'), { level: 'error', context: 'Ctx', err: { message: 'boom' } }],
+    [
+      'an Error as err',
+      (n: PinoNestLogger) => n.error(new Error('boom'), 'Ctx'),
+      { level: 'error', context: 'Ctx', err: { message: 'boom' } },
+    ],
     [
       "Nest's exception handlers' (message, stack, context)",
       (n: PinoNestLogger) => n.error('failed', 'Error: failed\n    at x (y.js:1:1)', 'ExceptionsHandler'),
-      { level: 'error', context: 'ExceptionsHandler', err: { message: 'failed', stack: 'Error: failed\n    at x (y.js:1:1)' } },
+      {
+        level: 'error',
+        context: 'ExceptionsHandler',
+        err: { message: 'failed', stack: 'Error: failed\n    at x (y.js:1:1)' },
+      },
     ],
   ])('writes %s', (_what, write, expected) => {
     const { logger, lines } = captured('json');

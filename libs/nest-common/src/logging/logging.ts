@@ -4,21 +4,29 @@ import type { IncomingMessage } from 'node:http';
 import type { LoggerService } from '@nestjs/common';
 import { pino, stdTimeFunctions, type Logger as PinoLogger } from 'pino';
 import pinoPretty from 'pino-pretty';
-import { activeTraceIds, decodeRequestScope, Headers } from '@lading/contracts';
+import { trace } from '@opentelemetry/api';
+import { decodeRequestScope, Headers } from '@lading/contracts';
 import type { LadingConfig } from '../config/lading.config';
 
 /** How a process logs: `log.level` and `log.formatter`. */
 export type LogSettings = Pick<LadingConfig['log'], 'level' | 'formatter'>;
 
-/** The id of the request being served, for the lines logged while it is (see {@link withRequestId}). */
-const requestIds = new AsyncLocalStorage<string>();
+/** The request being served, for the lines logged while it is (see {@link withRequestId}). */
+interface ServedRequest {
+  id: string;
+  /** The `traceparent` it carries on when the sampler dropped it (it has no span to name the trace). */
+  unsampled?: string;
+}
+
+const requests = new AsyncLocalStorage<ServedRequest>();
 
 /**
  * Runs `fn` (the rest of a request's handling) so that every line logged in it, synchronously or
- * in what it awaits, carries `request_id: id`.
+ * in what it awaits, carries `request_id: id`, and, when the sampler dropped the request, the
+ * trace ids of the `unsampled` traceparent it carries on.
  */
-export function withRequestId<T>(id: string, fn: () => T): T {
-  return requestIds.run(id, fn);
+export function withRequestId<T>(id: string, fn: () => T, unsampled?: string): T {
+  return requests.run({ id, unsampled }, fn);
 }
 
 /**
@@ -28,14 +36,20 @@ export function withRequestId<T>(id: string, fn: () => T): T {
  * merges the line's own fields into it.
  */
 function contextFields(): Record<string, string> {
-  const requestId = requestIds.getStore();
+  const served = requests.getStore();
+  const requestId = served?.id;
   // The active span's ids, or those an unsampled request carries on (it has no span).
-  const ctx = activeTraceIds();
+  const ctx = trace.getActiveSpan()?.spanContext() ?? (served?.unsampled ? idsOf(served.unsampled) : undefined);
   if (ctx)
     return requestId
       ? { request_id: requestId, trace_id: ctx.traceId, span_id: ctx.spanId }
       : { trace_id: ctx.traceId, span_id: ctx.spanId };
   return requestId ? { request_id: requestId } : {};
+}
+
+/** The trace and span ids of a (valid) `traceparent`. */
+function idsOf(traceparent: string): { traceId: string; spanId: string } {
+  return { traceId: traceparent.slice(3, 35), spanId: traceparent.slice(36, 52) };
 }
 
 /**

@@ -12,7 +12,6 @@ import {
   unsampledTraceparentOf,
   untraced,
   withSpan,
-  withUnsampledTrace,
   type RequestScope,
   type V2Route,
 } from '@lading/contracts';
@@ -58,7 +57,7 @@ export function nameServerSpan(route: V2Route): void {
  */
 export function traceV2Request(x: V2Exchange, serve: () => Promise<void>, parent?: Context): Promise<void> {
   if (!tracingActive()) return serve();
-  if (untraced(parent)) return withUnsampledTrace(x.scope.traceparent, serve);
+  if (untraced(parent)) return serve();
   const server = serverSpan();
   nameServerSpan(x.route);
   const attributes = requestAttributes(x.scope, x.route);
