@@ -187,9 +187,9 @@ export interface ItemSpan {
  * Runs `fn` once for a batch whose items each continue a trace of their own (outbox rows, Kafka
  * records, webhook deliveries): one span `name` per item that has a sampled `traceparent` (its
  * child; an item of a request the sampler dropped gets none, as a parent-based sampler would drop
- * it anyway, and passes its own on), all ended when `fn` settles, failed if it throws. `fn` gets the traceparent each item passes on (its
- * span's, else its own) and runs with the first span active. Without tracing, no spans: `fn` gets
- * the items' own traceparents.
+ * it anyway), all ended when `fn` settles, failed if it throws. `fn` gets the traceparent each
+ * item passes on (its span's, else its own) and runs with the first span active. Without tracing,
+ * no spans: `fn` gets the items' own traceparents.
  */
 export async function withSpansEach<T>(
   name: string,

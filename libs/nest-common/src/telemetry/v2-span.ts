@@ -25,8 +25,9 @@ function serverSpan(ctx: Context = context.active()): Span | undefined {
 }
 
 /**
- * The `traceparent` a request scope carries: the context of this process's HTTP server span (the
- * root of the request's trace at the gateway), else of the active span; null when not tracing.
+ * The `traceparent` a request scope carries: the one the sampler marked `req` with when it dropped
+ * it at the door (sampled flag 0), else the context of this process's HTTP server span (the root
+ * of the request's trace at the gateway), else of the active span; null when not tracing.
  */
 export function requestTraceparent(req?: object): string | null {
   if (!tracingActive()) return null;
@@ -56,7 +57,6 @@ export function nameServerSpan(route: V2Route): void {
  * carries its id. `parent` overrides the active context (a service continuing the signed scope).
  */
 export function traceV2Request(x: V2Exchange, serve: () => Promise<void>, parent?: Context): Promise<void> {
-  if (!tracingActive()) return serve();
   if (untraced(parent)) return serve();
   const server = serverSpan();
   nameServerSpan(x.route);
