@@ -1,3 +1,4 @@
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { RequestScope } from '@lading/contracts';
 import { buildRegistryEvent, type RegistryEventInput } from './event.factory';
 import type { OutboxEntry } from './stores/outbox.store';
@@ -100,8 +101,11 @@ export class PullEventBuffer {
     if (this.writing || this.pending.length === 0) return;
     this.clearTimer();
     const batch = this.pending.splice(0, this.options.maxBatch);
-    this.writing = this.db
-      .transaction((tx) => tx.outbox.appendMany(batch))
+    // Out of the context of the pull that happens to start it (its own, or the one that armed the
+    // timer): a batch of many pulls is no part of that one request's trace, so it makes no spans.
+    // Each event still carries its own request's traceparent, which the relay continues.
+    this.writing = context
+      .with(ROOT_CONTEXT, () => this.db.transaction((tx) => tx.outbox.appendMany(batch)))
       .then(
         () => {
           this.counts.written += batch.length;

@@ -20,7 +20,7 @@ import {
   withSpansEach,
   type RequestScope,
 } from '@lading/contracts';
-import { MetadataDb } from '@lading/metadata-db';
+import { blobEvent, MetadataDb, PullEventBuffer } from '@lading/metadata-db';
 import { forwardedParent, requestTraceparent, toExchange, traceV2Request, type V2Exchange } from '@lading/nest-common';
 import {
   FilesystemBlobStorage,
@@ -281,6 +281,25 @@ describe('store spans', () => {
     );
     const [txSpan] = spans.named('store.transaction');
     expect(spans.named('store.uploads.findSession')[0].parentSpanContext?.spanId).toBe(txSpan.spanContext().spanId);
+  });
+
+  it("writes a batch of pull events in no request's trace: the pull that fills it gets no store spans, its event keeps its traceparent", async () => {
+    const db = new MetadataDb(m.db.dataSource);
+    const buffer = new PullEventBuffer(db, { enabled: true, flushIntervalMs: 60_000, maxBatch: 2, maxBuffered: 10 });
+    const pull = blobEvent('pull', 'traced/app', { digest: `sha256:${'c'.repeat(64)}`, size: 3 }, 'http://x');
+    let traceparent: string | null = null;
+    await context.with(serverContext(), () =>
+      withSpan('request', {}, async () => {
+        traceparent = traceparentOf();
+        buffer.record({ ...systemScope('blob.get', 'traced/app'), traceparent }, pull);
+        buffer.record({ ...systemScope('blob.get', 'traced/app'), traceparent }, pull); // the batch is full: written now
+        await buffer.flush();
+      }),
+    );
+    expect(buffer.stats()).toMatchObject({ written: 2, pending: 0 });
+    expect(spans.spans().map((s) => s.name)).toEqual(['request']);
+    const rows: { traceparent: string }[] = await m.db.dataSource.query('SELECT traceparent FROM event_outbox ORDER BY seq DESC LIMIT 2');
+    expect(rows.map((r) => r.traceparent)).toEqual([traceparent, traceparent]);
   });
 });
 
