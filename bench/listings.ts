@@ -3,9 +3,11 @@
  * and a catalog of 1,000,000 repositories, generated with SQL into the real tables (libs/testing
  * listing fixtures: generate_series, triggers and all; then VACUUM ANALYZE, as autovacuum would).
  * Measured with real clients: wrk (`--latency`; a Lua script draws `last` from a sample of the
- * names for pages from the middle) for pages of 100 of tags/list and _catalog, p50/p99 against
- * the 5 ms target; curl for the full streamed tag list (time, bytes) while the RSS of every
- * process of the target is watched. The plans of the page queries go into the report.
+ * names for pages from the middle) for the first, middle and end pages of 100 of tags/list and
+ * _catalog, p50/p99 against the 5 ms target, with the CPU time each process (and the database's
+ * PostgreSQL backends) spent per request; curl for the full streamed tag list (time to the first
+ * byte and to the end, bytes) while the RSS of every process of the target is watched. The plans
+ * of the page queries go into the report.
  *
  * Run: `eval "$(bash scripts/services env)"`, then `bench/listings` (see bench/README.md,
  * "Listings"). Environment: LISTINGS_MODES (`split`, `embedded` or both, comma-separated; default
