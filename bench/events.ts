@@ -34,7 +34,7 @@ import { purgeS3Root, s3RegistryEnv } from '../test/support/s3';
 import { Arrivals, EVENTS_PER_PUSH, pushLoad, sequentialPushes, startTimedReceiver, type Push } from './event-pushes';
 import { withDb } from '../test/support/robustness-stack';
 import { deleteTopic, eventOf, insertBurst, markedSent, TopicTap, unsentCount } from './event-tap';
-import { cpuSecondsOf, findProcesses, readCpuSeconds } from './proc-stats';
+import { cpuSecondsOf, databaseBackends, findProcesses, readCpuSeconds } from './proc-stats';
 import { REFERENCE_BIN, ROOT, referenceVersion, startReference, stopAll } from './registries';
 import { GiB, percentile } from './stats';
 
@@ -170,7 +170,7 @@ class EventsStack {
     return cpuMeter({
       relay: () => relays.map((r) => r.proc.pid!),
       registry: () => Object.values(this.stack.apps).map((p) => p.proc.pid!),
-      postgres: () => findProcesses('postgres', (cmd) => cmd.startsWith('postgres: ') && cmd.split(/\s+/)[2] === this.database),
+      postgres: () => databaseBackends(this.database),
       kafka: () => findProcesses('java', (cmd) => cmd.includes('kafka.Kafka')),
     });
   }

@@ -3,9 +3,11 @@
  * and a catalog of 1,000,000 repositories, generated with SQL into the real tables (libs/testing
  * listing fixtures: generate_series, triggers and all; then VACUUM ANALYZE, as autovacuum would).
  * Measured with real clients: wrk (`--latency`; a Lua script draws `last` from a sample of the
- * names for pages from the middle) for pages of 100 of tags/list and _catalog, p50/p99 against
- * the 5 ms target; curl for the full streamed tag list (time, bytes) while the RSS of every
- * process of the target is watched. The plans of the page queries go into the report.
+ * names for pages from the middle) for the first, middle and end pages of 100 of tags/list and
+ * _catalog, p50/p99 against the 5 ms target, with the CPU time each process (and the database's
+ * PostgreSQL backends) spent per request; curl for the full streamed tag list (time to the first
+ * byte and to the end, bytes) while the RSS of every process of the target is watched. The plans
+ * of the page queries go into the report.
  *
  * Run: `eval "$(bash scripts/services env)"`, then `bench/listings` (see bench/README.md,
  * "Listings"). Environment: LISTINGS_MODES (`split`, `embedded` or both, comma-separated; default
@@ -20,7 +22,7 @@ import { join, relative } from 'node:path';
 import { Client } from 'pg';
 import { CATALOG_PAGE_SQL, TAG_PAGE_SQL } from '@lading/metadata-db';
 import { explainPlan, insertRepositories, insertTags, listingRepositoryName, listingTagName, vacuumListingTables } from '@lading/testing';
-import { MemoryWatch } from './proc-stats';
+import { cpuSecondsOf, databaseBackends, MemoryWatch } from './proc-stats';
 import { ROOT, startLadingEmbedded, startLadingSplit, stopAll, type Target } from './registries';
 import { MB, percentile } from './stats';
 
@@ -35,17 +37,23 @@ const TARGET_P99_MS = 5;
 const REPOSITORY = 'bench/tags';
 /** Names `last` is drawn from for pages from the middle: spread over the whole list. */
 const SAMPLES = 1000;
+/** Items left after `last` on the end page: a short last page, no Link. */
+const END_PAGE = 50;
+/** Seconds of the unmeasured wrk run of each workload before the first round (JIT, caches). */
+const WARMUP_SECONDS = 2;
 
 function log(msg: string): void {
   process.stderr.write(`[listings] ${msg}\n`);
 }
 
-/** One wrk run's figures. */
+/** One wrk run's figures, and the CPU it cost per request (ms) by process (each app, `postgres`: the database's backends). */
 interface WrkResult {
   rps: number;
   p50: number;
   p99: number;
   errors: number;
+  requests: number;
+  cpuMsPerRequest: Record<string, number>;
 }
 
 /** A Lua script for wrk that requests `paths` in random order (one table of paths, no files read at run time). */
@@ -66,8 +74,8 @@ function wrkMs(figure: string): number {
   return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2] as 'us' | 'ms' | 's' | 'm'];
 }
 
-function runWrk(url: string, path: string, script?: string): WrkResult {
-  const args = ['-t', '2', '-c', String(CONNECTIONS), '-d', `${SECONDS}s`, '--latency', ...(script ? ['-s', script] : []), `${url}${path}`];
+function runWrk(url: string, path: string, script?: string, seconds = SECONDS): Omit<WrkResult, 'cpuMsPerRequest'> {
+  const args = ['-t', '2', '-c', String(CONNECTIONS), '-d', `${seconds}s`, '--latency', ...(script ? ['-s', script] : []), `${url}${path}`];
   const out = execFileSync('/usr/bin/wrk', args, { encoding: 'utf8' });
   const latency = (p: string) => wrkMs(new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out)![1]);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
@@ -77,16 +85,33 @@ function runWrk(url: string, path: string, script?: string): WrkResult {
     p50: latency('50'),
     p99: latency('99'),
     errors: non2xx + (socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+    requests: Number(/(\d+) requests in/.exec(out)![1]),
   };
 }
 
-/** The full tag list with curl: seconds, bytes, and whether it parsed with every tag. */
-function curlFullList(url: string): { seconds: number; bytes: number; status: number } {
-  const out = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total} %{size_download} %{http_code}', `${url}/v2/${REPOSITORY}/tags/list`], {
-    encoding: 'utf8',
-  });
-  const [seconds, bytes, status] = out.trim().split(' ').map(Number);
-  return { seconds, bytes, status };
+/** The target's processes by app, plus its database's PostgreSQL backends as `postgres`. */
+function processesOf(target: Target): Record<string, number[]> {
+  return { ...target.apps(), postgres: databaseBackends(target.database!) };
+}
+
+/** {@link runWrk}, with the CPU time every process of the target (see {@link processesOf}) spent per request meanwhile. */
+function measureWrk(target: Target, w: Workload): WrkResult {
+  const before = Object.entries(processesOf(target)).map(([app, pids]) => ({ app, pids, cpu: cpuSecondsOf(pids) }));
+  const r = runWrk(target.url, w.path, w.script);
+  // Backends that exited meanwhile take their CPU with them; new ones are not counted (the pool keeps its connections).
+  const cpuMsPerRequest = Object.fromEntries(before.map(({ app, pids, cpu }) => [app, ((cpuSecondsOf(pids) - cpu) * 1000) / r.requests]));
+  return { ...r, cpuMsPerRequest };
+}
+
+/** The full tag list with curl: seconds to the first body byte and to the end, bytes, status. */
+function curlFullList(url: string): { firstByte: number; seconds: number; bytes: number; status: number } {
+  const out = execFileSync(
+    'curl',
+    ['-s', '-o', '/dev/null', '-w', '%{time_starttransfer} %{time_total} %{size_download} %{http_code}', `${url}/v2/${REPOSITORY}/tags/list`],
+    { encoding: 'utf8' },
+  );
+  const [firstByte, seconds, bytes, status] = out.trim().split(' ').map(Number);
+  return { firstByte, seconds, bytes, status };
 }
 
 /** The target's database, as a URL on the test PostgreSQL. */
@@ -94,6 +119,12 @@ function databaseUrl(target: Target): string {
   const u = new URL(process.env.LADING_TEST_PG_URL!);
   u.pathname = `/${target.database}`;
   return u.toString();
+}
+
+/** The name `END_PAGE + 1`-th from the end of `sql`'s names in byte order: `last` for a short end page. */
+async function nthFromEnd(pg: Client, sql: string, params: unknown[]): Promise<string> {
+  const { rows } = await pg.query<{ name: string }>(`${sql} ORDER BY name DESC OFFSET ${END_PAGE} LIMIT 1`, params);
+  return rows[0].name;
 }
 
 async function generate(pg: Client): Promise<void> {
@@ -117,7 +148,7 @@ interface ModeReport {
   generateSeconds: number;
   plans: { name: string; plan: string }[];
   pages: { name: string; path: string; rounds: WrkResult[] }[];
-  full: { seconds: number; bytes: number; status: number; peakRssDelta: Record<string, number> }[];
+  full: { firstByte: number; seconds: number; bytes: number; status: number; peakRssDelta: Record<string, number> }[];
 }
 
 async function benchMode(mode: 'split' | 'embedded', scripts: string): Promise<ModeReport> {
@@ -133,11 +164,15 @@ async function benchMode(mode: 'split' | 'embedded', scripts: string): Promise<M
     const repos = Array.from({ length: SAMPLES }, (_, i) => listingRepositoryName('org', 1 + Math.floor((i * REPOSITORIES) / SAMPLES)));
     const middleTag = tags[SAMPLES / 2];
     const middleRepo = repos[SAMPLES / 2];
+    const endTag = await nthFromEnd(pg, `SELECT name FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = $1)`, [REPOSITORY]);
+    const endRepo = await nthFromEnd(pg, 'SELECT name FROM repositories', []);
     const plans = [
       { name: 'tags, first page', plan: await explainPlan(pg, TAG_PAGE_SQL, [REPOSITORY, null, 101]) },
       { name: `tags, after ${middleTag}`, plan: await explainPlan(pg, TAG_PAGE_SQL, [REPOSITORY, middleTag, 101]) },
+      { name: `tags, end page (after ${endTag}, ${END_PAGE} left)`, plan: await explainPlan(pg, TAG_PAGE_SQL, [REPOSITORY, endTag, 101]) },
       { name: 'catalog, first page', plan: await explainPlan(pg, CATALOG_PAGE_SQL, [null, 101]) },
       { name: `catalog, after ${middleRepo}`, plan: await explainPlan(pg, CATALOG_PAGE_SQL, [middleRepo, 101]) },
+      { name: `catalog, end page (after ${endRepo}, ${END_PAGE} left)`, plan: await explainPlan(pg, CATALOG_PAGE_SQL, [endRepo, 101]) },
     ];
     const workloads: Workload[] = [
       { name: 'tags/list?n=100 (first page)', path: `/v2/${REPOSITORY}/tags/list?n=100` },
@@ -146,19 +181,25 @@ async function benchMode(mode: 'split' | 'embedded', scripts: string): Promise<M
         path: `/v2/${REPOSITORY}/tags/list?n=100`,
         script: wrkScript(scripts, `tags-${mode}`, tags.map((t) => `/v2/${REPOSITORY}/tags/list?n=100&last=${encodeURIComponent(t)}`)),
       },
+      { name: `tags/list?n=100&last=X (end page: ${END_PAGE} left)`, path: `/v2/${REPOSITORY}/tags/list?n=100&last=${encodeURIComponent(endTag)}` },
       { name: '_catalog?n=100 (first page)', path: '/v2/_catalog?n=100' },
       {
         name: '_catalog?n=100&last=X (X drawn from 1000 repositories over the catalog)',
         path: '/v2/_catalog?n=100',
         script: wrkScript(scripts, `catalog-${mode}`, repos.map((r) => `/v2/_catalog?n=100&last=${encodeURIComponent(r)}`)),
       },
+      { name: `_catalog?n=100&last=X (end page: ${END_PAGE} left)`, path: `/v2/_catalog?n=100&last=${encodeURIComponent(endRepo)}` },
     ];
+    for (const w of workloads) runWrk(target.url, w.path, w.script, WARMUP_SECONDS);
     const pages: ModeReport['pages'] = workloads.map((w) => ({ name: w.name, path: w.path, rounds: [] }));
     const full: ModeReport['full'] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [i, w] of workloads.entries()) {
-        const r = runWrk(target.url, w.path, w.script);
-        log(`${mode} round ${round} ${w.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}`);
+        const r = measureWrk(target, w);
+        const cpu = Object.entries(r.cpuMsPerRequest)
+          .map(([app, ms]) => `${app} ${ms.toFixed(2)}`)
+          .join(', ');
+        log(`${mode} round ${round} ${w.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}; CPU ms/request ${cpu}`);
         pages[i].rounds.push(r);
       }
       const watches = Object.entries(target.apps()).map(([app, pids]) => ({ app, watch: new MemoryWatch(() => pids) }));
@@ -170,7 +211,7 @@ async function benchMode(mode: 'split' | 'embedded', scripts: string): Promise<M
           return [app, peak.peakRss - peak.startRss];
         }),
       );
-      log(`${mode} round ${round} full list: ${f.seconds} s, ${f.bytes} bytes, status ${f.status}, peak RSS +${JSON.stringify(peakRssDelta)}`);
+      log(`${mode} round ${round} full list: first byte ${f.firstByte} s, ${f.seconds} s, ${f.bytes} bytes, status ${f.status}, peak RSS +${JSON.stringify(peakRssDelta)}`);
       full.push({ ...f, peakRssDelta });
     }
     return { mode, generateSeconds, plans, pages, full };
@@ -191,7 +232,8 @@ function render(reports: ModeReport[], loadBefore: string, loadAfter: string): s
     `- Date: ${new Date().toISOString()}; Lading commit ${commit}; nproc ${availableParallelism()} (${cpus()[0]?.model.trim()}); Node ${process.version}`,
     `- Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}. The machine is shared with other agents' builds and tests.`,
     `- Data: one repository of ${TAGS} tags and ${REPOSITORIES} repositories (each with one blob link), generated with SQL into the real tables, then VACUUM ANALYZE.`,
-    `- Pages: wrk, 2 threads, ${CONNECTIONS} connections, ${SECONDS} s per run, ${ROUNDS} rounds; medians of the rounds' p50/p99 (the worst round's p99 too). Target: p99 ≤ ${TARGET_P99_MS} ms.`,
+    `- Pages: wrk, 2 threads, ${CONNECTIONS} connections, ${SECONDS} s per run after one unmeasured ${WARMUP_SECONDS} s run of each, ${ROUNDS} rounds; medians of the rounds' p50/p99 (the worst round's p99 too). Target: p99 ≤ ${TARGET_P99_MS} ms.`,
+    '- CPU ms/req: user + system CPU time of each process (/proc/<pid>/stat) over a wrk run divided by its requests, median of the rounds; `postgres` is the backends serving the database.',
     `- Full list: curl of /v2/${REPOSITORY}/tags/list (no n) to /dev/null; peak RSS growth of each process during it (VmHWM reset before).`,
     ...(process.env.BENCH_NOTE ? [`- Note: ${process.env.BENCH_NOTE}`] : []),
     `- Command: \`eval "$(bash scripts/services env)"\`, then \`${process.env.LISTINGS_MODES ? `LISTINGS_MODES=${process.env.LISTINGS_MODES} ` : ''}bench/listings\``,
@@ -199,21 +241,26 @@ function render(reports: ModeReport[], loadBefore: string, loadAfter: string): s
   ];
   for (const r of reports) {
     lines.push(`## Lading ${r.mode} on PostgreSQL`, '', `Data generated in ${r.generateSeconds.toFixed(0)} s.`, '');
-    lines.push('| page of 100 | req/s | p50 ms | p99 ms (median) | p99 ms (worst round) | errors | target p99 ≤ 5 ms |', '|---|---|---|---|---|---|---|');
+    const processes = Object.keys(r.pages[0].rounds[0].cpuMsPerRequest);
+    lines.push(
+      `| page of 100 | req/s | p50 ms | p99 ms (median) | p99 ms (worst round) | errors | target p99 ≤ ${TARGET_P99_MS} ms | ${processes.map((a) => `CPU ms/req ${a}`).join(' | ')} |`,
+      `|---|---|---|---|---|---|---|${processes.map(() => '---|').join('')}`,
+    );
     for (const p of r.pages) {
       const p99 = median(p.rounds.map((x) => x.p99));
       const worst = Math.max(...p.rounds.map((x) => x.p99));
       const errors = p.rounds.reduce((a, x) => a + x.errors, 0);
+      const cpu = processes.map((a) => median(p.rounds.map((x) => x.cpuMsPerRequest[a])).toFixed(3)).join(' | ');
       lines.push(
-        `| ${p.name} | ${median(p.rounds.map((x) => x.rps)).toFixed(0)} | ${median(p.rounds.map((x) => x.p50)).toFixed(2)} | ${p99.toFixed(2)} | ${worst.toFixed(2)} | ${errors} | ${p99 <= TARGET_P99_MS ? 'met' : 'missed'} |`,
+        `| ${p.name} | ${median(p.rounds.map((x) => x.rps)).toFixed(0)} | ${median(p.rounds.map((x) => x.p50)).toFixed(2)} | ${p99.toFixed(2)} | ${worst.toFixed(2)} | ${errors} | ${p99 <= TARGET_P99_MS ? 'met' : '**missed**'} | ${cpu} |`,
       );
     }
-    lines.push('', '| full tag list (streamed) | seconds | MB | status | peak RSS growth by process (MB) |', '|---|---|---|---|---|');
+    lines.push('', '| full tag list (streamed) | first byte s | seconds | MB | status | peak RSS growth by process (MB) |', '|---|---|---|---|---|---|');
     for (const [i, f] of r.full.entries()) {
       const growth = Object.entries(f.peakRssDelta)
         .map(([app, d]) => `${app} +${mb(d)}`)
         .join(', ');
-      lines.push(`| round ${i + 1} | ${f.seconds.toFixed(3)} | ${mb(f.bytes)} | ${f.status} | ${growth} |`);
+      lines.push(`| round ${i + 1} | ${f.firstByte.toFixed(3)} | ${f.seconds.toFixed(3)} | ${mb(f.bytes)} | ${f.status} | ${growth} |`);
     }
     lines.push('', '### Plans (EXPLAIN ANALYZE, BUFFERS)', '');
     for (const p of r.plans) lines.push(`${p.name}:`, '', '```', p.plan, '```', '');

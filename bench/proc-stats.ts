@@ -151,6 +151,11 @@ export function findProcesses(name: string, match: (cmdline: string) => boolean)
   return found;
 }
 
+/** The test PostgreSQL's backends serving `database` (found by their process title, `postgres: <user> <database> …`). */
+export function databaseBackends(database: string): number[] {
+  return findProcesses('postgres', (cmd) => cmd.startsWith('postgres: ') && cmd.split(/\s+/)[2] === database);
+}
+
 /** The MinIO server processes listening on `endpoint`'s port (the shared test MinIO: not ours, it keeps running). */
 export function minioProcesses(endpoint: string): number[] {
   const port = new URL(endpoint).port;

@@ -17,7 +17,7 @@ import { existsSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { craneAvailable, craneImage, describeCraneImage } from './crane';
-import { findProcesses, minioProcesses } from './proc-stats';
+import { databaseBackends, minioProcesses } from './proc-stats';
 import { startLadingEmbedded, startLadingSplit, startReference, S3_CHUNK_SIZE, type Target } from './registries';
 import type { Ratio } from './report';
 import { binarySize } from './stats';
@@ -220,15 +220,13 @@ const s3: Suite = {
       'MinIO at the time (see the load averages). Both registries compose a blob server-side (Lading: multipart copy of ' +
       "the upload's parts; the reference: a copy of its upload file), so MinIO writes each pushed byte twice for either.",
   ],
-  backends: (target) => ({ database: databaseBackends(target), storage: minio() }),
+  backends: (target) => ({ database: targetBackends(target), storage: minio() }),
 };
 
 /** The test PostgreSQL's backends serving `target`'s database (found by process title), if it has one. */
-function databaseBackends(target: Target): number[] | undefined {
+function targetBackends(target: Target): number[] | undefined {
   const database = target.database;
-  return database
-    ? findProcesses('postgres', (cmd) => cmd.startsWith('postgres: ') && cmd.split(/\s+/)[2] === database)
-    : undefined;
+  return database ? databaseBackends(database) : undefined;
 }
 
 /**
@@ -274,7 +272,7 @@ const gets: Suite = {
     'Gateway overhead is split / embedded-pg: the same PostgreSQL and filesystem storage, the one difference being the ' +
       'gateway hop to separate service processes.',
   ],
-  backends: (target) => ({ database: databaseBackends(target) }),
+  backends: (target) => ({ database: targetBackends(target) }),
 };
 
 /**
@@ -314,7 +312,7 @@ const pulls: Suite = {
     "The gateway's cost on a pull is split / embedded: the bytes take one more hop (blob-upload → gateway → curl) in " +
       'split. The database differs (PostgreSQL, PGlite) but a blob GET makes one lookup before its bytes stream.',
   ],
-  backends: (target) => ({ database: databaseBackends(target) }),
+  backends: (target) => ({ database: targetBackends(target) }),
 };
 
 /** The suites by name. */

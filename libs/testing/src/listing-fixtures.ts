@@ -13,6 +13,15 @@ const REPOSITORY_SEPARATORS = ['/', '-', '.', '_'];
 const sqlArray = (items: string[]) => `ARRAY[${items.map((s) => `'${s}'`).join(',')}]`;
 const md5Head = (i: number) => createHash('md5').update(String(i)).digest('hex').slice(0, 8);
 
+/**
+ * Valid tags whose byte order (the spec's lexical order: `-` < `.` < digits < upper case < `_` <
+ * lower case) differs from every linguistic collation, which folds case and skips punctuation.
+ */
+export const ODD_TAG_NAMES: readonly string[] = [
+  'a', 'A', 'b', 'B', 'z', 'Z', '0', '9', '_', '_a', '__', 'a-', 'a--b', 'a-b', 'a.', 'a..b', 'a.b', 'a0', 'aB', 'a_',
+  'a_b', 'ab', 'Ab', 'v1.10', 'v1.2', 'v1.9', 'V1', 'v1', 'v1-rc', 'v1_rc', `a${'z'.repeat(127)}`,
+];
+
 /** The name of generated tag `i` (1-based), as {@link insertTags} writes it. */
 export function listingTagName(i: number): string {
   return `${TAG_PREFIXES[i % TAG_PREFIXES.length]}${md5Head(i)}${i}`;
@@ -24,19 +33,21 @@ export function listingRepositoryName(prefix: string, i: number): string {
 }
 
 /**
- * Creates repository `repository` (one manifest pushed to it) with tags 1..`count` of
- * {@link listingTagName}, all pointing at that manifest. Two statements.
+ * Creates repository `repository` (one manifest pushed to it) with tags 1..`tags` of
+ * {@link listingTagName} or, given names, those tags; all point at that manifest. One statement.
  */
-export async function insertTags(db: SqlRunner, repository: string, count: number): Promise<void> {
+export async function insertTags(db: SqlRunner, repository: string, tags: number | readonly string[]): Promise<void> {
+  const [name, source] =
+    typeof tags === 'number'
+      ? [`(${sqlArray(TAG_PREFIXES)})[1 + i % ${TAG_PREFIXES.length}] || substr(md5(i::text), 1, 8) || i`, 'generate_series(1, $2::int) i']
+      : ['t.name', 'unnest($2::text[]) t(name)'];
   await db.query(
     `WITH r AS (INSERT INTO repositories (name, manifest_pushed) VALUES ($1, true) RETURNING id),
           m AS (INSERT INTO manifests (repository_id, digest, media_type, payload, size)
                 SELECT id, 'sha256:' || encode(sha256('{}'::bytea), 'hex'), 'application/vnd.oci.image.manifest.v1+json', '{}'::bytea, 2
                   FROM r RETURNING id, repository_id)
-     INSERT INTO tags (repository_id, name, manifest_id)
-     SELECT m.repository_id, (${sqlArray(TAG_PREFIXES)})[1 + i % ${TAG_PREFIXES.length}] || substr(md5(i::text), 1, 8) || i, m.id
-       FROM m, generate_series(1, $2::int) i`,
-    [repository, count],
+     INSERT INTO tags (repository_id, name, manifest_id) SELECT m.repository_id, ${name}, m.id FROM m, ${source}`,
+    [repository, tags],
   );
 }
 

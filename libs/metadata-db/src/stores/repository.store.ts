@@ -7,9 +7,14 @@ import type { Queryer } from '../queryer';
  * it into a hashed sub-plan: with `EXISTS (manifests) OR EXISTS (links)` it hashed every row of
  * `manifests` on each page (145 ms with 200,000 manifests), however small the page. Links come
  * first: a repository with content almost always has one, so the manifests probe rarely runs.
+ * The bound is a sub-select (an InitPlan) so that the planner does not see its value: near the end
+ * of the catalog it estimated a handful of rows after `last` and chose a bitmap scan of the whole
+ * rest plus a sort (PGlite did, at 20,000 repositories), which reads every row after `last`
+ * whenever the statistics lag behind (names added since the last ANALYZE). Unseen, the bound gets
+ * the default selectivity and every page is the same ordered scan that stops at the limit.
  */
 export const CATALOG_PAGE_SQL = `SELECT r.name FROM repositories r
-  WHERE r.name > COALESCE($1::text, '')
+  WHERE r.name > (SELECT COALESCE($1::text, ''))
     AND EXISTS (SELECT FROM repository_blobs b WHERE b.repository_id = r.id
                 UNION ALL SELECT FROM manifests m WHERE m.repository_id = r.id)
   ORDER BY r.name LIMIT $2`;

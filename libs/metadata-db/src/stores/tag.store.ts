@@ -7,10 +7,12 @@ import type { ManifestsChanged } from './manifest.store';
  * join: with the id fixed, the primary key yields names in order and the scan stops after $3 rows;
  * a join loses that order, and PostgreSQL read all 100,000 tags of a repository and sorted them
  * (50-60 ms a page). Tags are never empty, so `''` stands for "from the start" and the bound stays
- * an index condition (an `IS NULL OR` turned it into a filter over every earlier row).
+ * an index condition (an `IS NULL OR` turned it into a filter over every earlier row). The bound
+ * is a sub-select too, so that the planner does not see its value (see {@link CATALOG_PAGE_SQL}):
+ * the plan is the same for every page.
  */
 export const TAG_PAGE_SQL = `SELECT name FROM tags
-  WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND name > COALESCE($2::text, '')
+  WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND name > (SELECT COALESCE($2::text, ''))
   ORDER BY name LIMIT $3`;
 
 /** The tags rows: deletes and keyset-paginated listings (byte order, like the reference registry). */
