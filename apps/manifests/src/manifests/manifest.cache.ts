@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { annotateActiveSpan, untraced } from '@lading/contracts';
 import { MetadataDb, type StoredManifest } from '@lading/metadata-db';
@@ -43,10 +43,11 @@ export class ManifestCache {
   private floor = 0;
   private bytes = 0;
 
-  constructor(
-    @Inject(MetadataDb) db: Pick<MetadataDb, 'soleWriter' | 'onManifestsChanged'>,
-    private readonly maxGenerations = MAX_GENERATIONS,
-  ) {
+  private readonly maxGenerations: number;
+
+  /** `maxGenerations`: for tests (Nest injects the database only). */
+  constructor(@Inject(MetadataDb) db: Pick<MetadataDb, 'soleWriter' | 'onManifestsChanged'>, @Optional() maxGenerations?: number) {
+    this.maxGenerations = maxGenerations ?? MAX_GENERATIONS;
     this.enabled = db.soleWriter;
     if (this.enabled) db.onManifestsChanged((repository) => this.invalidate(repository));
   }
