@@ -62,26 +62,11 @@ function build() {
       module: { type: 'commonjs', ignoreDynamic: true },
     });
     fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, `${lazyRequires(code, target)}\n//# sourceMappingURL=${path.basename(target)}.map\n`);
+    fs.writeFileSync(target, `${code}\n//# sourceMappingURL=${path.basename(target)}.map\n`);
     fs.writeFileSync(`${target}.map`, map);
   }
   fs.writeFileSync(path.join(OUT, '.built'), new Date().toISOString());
   console.error(`[build] ${files.length} files compiled into dist/ in ${Date.now() - t0} ms`);
-}
-
-/**
- * SWC rewrites the path aliases of imports, not of `require('@lading/…')` calls, which code uses
- * to load a module only when needed (main.ts: each app only in the process that runs it): those
- * become relative requires of the compiled file too.
- */
-function lazyRequires(code, target) {
-  return code.replace(/require\((['"])(@lading\/[\w-]+)\1\)/g, (call, quote, alias) => {
-    const mapped = tsconfig.compilerOptions.paths[alias]?.[0];
-    if (!mapped) return call;
-    let rel = path.relative(path.dirname(target), path.join(OUT, mapped.replace(/\.ts$/, '')));
-    if (!rel.startsWith('.')) rel = `./${rel}`;
-    return `require(${quote}${rel.split(path.sep).join('/')}${quote})`;
-  });
 }
 
 /**

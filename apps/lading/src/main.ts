@@ -1,32 +1,31 @@
-/* eslint-disable @typescript-eslint/no-require-imports -- modules loaded only by the command that needs them (see APPS); `import()` stays native ESM in this build */
 import '@lading/nest-common/start-tracing';
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
+import { startBlobUpload } from '@lading/app-blob-upload';
+import { startGateway } from '@lading/app-gateway';
+import { GcWorkerModule, UploadPurgeService, startGcWorker } from '@lading/app-gc-worker';
+import { startManifests } from '@lading/app-manifests';
+import { startNotifications } from '@lading/app-notifications';
 import { MetadataDb, openMetadataDb } from '@lading/metadata-db';
 import { httpServerLimits, LadingCoreModule, loadConfig, runIfEntryPoint, startHttpApp } from '@lading/nest-common';
 import { Module } from '@nestjs/common';
+import { EmbeddedRegistryModule } from './embedded.module';
+import { EVENTS_USAGE, eventsCommand } from './events.command';
+import { GC_USAGE, gcCommand } from './gc.command';
+import { RECONCILE_USAGE, ReconcileRefusedError, reconcileCommand } from './gc/reconcile.command';
 
-/**
- * Each app's code is loaded only by the command that runs it: a split process (`lading serve
- * <app>`) loaded all five apps and the embedded module, whose code and source text stayed in its
- * heap although it serves one of them.
- */
 const APPS: Record<string, () => Promise<void>> = {
-  gateway: async () => (require('@lading/app-gateway') as typeof import('@lading/app-gateway')).startGateway(),
-  'blob-upload': async () => (require('@lading/app-blob-upload') as typeof import('@lading/app-blob-upload')).startBlobUpload(),
-  manifests: async () => (require('@lading/app-manifests') as typeof import('@lading/app-manifests')).startManifests(),
-  notifications: async () => (require('@lading/app-notifications') as typeof import('@lading/app-notifications')).startNotifications(),
-  'gc-worker': async () => (require('@lading/app-gc-worker') as typeof import('@lading/app-gc-worker')).startGcWorker(),
+  gateway: startGateway,
+  'blob-upload': startBlobUpload,
+  manifests: startManifests,
+  notifications: startNotifications,
+  'gc-worker': startGcWorker,
 };
 
-async function usage(): Promise<string> {
-  const { GC_USAGE } = require('./gc.command') as typeof import('./gc.command');
-  const { RECONCILE_USAGE } = require('./gc/reconcile.command') as typeof import('./gc/reconcile.command');
-  const { EVENTS_USAGE } = require('./events.command') as typeof import('./events.command');
-  return `usage: lading <command>
+const USAGE = `usage: lading <command>
 
   serve                 run the whole registry in one process (embedded default)
   serve <app>           run one app of the split deployment: ${Object.keys(APPS).join(', ')}
@@ -39,7 +38,6 @@ ${EVENTS_USAGE}
 
 Configuration: LADING_CONFIG names a YAML file; LADING_* variables override it
 (LADING_HTTP_ADDR, LADING_DATA_DIR, LADING_DATABASE_URL, LADING_STORAGE_DELETE_ENABLED, ...).`;
-}
 
 /** Runs the `lading` command line. */
 export async function run(argv: string[]): Promise<void> {
@@ -64,19 +62,19 @@ export async function run(argv: string[]): Promise<void> {
     case 'gc':
       if (rest[0] === 'uploads') return gcUploads(rest.includes('--dry-run'));
       if (rest[0] === 'reconcile') return gcReconcile(rest.slice(1));
-      if (await (require('./gc.command') as typeof import('./gc.command')).gcCommand(rest, loadConfig())) return;
+      if (await gcCommand(rest, loadConfig())) return;
       break;
     case 'events':
-      if (await (require('./events.command') as typeof import('./events.command')).eventsCommand(rest, loadConfig())) return;
+      if (await eventsCommand(rest, loadConfig())) return;
       break;
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      console.log(await usage());
+      console.log(USAGE);
       return;
   }
-  console.error(await usage());
+  console.error(USAGE);
   process.exitCode = 2;
 }
 
@@ -88,7 +86,6 @@ async function serve(app: string | undefined): Promise<void> {
   }
   const config = loadConfig();
   if (!config.database.url && !existsSync(join(config.datadir, 'db'))) createEmbeddedDatabase();
-  const { EmbeddedRegistryModule } = require('./embedded.module') as typeof import('./embedded.module');
   await startHttpApp(EmbeddedRegistryModule.forRoot(config), {
     addr: config.http.addr,
     log: config.log,
@@ -114,7 +111,6 @@ async function gcUploads(dryRun: boolean): Promise<void> {
     storage: { maintenance: { uploadpurging: { enabled: false, ...(dryRun ? { dryrun: true } : {}) } } },
     gc: { disabled: true },
   });
-  const { GcWorkerModule, UploadPurgeService } = require('@lading/app-gc-worker') as typeof import('@lading/app-gc-worker');
   @Module({ imports: [LadingCoreModule.forRoot(config), GcWorkerModule] })
   class GcOnceModule {}
   const ctx = await NestFactory.createApplicationContext(GcOnceModule, { logger: ['error', 'warn', 'log'] });
@@ -127,7 +123,6 @@ async function gcUploads(dryRun: boolean): Promise<void> {
 }
 
 async function gcReconcile(args: string[]): Promise<void> {
-  const { ReconcileRefusedError, reconcileCommand } = require('./gc/reconcile.command') as typeof import('./gc/reconcile.command');
   try {
     process.exitCode = await reconcileCommand(args, loadConfig());
   } catch (e) {
