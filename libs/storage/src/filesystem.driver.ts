@@ -39,6 +39,7 @@ import {
   slicesOf,
   withStagedBytes,
 } from './blob-storage.support';
+import { writeThroughSlabs, type PositionalWrite } from './slab-writer';
 import { blobDataKey, clockProbeKey, uploadPartKey, uploadPrefix, uploadStartedAtKey } from './storage.layout';
 import { BlobNotFoundError, UploadNotFoundError } from './storage.error';
 
@@ -292,20 +293,18 @@ export class FilesystemBlobStorage implements BlobStorage {
         // An early datasync's failure is kept and thrown: Linux reports a writeback error to one
         // fsync only, so the closing one could succeed over lost pages.
         let syncFailed: { error: unknown } | undefined;
-        let unsynced = 0;
+        let synced = 0;
         try {
-          for await (const chunk of bytes) {
-            await writeFully(handle, chunk, size);
-            size += chunk.length;
-            unsynced += chunk.length;
-            if (unsynced >= SYNC_EVERY_BYTES && !syncing) {
-              unsynced = 0;
-              syncing = handle
-                .datasync()
-                .catch((error: unknown) => void (syncFailed ??= { error }))
-                .finally(() => (syncing = undefined));
-            }
-          }
+          const write: PositionalWrite = async (buffer, offset, length, position) =>
+            (await handle.write(buffer, offset, length, position)).bytesWritten;
+          size = await writeThroughSlabs(bytes, write, 0, (written) => {
+            if (written - synced < SYNC_EVERY_BYTES || syncing) return;
+            synced = written;
+            syncing = handle
+              .datasync()
+              .catch((error: unknown) => void (syncFailed ??= { error }))
+              .finally(() => (syncing = undefined));
+          });
         } finally {
           await syncing; // settled before the handle closes, whatever happened (it never rejects)
         }
@@ -506,14 +505,6 @@ async function readFully(handle: FileHandle, buffer: Buffer, length: number, pos
     const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
     if (bytesRead === 0) throw new Error(`the blob file ended at byte ${position + done}, before its size when opened`);
     done += bytesRead;
-  }
-}
-
-async function writeFully(handle: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  let written = 0;
-  while (written < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, written, chunk.length - written, position + written);
-    written += bytesWritten;
   }
 }
 

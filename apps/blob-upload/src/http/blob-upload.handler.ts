@@ -157,75 +157,9 @@ function chunkOf(req: Request, allowRange: boolean): ChunkInput {
     range = { start: Number(m[1]), end: Number(m[2]) };
     if (range.end < range.start) throw new BlobUploadInvalidError('Content-Range ends before it starts', { contentRange: cr });
   }
-  return { body: readAhead(req.iterator({ destroyOnReturn: false }), WRITE_BATCH_BYTES), length, range };
-}
-
-/** Request bodies arrive in 16–64 KiB pieces; storage writes and hashing go faster in larger ones. */
-const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
-
-/**
- * Reads `source` ahead (at most `maxBytes`) while the consumer is busy, and hands it everything
- * that has arrived so far as one buffer. A fast client gets large writes; a slow one gets its
- * bytes written as they come, with no added delay (so idle timeouts and the liveness of an
- * append, which other processes judge by the upload's modification time, are unchanged).
- */
-export function readAhead(source: AsyncIterable<Buffer>, maxBytes: number): AsyncIterable<Buffer> {
-  return {
-    async *[Symbol.asyncIterator]() {
-      const it = source[Symbol.asyncIterator]();
-      const queue: Buffer[] = [];
-      let queued = 0;
-      let done = false;
-      let failed = false;
-      let error: unknown;
-      let pulling = false;
-      let wake: (() => void) | undefined;
-      const notify = () => {
-        const w = wake;
-        wake = undefined;
-        w?.();
-      };
-      const pump = async () => {
-        if (pulling || done) return;
-        pulling = true;
-        try {
-          while (!done && queued < maxBytes) {
-            const r = await it.next();
-            if (r.done) done = true;
-            else {
-              queue.push(r.value);
-              queued += r.value.length;
-            }
-            notify();
-          }
-        } catch (e) {
-          failed = true;
-          error = e;
-          done = true;
-        } finally {
-          pulling = false;
-          notify();
-        }
-      };
-      try {
-        for (;;) {
-          void pump();
-          if (queue.length === 0) {
-            if (failed) throw error;
-            if (done) return;
-            await new Promise<void>((resolve) => (wake = resolve));
-            continue;
-          }
-          const out = queue.length === 1 ? queue[0] : Buffer.concat(queue, queued);
-          queue.length = 0;
-          queued = 0;
-          yield out;
-        }
-      } finally {
-        if (!done) void Promise.resolve(it.return?.()).catch(() => undefined);
-      }
-    },
-  };
+  // Pieces as they arrive: storage batches them into large writes itself (the filesystem through
+  // reused slabs; S3 into parts), so nothing here concatenates or holds them.
+  return { body: req.iterator({ destroyOnReturn: false }), length, range };
 }
 
 function hasBody(req: Request): boolean {

@@ -8,6 +8,12 @@ import { Worker } from 'node:worker_threads';
  */
 export const SHADOW_BUDGET_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Bytes a shadow gathers before it posts them to the worker: request bodies arrive in 16–64 KiB
+ * pieces, and a message (and a copy) per piece costs more than batching them.
+ */
+export const SHADOW_BATCH_BYTES = 1024 * 1024;
+
 /** How long `save` waits for the worker before giving up on the checkpoint. */
 export const SHADOW_SAVE_TIMEOUT_MS = 10_000;
 
@@ -83,7 +89,14 @@ export class HashShadow {
   private readonly saves = new Map<number, (state: Buffer | null) => void>();
   private closed = false;
 
-  constructor(private readonly budgetBytes = SHADOW_BUDGET_BYTES) {}
+  private readonly batchBytes: number;
+
+  constructor(
+    private readonly budgetBytes = SHADOW_BUDGET_BYTES,
+    batchBytes = SHADOW_BATCH_BYTES,
+  ) {
+    this.batchBytes = Math.max(1, Math.min(batchBytes, budgetBytes));
+  }
 
   /** A new shadow of an upload's bytes from its first byte. */
   open(): ShadowHandle {
@@ -93,26 +106,44 @@ export class HashShadow {
     let alive = worker !== undefined;
     let stopped = false;
     let given = 0;
+    // Bytes gathered for the next message (a copy: only the pieces' bytes, not the pooled buffers behind them).
+    let staged: Uint8Array | undefined;
+    let stagedBytes = 0;
     const current = (): boolean => alive && worker === this.worker;
     const giveUp = (): void => {
       if (!alive) return;
       alive = false;
       if (worker === this.worker) worker?.postMessage({ t: 'close', h } satisfies ToWorker);
     };
+    /** Posts the gathered bytes, if the budget allows; else the shadow stops for good. */
+    const post = (): void => {
+      if (!staged || stagedBytes === 0) return;
+      const bytes = stagedBytes === staged.byteLength ? staged : staged.subarray(0, stagedBytes);
+      staged = undefined;
+      stagedBytes = 0;
+      if (stopped || this.pendingBytes + bytes.byteLength > this.budgetBytes) {
+        stopped = true;
+        return;
+      }
+      this.pendingBytes += bytes.byteLength;
+      given += bytes.byteLength;
+      worker!.postMessage({ t: 'data', h, bytes } satisfies ToWorker, [bytes.buffer as ArrayBuffer]);
+    };
     return {
       update: (chunk) => {
         if (!current()) return giveUp();
-        if (stopped || this.pendingBytes + chunk.byteLength > this.budgetBytes) {
-          stopped = true;
-          return;
+        for (let offset = 0; offset < chunk.byteLength && !stopped; ) {
+          staged ??= new Uint8Array(this.batchBytes);
+          const n = Math.min(chunk.byteLength - offset, staged.byteLength - stagedBytes);
+          staged.set(chunk.subarray(offset, offset + n), stagedBytes);
+          stagedBytes += n;
+          offset += n;
+          if (stagedBytes === staged.byteLength) post();
         }
-        const copy = new Uint8Array(chunk); // only the view's bytes, not the pooled buffer behind it
-        this.pendingBytes += copy.byteLength;
-        given += copy.byteLength;
-        worker!.postMessage({ t: 'data', h, bytes: copy } satisfies ToWorker, [copy.buffer as ArrayBuffer]);
       },
       save: () => {
         if (!current()) return Promise.resolve(null);
+        post();
         const r = this.nextRequest++;
         const bytes = given;
         return new Promise<ShadowState | null>((resolve) => {
@@ -127,7 +158,10 @@ export class HashShadow {
           worker!.postMessage({ t: 'save', h, r } satisfies ToWorker);
         });
       },
-      close: giveUp,
+      close: () => {
+        staged = undefined;
+        giveUp();
+      },
     };
   }
 

@@ -33,9 +33,12 @@ export class HashStateCache implements OnModuleDestroy {
     return this.shadow !== undefined;
   }
 
-  /** A sha256 of an upload from its first byte (shadowed when checkpoints are on). */
-  fresh(): UploadHasher {
-    return new NativeSha256(this.shadow?.open());
+  /**
+   * A sha256 of an upload from its first byte, shadowed when checkpoints are on and `shadowed`
+   * (false: no checkpoint of it will be asked for, so its bytes need no second hash in the worker).
+   */
+  fresh(shadowed = true): UploadHasher {
+    return new NativeSha256(shadowed ? this.shadow?.open() : undefined);
   }
 
   /** The state for `id` if it covers exactly `offset` bytes; it is no longer kept (put it back). */

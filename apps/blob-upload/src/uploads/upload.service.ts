@@ -284,7 +284,8 @@ export class UploadService implements OnModuleInit, OnModuleDestroy {
    * running hash (it has seen bytes the session does not hold).
    */
   private async appendAsWriter(session: UploadSession, chunk: ChunkInput, writer: Writer, checkpoint = true): Promise<void> {
-    const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session));
+    // An append that records no checkpoint (the closing PUT's) needs no shadow of its bytes.
+    const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session, checkpoint));
     try {
       // Storage errors carry their OCI codes (a vanished upload is BLOB_UPLOAD_UNKNOWN).
       const written = await this.writeChunk(session.id, session.parts, chunk, state, writer.signal);
@@ -330,13 +331,14 @@ export class UploadService implements OnModuleInit, OnModuleDestroy {
    * session's hash checkpoint, reading only the stored bytes after it (none when the last append
    * recorded one), or else re-hashes every stored byte once. A checkpoint that covers less than
    * half the upload is not used: hash-wasm, which must then hash the rest, is several times
-   * slower than node:crypto, so re-reading everything into node:crypto costs less.
+   * slower than node:crypto, so re-reading everything into node:crypto costs less. `shadowed`:
+   * whether a later checkpoint of it may be asked for (else a native hash is not shadowed).
    */
-  private async resumeHash(session: UploadSession): Promise<UploadHasher> {
+  private async resumeHash(session: UploadSession, shadowed: boolean): Promise<UploadHasher> {
     const saved = session.hashCheckpoint;
     const usable = saved !== null && saved.offset <= session.size && saved.offset * 2 >= session.size;
     const resumed = usable ? await ResumedSha256.resume(saved) : undefined;
-    const state = resumed ?? this.hashes.fresh();
+    const state = resumed ?? this.hashes.fresh(shadowed);
     const from = resumed ? resumed.bytes : 0;
     try {
       if (from < session.size) {
@@ -357,7 +359,7 @@ export class UploadService implements OnModuleInit, OnModuleDestroy {
    */
   private async digestOf(session: UploadSession, algorithm: DigestAlgorithm): Promise<string> {
     if (algorithm === 'sha256') {
-      const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session));
+      const state = this.hashes.take(session.id, session.size) ?? (await this.resumeHash(session, false));
       this.hashes.put(session.id, state);
       return state.digest();
     }

@@ -45,6 +45,37 @@ describe('ManifestCache', () => {
     expect(c.get('b', 'v1')?.digest).toBe('d2');
   });
 
+  it('remembers a bounded number of repository generations, and a write still invalidates a repository it forgot', () => {
+    const db = fakeDb();
+    const c = new ManifestCache(db, 3);
+    c.set('kept', 'v1', m('k1'), c.generation('kept'));
+    const beforeWrite = c.generation('kept');
+    db.write('kept');
+    c.set('kept', 'v1', m('k2'), c.generation('kept'));
+    // Writes to many other repositories push 'kept' out of the bounded generations.
+    for (let i = 0; i < 1000; i++) db.write(`other/${i}`);
+    expect(c.trackedRepositories).toBe(3);
+    // Forgotten, its generation went forward, never back: the entry cached before is stale, not served.
+    expect(c.get('kept', 'v1')).toBeUndefined();
+    expect(c.generation('kept')).toBeGreaterThan(beforeWrite);
+    // A read after that is cached and served, until the next write to it.
+    c.set('kept', 'v1', m('k3'), c.generation('kept'));
+    expect(c.get('kept', 'v1')?.digest).toBe('k3');
+    db.write('kept');
+    expect(c.get('kept', 'v1')).toBeUndefined();
+    // An entry cached while its repository had no generation of its own, then a write, then the
+    // repository forgotten: it must not come back to the generation the entry was cached at.
+    c.set('fresh', 'v1', m('f1'), c.generation('fresh'));
+    db.write('fresh');
+    for (let i = 0; i < 10; i++) db.write(`more/${i}`);
+    expect(c.get('fresh', 'v1')).toBeUndefined();
+    // A read that raced a write to a forgotten repository is not kept either.
+    const raced = c.generation('never/written');
+    db.write('never/written');
+    c.set('never/written', 'v1', m('n1'), raced);
+    expect(c.get('never/written', 'v1')).toBeUndefined();
+  });
+
   it('is off when this process is not the only writer of the database', () => {
     const c = new ManifestCache(fakeDb(false));
     c.set('a', 'v1', m('d1'), 0);

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { annotateActiveSpan, untraced } from '@lading/contracts';
 import { MetadataDb, type StoredManifest } from '@lading/metadata-db';
@@ -16,6 +16,8 @@ interface Entry {
 
 const MAX_ENTRIES = 20_000;
 const MAX_BYTES = 64 * 1024 * 1024;
+/** Repositories whose write generation is remembered (the least recently written go first). */
+export const MAX_GENERATIONS = 20_000;
 
 /**
  * Keeps recently served manifests (by repository and tag or digest) in memory so the pull path
@@ -28,10 +30,24 @@ const MAX_BYTES = 64 * 1024 * 1024;
 export class ManifestCache {
   readonly enabled: boolean;
   private readonly entries = new Map<string, Entry>();
+  /**
+   * The generation of each recently written repository: the `tick` of its last write. Bounded:
+   * one per repository ever written grew without end (every push to a new repository added one).
+   * A repository not in it has the generation `floor`, the largest one ever dropped from it, so
+   * a repository's generation never goes back and changes with every write: a dropped one's
+   * entries are stale (its generation became `floor` ≥ its last tick), and a write gets a tick
+   * above every generation observed before it.
+   */
   private readonly generations = new Map<string, number>();
+  private tick = 0;
+  private floor = 0;
   private bytes = 0;
 
-  constructor(@Inject(MetadataDb) db: Pick<MetadataDb, 'soleWriter' | 'onManifestsChanged'>) {
+  private readonly maxGenerations: number;
+
+  /** `maxGenerations`: for tests (Nest injects the database only). */
+  constructor(@Inject(MetadataDb) db: Pick<MetadataDb, 'soleWriter' | 'onManifestsChanged'>, @Optional() maxGenerations?: number) {
+    this.maxGenerations = maxGenerations ?? MAX_GENERATIONS;
     this.enabled = db.soleWriter;
     if (this.enabled) db.onManifestsChanged((repository) => this.invalidate(repository));
   }
@@ -53,7 +69,7 @@ export class ManifestCache {
       lookups.inc({ result: 'miss' });
       return undefined;
     }
-    if (e.generation !== (this.generations.get(name) ?? 0)) {
+    if (e.generation !== this.generation(name)) {
       this.remove(key, e);
       lookups.inc({ result: 'stale' });
       return undefined;
@@ -70,7 +86,7 @@ export class ManifestCache {
    * write that lands during the read makes this entry stale instead of wrong).
    */
   set(name: string, reference: string, manifest: StoredManifest, generation: number): void {
-    if (!this.enabled || generation !== (this.generations.get(name) ?? 0)) return;
+    if (!this.enabled || generation !== this.generation(name)) return;
     const key = `${name}\u0000${reference}`;
     const old = this.entries.get(key);
     if (old) this.remove(key, old);
@@ -84,12 +100,23 @@ export class ManifestCache {
 
   /** The current generation of repository `name`. */
   generation(name: string): number {
-    return this.generations.get(name) ?? 0;
+    return this.generations.get(name) ?? this.floor;
   }
 
   /** Invalidates every entry of repository `name`. */
   invalidate(name: string): void {
-    this.generations.set(name, (this.generations.get(name) ?? 0) + 1);
+    this.generations.delete(name);
+    this.generations.set(name, ++this.tick);
+    while (this.generations.size > this.maxGenerations) {
+      const [oldest, generation] = this.generations.entries().next().value!;
+      this.generations.delete(oldest);
+      this.floor = Math.max(this.floor, generation);
+    }
+  }
+
+  /** How many repositories' generations are kept (for tests). */
+  get trackedRepositories(): number {
+    return this.generations.size;
   }
 
   private remove(key: string, e: Entry): void {
