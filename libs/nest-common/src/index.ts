@@ -15,6 +15,7 @@ export * from './http/v2-service.controller';
 export * from './health/health.checks';
 export * from './http/admin-auth';
 export * from './telemetry/v2-span';
+export { traceIncomingRequests, incomingAttributes } from './telemetry/server-span';
 export { tracingWanted, serviceNameFor, shutdownTracing } from './telemetry/tracing';
 export * from './metrics/metrics';
 export * from './metrics/http-metrics';

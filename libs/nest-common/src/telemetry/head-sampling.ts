@@ -5,8 +5,8 @@
  * With the SDK's own sampling every request pays for its server span before the sampler is asked
  * (the HTTP instrumentation builds the span's attributes first), then for a non-recording span in
  * every instrumented layer, the context switches of each and the listeners bound to its context;
- * measured, that was most of what tracing cost at 10 % sampling. Here `skipAtTheDoor` (tracing.ts)
- * asks {@link HeadSampling.skip} before the HTTP instrumentation sees the request; one it skips
+ * measured, that was most of what tracing cost at 10 % sampling. Here `traceServers` (tracing.ts)
+ * asks {@link HeadSampling.skip} before the server span (server-span.ts) is made; one it skips
  * goes to the server untouched (no span, no context), marked with the `traceparent` it carries on
  * ({@link markDropped}), and every span below it needs a parent, so none is made.
  *
@@ -34,7 +34,7 @@ import type { Context, Link, SpanKind, Attributes } from '@opentelemetry/api';
 import type { Sampler, SamplingResult } from '@opentelemetry/sdk-trace-base';
 import { isSampled, markUnsampled, parseTraceparent } from '@lading/contracts';
 
-/** What the SDK gets and the HTTP instrumentation asks. */
+/** What the SDK gets and the server span (server-span.ts) asks. */
 export interface HeadSampling {
   /** True: do not trace this request. */
   skip(req: IncomingMessage): boolean;
@@ -71,7 +71,14 @@ export function headSamplingFor(env: NodeJS.ProcessEnv, random: () => number = M
 
   let drawnIn = false;
   const sampler: Sampler = {
-    shouldSample(ctx: Context, traceId: string, spanName: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
+    shouldSample(
+      ctx: Context,
+      traceId: string,
+      spanName: string,
+      kind: SpanKind,
+      attributes: Attributes,
+      links: Link[],
+    ): SamplingResult {
       // SpanKind.SERVER is 1; the server span starts synchronously right after skip() drew it in.
       if (drawnIn && kind === 1) {
         drawnIn = false;

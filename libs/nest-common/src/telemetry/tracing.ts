@@ -35,7 +35,10 @@ export interface Tracing {
  */
 export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
-  const exporters = env.OTEL_TRACES_EXPORTER?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) ?? [];
+  const exporters =
+    env.OTEL_TRACES_EXPORTER?.split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean) ?? [];
   if (exporters.length > 0) return exporters.some((e) => e !== 'none');
   return TRIGGERS.some((k) => (env[k] ?? '').trim() !== '');
 }
@@ -50,9 +53,6 @@ export function serviceNameFor(argv: readonly string[]): string {
   return command ? `lading-${command}` : 'lading';
 }
 
-/** Probes and scrapes: not requests anyone traces. */
-const UNTRACED_PATHS = /^\/(healthz|metrics)(\/|$|\?)/;
-
 /**
  * The service name of a process whose entry point is the file `entry`, run with `argv`: for an
  * app's own `apps/<app>/src/main.js` (or `.ts`) `lading-<app>`, for the command line's
@@ -65,7 +65,9 @@ export function serviceNameOfEntry(entry: string | undefined, argv: readonly str
 }
 
 /** The SDK this process started, once started. */
-let started: { sdk: { shutdown(): Promise<void>; forceFlush?(): Promise<void> }; ready: Promise<void>; stopped?: Promise<void> } | undefined;
+let started:
+  | { sdk: { shutdown(): Promise<void>; forceFlush?(): Promise<void> }; ready: Promise<void>; stopped?: Promise<void> }
+  | undefined;
 
 /** What {@link settleResource} reads of the SDK: the resource it made (not a public field of NodeSDK). */
 interface SdkWithResource {
@@ -112,6 +114,7 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
   const { headSamplingFor } = require('./head-sampling') as typeof import('./head-sampling');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const door = headSamplingFor(env);
+  const instrumentations = instrumentationsFor(env);
   const named = env.OTEL_SERVICE_NAME || /(^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
   const sdk = new NodeSDK({
     serviceName: named ? undefined : serviceName,
@@ -120,65 +123,49 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
     // Metrics are prom-client's (/metrics) and logs go to stdout: this SDK exports traces only.
     metricReaders: [],
     logRecordProcessors: [],
-    instrumentations: instrumentationsFor(env).map((name) => INSTRUMENTATIONS[name](door)),
+    instrumentations: instrumentations.map((name) => INSTRUMENTATIONS[name]()),
   });
   sdk.start();
-  if (door) skipAtTheDoor(door);
+  if (instrumentations.includes('http')) traceServers(door);
   started = { sdk, ready: settleResource(sdk) };
   // A process that ends by itself (a command, an app closed by its caller) exports what is left.
   process.once('beforeExit', () => void shutdownTracing(env));
   return handle;
 }
 
-/** Whether {@link skipAtTheDoor} stands in front of the HTTP instrumentation. */
-let doorInFront = false;
-
 /**
- * Puts the sampling decision in front of the HTTP instrumentation's `Server#emit`: a request the
- * sampler drops (or a probe) goes straight to the server's own `emit`, so nothing of tracing runs
- * for it — no server span, no context, no listeners bound to one — and it is only marked with the
- * `traceparent` (sampled flag 0) it carries on. Every span Lading makes needs a parent
- * (`untraced`), and the database and HTTP clients' instrumentations are set up to need one too, so
- * nothing below such a request makes a span. The rest goes through the instrumentation as before.
- * Without the instrumentation's wrapper to step around, nothing is put in front (the instrumentation
- * then suppresses what the sampler drops, through its ignore hook).
+ * Puts Lading's own HTTP server span in front of `http.Server#emit` (server-span.ts), with the
+ * sampling decision at its door: a request the sampler drops (or a probe) goes straight to the
+ * server's own `emit`, so nothing of tracing runs for it — no server span, no context — and it is
+ * only marked with the `traceparent` (sampled flag 0) it carries on. Every span Lading makes needs
+ * a parent (`untraced`), and the database and HTTP clients' instrumentations are set up to need
+ * one too, so nothing below such a request makes a span. Without a door (a sampler it cannot
+ * decide for) every request gets a server span, and the SDK's sampler decides whether it records.
  */
-function skipAtTheDoor(door: HeadSampling): void {
-  /* eslint-disable @typescript-eslint/no-require-imports -- after the SDK started: this require is what makes the instrumentation patch `http` */
+function traceServers(door: HeadSampling | undefined): void {
+  /* eslint-disable @typescript-eslint/no-require-imports -- after the SDK started, so `http` is the instrumented module */
   const http = require('http') as typeof import('node:http');
   const { markDropped } = require('./head-sampling') as typeof import('./head-sampling');
+  const { traceIncomingRequests } = require('./server-span') as typeof import('./server-span');
   /* eslint-enable @typescript-eslint/no-require-imports */
-  type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
-  const proto = http.Server.prototype as unknown as { emit: Emit & { __original?: Emit } };
-  const instrumented = proto.emit;
-  const bare = instrumented.__original;
-  if (typeof bare !== 'function') return;
-  proto.emit = function emit(this: unknown, event: string | symbol, req?: unknown): boolean {
-    // `arguments` as they came: a server emits many events, and no array is built for any of them.
-    // eslint-disable-next-line prefer-rest-params
-    const args = arguments as unknown as [string | symbol, ...unknown[]];
-    if (event === 'request') {
-      const request = req as IncomingMessage;
-      if (UNTRACED_PATHS.test(request.url ?? '')) return bare.apply(this, args);
-      if (door.skip(request)) {
-        markDropped(request);
-        return bare.apply(this, args);
+  const drop = door
+    ? (req: IncomingMessage) => {
+        if (!door.skip(req)) return false;
+        markDropped(req);
+        return true;
       }
-    }
-    return instrumented.apply(this, args);
-  } as Emit;
-  doorInFront = true;
+    : undefined;
+  traceIncomingRequests(http, drop && { drop });
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports -- each loaded only when enabled, before what it patches */
 /** The instrumentations Lading can run, by the names `OTEL_NODE_ENABLED_INSTRUMENTATIONS` uses. */
 const INSTRUMENTATIONS = {
-  http: (door: HeadSampling | undefined) => {
+  http: () => {
     const http = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+    // The outgoing side only: the server spans are Lading's own (traceServers, server-span.ts).
     return new http.HttpInstrumentation({
-      // A probe is never traced. What the sampler drops never gets here (skipAtTheDoor), unless
-      // the door could not be put in front of the instrumentation: then it runs suppressed.
-      ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? '') || (door !== undefined && !doorInFront && door.skip(req)),
+      disableIncomingRequestInstrumentation: true,
       requireParentforOutgoingSpans: true,
     });
   },
@@ -187,23 +174,27 @@ const INSTRUMENTATIONS = {
     return new pg.PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true });
   },
   kafkajs: () => {
-    const kafkajs = require('@opentelemetry/instrumentation-kafkajs') as typeof import('@opentelemetry/instrumentation-kafkajs');
+    const kafkajs =
+      require('@opentelemetry/instrumentation-kafkajs') as typeof import('@opentelemetry/instrumentation-kafkajs');
     return new kafkajs.KafkaJsInstrumentation();
   },
   undici: () => {
-    const undici = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
+    const undici =
+      require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
     return new undici.UndiciInstrumentation({ requireParentforSpans: true });
   },
   express: () => {
-    const express = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
+    const express =
+      require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
     // Middleware layers would add a span per middleware per request; the handlers are enough.
     return new express.ExpressInstrumentation({ ignoreLayersType: [express.ExpressLayerType.MIDDLEWARE] });
   },
   'nestjs-core': () => {
-    const nest = require('@opentelemetry/instrumentation-nestjs-core') as typeof import('@opentelemetry/instrumentation-nestjs-core');
+    const nest =
+      require('@opentelemetry/instrumentation-nestjs-core') as typeof import('@opentelemetry/instrumentation-nestjs-core');
     return new nest.NestInstrumentation();
   },
-} satisfies Record<string, (door: HeadSampling | undefined) => Instrumentation>;
+} satisfies Record<string, () => Instrumentation>;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export type InstrumentationName = keyof typeof INSTRUMENTATIONS;
@@ -224,9 +215,15 @@ export const DEFAULT_INSTRUMENTATIONS: readonly InstrumentationName[] = ['http',
  * instrumentation for are ignored.
  */
 export function instrumentationsFor(env: NodeJS.ProcessEnv): InstrumentationName[] {
-  const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (v: string | undefined) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const known = (n: string): n is InstrumentationName => Object.prototype.hasOwnProperty.call(INSTRUMENTATIONS, n);
-  const enabled = env.OTEL_NODE_ENABLED_INSTRUMENTATIONS?.trim() ? list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS).filter(known) : [...DEFAULT_INSTRUMENTATIONS];
+  const enabled = env.OTEL_NODE_ENABLED_INSTRUMENTATIONS?.trim()
+    ? list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS).filter(known)
+    : [...DEFAULT_INSTRUMENTATIONS];
   const disabled = new Set(list(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS));
   return [...new Set(enabled)].filter((n) => !disabled.has(n));
 }

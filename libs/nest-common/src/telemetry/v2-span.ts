@@ -17,7 +17,7 @@ import {
 } from '@lading/contracts';
 import type { V2Exchange } from '../http/v2-exchange';
 
-/** The HTTP server span of the request being served here (the HTTP instrumentation's), if tracing. */
+/** The HTTP server span of the request being served here (server-span.ts), if tracing. */
 function serverSpan(ctx: Context = context.active()): Span | undefined {
   const { getRPCMetadata, RPCType } = otelCore();
   const rpc = getRPCMetadata(ctx);
