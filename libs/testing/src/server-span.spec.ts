@@ -12,7 +12,7 @@ beforeEach(() => spans.reset());
 
 /** Requests the door of the server under test drops: those with `x-drop` set. */
 const dropped: IncomingMessage[] = [];
-traceIncomingRequests(http, { drop: (req) => (req.headers['x-drop'] ? (dropped.push(req), true) : false) });
+traceIncomingRequests(http, (req) => (req.headers['x-drop'] ? (dropped.push(req), true) : false));
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 let handler: Handler = (_req, res) => void res.end();

@@ -3,8 +3,7 @@ import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
 import { SamplingDecision } from '@opentelemetry/sdk-trace-base';
 import { headSamplingFor, samplerRatio, unsampledTraceparent } from './head-sampling';
 
-const request = (traceparent?: string) =>
-  ({ headers: traceparent === undefined ? {} : { traceparent } }) as unknown as IncomingMessage;
+const request = (traceparent?: string) => ({ headers: traceparent === undefined ? {} : { traceparent } }) as unknown as IncomingMessage;
 const SAMPLED = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const UNSAMPLED = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -40,28 +39,18 @@ describe('headSamplingFor', () => {
   });
 
   it('parentbased_traceidratio: a root is drawn at the door, and one drawn in is sampled at its server span whatever its trace id', () => {
-    const s = headSamplingFor(
-      { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
-      draws(0.05, 0.5),
-    )!;
+    const s = headSamplingFor({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }, draws(0.05, 0.5))!;
     expect(s.skip(request())).toBe(false); // 0.05 < 0.1
     // This trace id is above the ratio's bound, so the SDK's ratio sampler alone would drop it.
     const high = 'ffffffff000000000000000000000000';
-    expect(s.sampler.shouldSample(ROOT_CONTEXT, high, 'GET', SpanKind.SERVER, {}, []).decision).toBe(
-      SamplingDecision.RECORD_AND_SAMPLED,
-    );
+    expect(s.sampler.shouldSample(ROOT_CONTEXT, high, 'GET', SpanKind.SERVER, {}, []).decision).toBe(SamplingDecision.RECORD_AND_SAMPLED);
     // Forced once: the next root is the configured sampler's again.
-    expect(s.sampler.shouldSample(ROOT_CONTEXT, high, 'GET', SpanKind.SERVER, {}, []).decision).toBe(
-      SamplingDecision.NOT_RECORD,
-    );
+    expect(s.sampler.shouldSample(ROOT_CONTEXT, high, 'GET', SpanKind.SERVER, {}, []).decision).toBe(SamplingDecision.NOT_RECORD);
     expect(s.skip(request())).toBe(true); // 0.5 ≥ 0.1
   });
 
   it('parentbased_traceidratio: a draw in forces only a server span, and the next request resets it', () => {
-    const s = headSamplingFor(
-      { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
-      draws(0.05, 0.5),
-    )!;
+    const s = headSamplingFor({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }, draws(0.05, 0.5))!;
     const high = 'ffffffff000000000000000000000000';
     expect(s.skip(request())).toBe(false);
     expect(decide(s, SpanKind.INTERNAL, high)).toBe(SamplingDecision.NOT_RECORD);
@@ -70,10 +59,7 @@ describe('headSamplingFor', () => {
   });
 
   it('parent-based: a valid traceparent decides, whatever the draw', () => {
-    const s = headSamplingFor(
-      { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' },
-      draws(0),
-    )!;
+    const s = headSamplingFor({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' }, draws(0))!;
     expect(s.skip(request(SAMPLED))).toBe(false);
     expect(s.skip(request(UNSAMPLED))).toBe(true);
     expect(s.skip(request(SAMPLED.toUpperCase()))).toBe(false);
@@ -105,11 +91,8 @@ describe('headSamplingFor', () => {
 
   it('draws about the ratio over many roots', () => {
     let seed = 42;
-    const lcg = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    const s = headSamplingFor(
-      { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' },
-      lcg,
-    )!;
+    const lcg = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const s = headSamplingFor({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' }, lcg)!;
     let traced = 0;
     for (let i = 0; i < 10_000; i++) if (!s.skip(request())) traced++;
     expect(traced).toBeGreaterThan(900);

@@ -71,14 +71,7 @@ export function headSamplingFor(env: NodeJS.ProcessEnv, random: () => number = M
 
   let drawnIn = false;
   const sampler: Sampler = {
-    shouldSample(
-      ctx: Context,
-      traceId: string,
-      spanName: string,
-      kind: SpanKind,
-      attributes: Attributes,
-      links: Link[],
-    ): SamplingResult {
+    shouldSample(ctx: Context, traceId: string, spanName: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
       // SpanKind.SERVER is 1; the server span starts synchronously right after skip() drew it in.
       if (drawnIn && kind === 1) {
         drawnIn = false;

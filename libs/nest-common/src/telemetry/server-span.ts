@@ -34,12 +34,6 @@ import { otelCore, tracer } from '@lading/contracts';
 /** Probes and scrapes: not requests anyone traces. */
 export const UNTRACED_PATHS = /^\/(healthz|metrics)(\/|$|\?)/;
 
-/** What the door in front of the server span decides (head-sampling.ts). */
-export interface Door {
-  /** True: do not trace this request; it was marked with what it carries on. */
-  drop(req: IncomingMessage): boolean;
-}
-
 /** The methods the semantic conventions name; any other is `_OTHER` (with the original kept). */
 const KNOWN_METHODS = new Set([
   'GET',
@@ -94,7 +88,7 @@ export function incomingAttributes(req: IncomingMessage): Attributes {
  * (`GET /v2/{name}/manifests/{reference}`) when the route was named, an error for a 5xx or a
  * response that never finished.
  */
-export function endServerSpan(span: Span, method: string, res: ServerResponse, route: string | undefined): void {
+function endServerSpan(span: Span, method: string, res: ServerResponse, route: string | undefined): void {
   if (route) {
     span.setAttribute('http.route', route);
     span.updateName(`${method} ${route}`);
@@ -120,13 +114,17 @@ type Emit = (this: Server, event: string | symbol, ...args: unknown[]) => boolea
 const PATCHED = Symbol.for('lading.server_span');
 
 /**
- * Puts the server span in front of `http.Server#emit`: a probe, and a request `door` drops, go to
+ * Puts the server span in front of `http.Server#emit`: a probe, and a request `drop` (the sampling
+ * door, head-sampling.ts) answers true for, having marked it with what it carries on, go to
  * the server's own `emit` untouched; any other gets a server span, a child of the `traceparent`
  * it carries (W3C trace context and baggage, through the configured propagator), and is served in
  * its context with the HTTP RPC metadata set (so `nameServerSpan` can give it the route). Once per
  * process.
  */
-export function traceIncomingRequests(http: { Server: { prototype: unknown } }, door?: Door): void {
+export function traceIncomingRequests(
+  http: { Server: { prototype: unknown } },
+  drop?: (req: IncomingMessage) => boolean,
+): void {
   const proto = http.Server.prototype as { emit: Emit & { [PATCHED]?: true } };
   if (proto.emit[PATCHED]) return;
   const bare = proto.emit;
@@ -138,7 +136,7 @@ export function traceIncomingRequests(http: { Server: { prototype: unknown } }, 
     const args = arguments as unknown as [string | symbol, ...unknown[]];
     if (event !== 'request') return bare.apply(this, args);
     const request = req as IncomingMessage;
-    if (UNTRACED_PATHS.test(request.url ?? '') || door?.drop(request)) return bare.apply(this, args);
+    if (UNTRACED_PATHS.test(request.url ?? '') || drop?.(request)) return bare.apply(this, args);
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
     const method = request.method ?? 'GET';
     const span = lading.startSpan(method, { kind: SpanKind.SERVER, attributes: incomingAttributes(request) }, parent);

@@ -1,10 +1,4 @@
-import {
-  instrumentationsFor,
-  serviceNameFor,
-  serviceNameOfEntry,
-  tracingShutdownTimeoutMs,
-  tracingWanted,
-} from './tracing';
+import { instrumentationsFor, serviceNameFor, serviceNameOfEntry, tracingShutdownTimeoutMs, tracingWanted } from './tracing';
 
 describe('tracingWanted', () => {
   it.each<[string, NodeJS.ProcessEnv, boolean]>([
@@ -13,11 +7,7 @@ describe('tracingWanted', () => {
     ['a traces endpoint', { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:4318/v1/traces' }, true],
     ['an empty endpoint', { OTEL_EXPORTER_OTLP_ENDPOINT: ' ' }, false],
     ['an exporter', { OTEL_TRACES_EXPORTER: 'console' }, true],
-    [
-      'exporter none, endpoint set',
-      { OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x:4318' },
-      false,
-    ],
+    ['exporter none, endpoint set', { OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x:4318' }, false],
     ['exporters none and otlp', { OTEL_TRACES_EXPORTER: 'none,otlp' }, true],
     ['the SDK disabled', { OTEL_SDK_DISABLED: 'TRUE', OTEL_TRACES_EXPORTER: 'otlp' }, false],
     ['OTEL_SDK_DISABLED=false', { OTEL_SDK_DISABLED: 'false', OTEL_TRACES_EXPORTER: 'otlp' }, true],
@@ -69,23 +59,11 @@ describe('tracingShutdownTimeoutMs', () => {
 describe('instrumentationsFor', () => {
   it.each<[string, NodeJS.ProcessEnv, string[]]>([
     ['the default: no Express nor Nest', {}, ['http', 'pg', 'kafkajs', 'undici']],
-    [
-      'enabled replaces the default',
-      { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http, express,nestjs-core' },
-      ['http', 'express', 'nestjs-core'],
-    ],
+    ['enabled replaces the default', { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http, express,nestjs-core' }, ['http', 'express', 'nestjs-core']],
     ['unknown names are ignored', { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,fs,mongodb,http' }, ['http']],
     ['disabled takes out of the default', { OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'pg,undici' }, ['http', 'kafkajs']],
-    [
-      'disabled takes out of enabled',
-      { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,express', OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'express' },
-      ['http'],
-    ],
-    [
-      'a blank enabled list is the default',
-      { OTEL_NODE_ENABLED_INSTRUMENTATIONS: ' ' },
-      ['http', 'pg', 'kafkajs', 'undici'],
-    ],
+    ['disabled takes out of enabled', { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,express', OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'express' }, ['http']],
+    ['a blank enabled list is the default', { OTEL_NODE_ENABLED_INSTRUMENTATIONS: ' ' }, ['http', 'pg', 'kafkajs', 'undici']],
   ])('%s', (_, env, names) => {
     expect(instrumentationsFor(env)).toEqual(names);
   });

@@ -35,10 +35,7 @@ export interface Tracing {
  */
 export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
-  const exporters =
-    env.OTEL_TRACES_EXPORTER?.split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean) ?? [];
+  const exporters = env.OTEL_TRACES_EXPORTER?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) ?? [];
   if (exporters.length > 0) return exporters.some((e) => e !== 'none');
   return TRIGGERS.some((k) => (env[k] ?? '').trim() !== '');
 }
@@ -65,9 +62,7 @@ export function serviceNameOfEntry(entry: string | undefined, argv: readonly str
 }
 
 /** The SDK this process started, once started. */
-let started:
-  | { sdk: { shutdown(): Promise<void>; forceFlush?(): Promise<void> }; ready: Promise<void>; stopped?: Promise<void> }
-  | undefined;
+let started: { sdk: { shutdown(): Promise<void>; forceFlush?(): Promise<void> }; ready: Promise<void>; stopped?: Promise<void> } | undefined;
 
 /** What {@link settleResource} reads of the SDK: the resource it made (not a public field of NodeSDK). */
 interface SdkWithResource {
@@ -155,7 +150,7 @@ function traceServers(door: HeadSampling | undefined): void {
         return true;
       }
     : undefined;
-  traceIncomingRequests(http, drop && { drop });
+  traceIncomingRequests(http, drop);
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports -- each loaded only when enabled, before what it patches */
@@ -164,34 +159,27 @@ const INSTRUMENTATIONS = {
   http: () => {
     const http = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
     // The outgoing side only: the server spans are Lading's own (traceServers, server-span.ts).
-    return new http.HttpInstrumentation({
-      disableIncomingRequestInstrumentation: true,
-      requireParentforOutgoingSpans: true,
-    });
+    return new http.HttpInstrumentation({ disableIncomingRequestInstrumentation: true, requireParentforOutgoingSpans: true });
   },
   pg: () => {
     const pg = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
     return new pg.PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true });
   },
   kafkajs: () => {
-    const kafkajs =
-      require('@opentelemetry/instrumentation-kafkajs') as typeof import('@opentelemetry/instrumentation-kafkajs');
+    const kafkajs = require('@opentelemetry/instrumentation-kafkajs') as typeof import('@opentelemetry/instrumentation-kafkajs');
     return new kafkajs.KafkaJsInstrumentation();
   },
   undici: () => {
-    const undici =
-      require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
+    const undici = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
     return new undici.UndiciInstrumentation({ requireParentforSpans: true });
   },
   express: () => {
-    const express =
-      require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
+    const express = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
     // Middleware layers would add a span per middleware per request; the handlers are enough.
     return new express.ExpressInstrumentation({ ignoreLayersType: [express.ExpressLayerType.MIDDLEWARE] });
   },
   'nestjs-core': () => {
-    const nest =
-      require('@opentelemetry/instrumentation-nestjs-core') as typeof import('@opentelemetry/instrumentation-nestjs-core');
+    const nest = require('@opentelemetry/instrumentation-nestjs-core') as typeof import('@opentelemetry/instrumentation-nestjs-core');
     return new nest.NestInstrumentation();
   },
 } satisfies Record<string, () => Instrumentation>;
@@ -215,15 +203,9 @@ export const DEFAULT_INSTRUMENTATIONS: readonly InstrumentationName[] = ['http',
  * instrumentation for are ignored.
  */
 export function instrumentationsFor(env: NodeJS.ProcessEnv): InstrumentationName[] {
-  const list = (v: string | undefined) =>
-    (v ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
+  const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const known = (n: string): n is InstrumentationName => Object.prototype.hasOwnProperty.call(INSTRUMENTATIONS, n);
-  const enabled = env.OTEL_NODE_ENABLED_INSTRUMENTATIONS?.trim()
-    ? list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS).filter(known)
-    : [...DEFAULT_INSTRUMENTATIONS];
+  const enabled = env.OTEL_NODE_ENABLED_INSTRUMENTATIONS?.trim() ? list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS).filter(known) : [...DEFAULT_INSTRUMENTATIONS];
   const disabled = new Set(list(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS));
   return [...new Set(enabled)].filter((n) => !disabled.has(n));
 }
