@@ -3,8 +3,7 @@ import { dirname } from 'node:path';
 import { DataSource } from 'typeorm';
 import { METADATA_ENTITIES } from './entities/registry.entity';
 import { METADATA_MIGRATIONS } from './migrations';
-import { createPgliteDriver } from './pglite.driver';
-import { BYTEA_OID, parseByteaHex, serializeByteaParam } from './pglite-bytea';
+import { createPgliteDriver, PgliteThread } from './pglite.driver';
 import { markSoleWriter } from './unit-of-work';
 
 /** Where the metadata lives: a PostgreSQL server (`url`) or embedded PGlite (`pgliteDir`). */
@@ -20,7 +19,6 @@ export interface OpenMetadataDbOptions {
 }
 
 const MIGRATION_LOCK_KEY = 7_364_281;
-const INT8_OID = 20;
 
 /**
  * Opens the metadata database and, unless told not to, brings its schema up to date.
@@ -40,23 +38,13 @@ export async function openMetadataDb(options: OpenMetadataDbOptions): Promise<Da
   if (options.url) {
     ds = new DataSource({ ...base, url: options.url, poolSize: options.poolSize ?? 10, parseInt8: true });
   } else {
-    const pglite = await import('@electric-sql/pglite');
-    const { PGlite } = pglite;
     const dir = options.pgliteDir ?? 'memory://';
     let unlock = () => undefined as void;
     if (!dir.startsWith('memory://')) {
       mkdirSync(dirname(dir), { recursive: true });
       unlock = lockDataDir(`${dir}.lock`);
     }
-    const db = await PGlite.create(dir, {
-      parsers: { [INT8_OID]: (v: string) => Number(v), [BYTEA_OID]: parseByteaHex },
-      // Typed as returning text, but PGlite sends a returned Uint8Array as a binary parameter:
-      // its default turns each byte into hex text, about 65 bytes of heap per payload byte.
-      serializers: { [BYTEA_OID]: serializeByteaParam as (v: unknown) => string },
-      // PGlite keeps shared buffers in WebAssembly memory, which counts in full towards RSS;
-      // the OS page cache does the caching instead (297 MB -> 175 MB resident, measured).
-      postgresqlconf: ['shared_buffers=8MB'],
-    }).catch((e: unknown) => {
+    const db = await PgliteThread.start(dir).catch((e: unknown) => {
       unlock();
       throw e;
     });
@@ -68,7 +56,7 @@ export async function openMetadataDb(options: OpenMetadataDbOptions): Promise<Da
         unlock();
       }
     };
-    ds = new DataSource({ ...base, driver: createPgliteDriver(db, pglite), database: 'postgres' });
+    ds = new DataSource({ ...base, driver: createPgliteDriver(db), database: 'postgres' });
     markSoleWriter(ds);
   }
   await ds.initialize();

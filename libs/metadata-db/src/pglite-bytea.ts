@@ -23,8 +23,14 @@ export function serializeByteaParam(value: unknown): Uint8Array | ArrayBuffer | 
   return whole ? value.buffer : value;
 }
 
-/** A bytea result in text format (`\x` + hex, the server's default `bytea_output`) as a Buffer. */
+/**
+ * A bytea result in text format (`\x` + hex, the server's default `bytea_output`) as a Buffer
+ * with an ArrayBuffer of its own (never a slice of Node's shared pool), so the database thread
+ * can hand it to the main thread without a copy.
+ */
 export function parseByteaHex(value: string): Buffer {
   if (!value.startsWith('\\x')) throw new Error('bytea result not in hex format: bytea_output must stay hex');
-  return Buffer.from(value.slice(2), 'hex');
+  const out = Buffer.allocUnsafeSlow((value.length - 2) >>> 1);
+  const written = out.write(value.slice(2), 'hex');
+  return written === out.length ? out : out.subarray(0, written);
 }

@@ -1,6 +1,10 @@
 import type { DataSource } from 'typeorm';
 import type { EntityManager } from 'typeorm';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { openMetadataDb } from './metadata-db';
+import { PgliteThread } from './pglite.driver';
 import { METADATA_MIGRATIONS } from './migrations';
 import { managerQueryer } from './queryer';
 import { parseByteaHex, serializeByteaParam } from './pglite-bytea';
@@ -146,6 +150,64 @@ describe('PGlite metadata database', () => {
       expect(parseByteaHex('\\x00ff10')).toEqual(Buffer.from([0, 255, 16]));
       expect(() => parseByteaHex('escape')).toThrow(/hex/);
     });
+  });
+
+  describe('on its own thread', () => {
+    it('leaves the event loop free while a statement runs', async () => {
+      // In process, WebAssembly would hold the loop for the whole statement: the timer could only
+      // fire after the query's answer. On the thread the timer fires while PostgreSQL sleeps.
+      const order: string[] = [];
+      const timer = new Promise<void>((resolve) => setTimeout(() => resolve(void order.push('timer')), 10));
+      const query = runSql(ds.manager, 'SELECT pg_sleep(1)').then(() => void order.push('query'));
+      await Promise.all([timer, query]);
+      expect(order).toEqual(['timer', 'query']);
+    });
+
+    it("carries PostgreSQL's error fields across the thread", async () => {
+      await runSql(ds.manager, `INSERT INTO repositories (name) VALUES ('thread/dup')`);
+      await expect(runSql(ds.manager, 'INSERT INTO repositories (name) VALUES ($1)', ['thread/dup'])).rejects.toMatchObject({
+        driverError: { code: '23505', constraint: expect.any(String), detail: expect.stringContaining('thread/dup'), severity: 'ERROR' },
+      });
+      await expect(runSql(ds.manager, 'SELECT 1/0')).rejects.toMatchObject({ driverError: { code: '22012', message: 'division by zero' } });
+    });
+
+    it('refuses a parameter structured clone cannot carry, and keeps working', async () => {
+      await expect(runSql(ds.manager, 'SELECT $1::text AS v', [() => 1])).rejects.toThrow();
+      expect((await runSql<{ v: string }>(ds.manager, 'SELECT $1::text AS v', ['after'])).rows).toEqual([{ v: 'after' }]);
+    });
+
+    it("sends a view of a pooled Buffer as the view's bytes", async () => {
+      const small = Buffer.from('abc'); // a slice of Node's shared 8 KiB pool
+      expect(small.buffer.byteLength).toBeGreaterThan(small.length);
+      const { rows } = await runSql<{ n: number; hex: string }>(ds.manager, "SELECT octet_length($1::bytea) AS n, encode($1::bytea, 'hex') AS hex", [small]);
+      expect(rows[0]).toEqual({ n: 3, hex: '616263' });
+    });
+
+    it('answers with an error, not a hang, once the thread is closed or has died', async () => {
+      const closed = await PgliteThread.start('memory://');
+      expect((await closed.query('SELECT $1::int + 1 AS v', [1])).rows).toEqual([{ v: 2 }]);
+      await closed.close();
+      await expect(closed.query('SELECT 1')).rejects.toThrow(/closed/);
+
+      const dying = await PgliteThread.start('memory://');
+      const out = dying.query('SELECT pg_sleep(5)');
+      await (dying as unknown as { worker: Worker }).worker.terminate();
+      await expect(out).rejects.toThrow(/thread stopped/);
+      await expect(dying.query('SELECT 1')).rejects.toThrow(/thread stopped/);
+    }, 60_000);
+
+    it('does not keep a process alive once no statement is out', () => {
+      // A child that opens the database, queries it and never closes it must still exit.
+      const script = `require(${JSON.stringify(join(__dirname, 'metadata-db.ts'))}).openMetadataDb({ pgliteDir: 'memory://', migrate: false }).then((ds) => ds.query('SELECT 41 + 1 AS v')).then((rows) => console.log(JSON.stringify(rows)))`;
+      const r = spawnSync(process.execPath, ['-r', require.resolve('@swc-node/register'), '-e', script], {
+        encoding: 'utf8',
+        timeout: 90_000,
+        env: { ...process.env, NODE_OPTIONS: '', SWC_NODE_PROJECT: join(__dirname, '../../../tsconfig.base.json') },
+      });
+      expect(r.error).toBeUndefined();
+      expect(r.stdout.trim()).toBe('[{"v":42}]');
+      expect(r.status).toBe(0);
+    }, 120_000);
   });
 });
 

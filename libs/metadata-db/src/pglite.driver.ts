@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { PGlite } from '@electric-sql/pglite';
-
-/** The PGlite module the instance came from (its protocol serializer and result parser). */
-export type PgliteModule = Pick<typeof import('@electric-sql/pglite'), 'parse' | 'protocol'>;
+import { extname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { BYTEA_OID } from './pglite-bytea';
+import type { PgliteErrorShape, PgliteRawResult, PgliteReply, PgliteRequest, PgliteThreadData } from './pglite.worker';
 
 /**
- * A `pg`-shaped driver over one PGlite instance, for TypeORM's postgres driver.
+ * A `pg`-shaped driver over the embedded PGlite database, for TypeORM's postgres driver.
  *
  * PGlite has a single session. A pool that hands that session to several callers at once lets
  * concurrent transactions interleave (a rollback undoes another caller's writes, uncommitted rows
@@ -13,9 +13,9 @@ export type PgliteModule = Pick<typeof import('@electric-sql/pglite'), 'parse' |
  * transaction keeps the session until it ends. Callers must therefore never wait on a second
  * connection while holding one (inside a transaction, use its manager only).
  */
-export function createPgliteDriver(db: PGlite, pglite: PgliteModule): { Pool: new (options?: unknown) => PglitePool } {
+export function createPgliteDriver(db: PgliteThread): { Pool: new (options?: unknown) => PglitePool } {
   const lock = new SessionLock();
-  const client = new PgliteClient(db, pglite);
+  const client = new PgliteClient(db);
   return {
     Pool: class extends PglitePool {
       constructor() {
@@ -23,6 +23,131 @@ export function createPgliteDriver(db: PGlite, pglite: PgliteModule): { Pool: ne
       }
     },
   };
+}
+
+/**
+ * The embedded database on its own thread (`pglite.worker.ts`): statements go to it as messages
+ * and their rows come back, so PostgreSQL's work in WebAssembly never holds up the event loop
+ * that serves requests. The thread does not keep the process alive while no statement is out.
+ */
+export class PgliteThread {
+  private readonly pending = new Map<number, { resolve: (r: PgliteRawResult) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private gone: Error | undefined;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (reply: PgliteReply) => {
+      if (reply.id === 0) return;
+      const call = this.pending.get(reply.id);
+      if (!call) return;
+      this.settled(reply.id);
+      if ('error' in reply) call.reject(toError(reply.error));
+      else if ('result' in reply) call.resolve(reply.result);
+    });
+    worker.on('exit', (code) => this.fail(new Error(`the embedded database thread stopped (exit code ${code})`)));
+    worker.on('error', (e) => this.fail(new Error(`the embedded database thread failed: ${e.message}`)));
+  }
+
+  /** Starts a thread with PGlite opened on `dir` (a data folder or `memory://`); throws what opening threw. */
+  static async start(dir: string): Promise<PgliteThread> {
+    // From the TypeScript sources (tests, benchmarks) the thread compiles its entry as it loads it.
+    const fromSources = extname(__filename) === '.ts';
+    const worker = new Worker(join(__dirname, `pglite.worker${extname(__filename)}`), {
+      workerData: { kind: 'lading-pglite', dir } satisfies PgliteThreadData,
+      ...(fromSources
+        ? {
+            execArgv: [...process.execArgv, '-r', require.resolve('@swc-node/register')],
+            env: { ...process.env, SWC_NODE_PROJECT: join(__dirname, '../../../tsconfig.base.json') },
+          }
+        : {}),
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (reply: PgliteReply) => {
+        if (reply.id !== 0) return;
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        if ('fatal' in reply) {
+          void worker.terminate();
+          reject(toError(reply.fatal));
+        } else resolve();
+      };
+      const onExit = (code: number) => reject(new Error(`the embedded database thread stopped while opening (exit code ${code})`));
+      worker.on('message', onMessage);
+      worker.once('exit', onExit);
+      worker.once('error', reject);
+    });
+    worker.unref();
+    return new PgliteThread(worker);
+  }
+
+  /** Runs one statement (with `values`: as a prepared statement) or, without, a script; its rows. */
+  query(text: string, values?: unknown[]): Promise<PgliteRawResult> {
+    return this.send({ id: this.nextId++, op: 'query', text, values: values?.map(sendable) }).then(withBuffers);
+  }
+
+  /** Closes the database and stops the thread. */
+  async close(): Promise<void> {
+    if (this.gone) return;
+    await this.send({ id: this.nextId++, op: 'close' });
+    this.gone = new Error('the embedded database is closed');
+    await this.worker.terminate();
+  }
+
+  private send(request: PgliteRequest): Promise<PgliteRawResult> {
+    if (this.gone) return Promise.reject(this.gone);
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(request.id, { resolve, reject });
+      try {
+        this.worker.postMessage(request);
+      } catch (e) {
+        // A value structured clone cannot carry (a function, a class instance's methods).
+        this.settled(request.id);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  }
+
+  private settled(id: number): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.worker.unref();
+  }
+
+  private fail(e: Error): void {
+    this.gone ??= e;
+    for (const [id, call] of this.pending) {
+      this.settled(id);
+      call.reject(e);
+    }
+  }
+}
+
+/**
+ * A parameter as it should cross to the thread: a view into a larger buffer (a small Buffer sits
+ * in Node's shared 8 KiB pool) would carry that whole buffer, so only its own bytes go.
+ */
+function sendable(v: unknown): unknown {
+  if (v instanceof Uint8Array && (v.byteOffset !== 0 || v.byteLength !== v.buffer.byteLength)) return v.slice();
+  return v;
+}
+
+/** bytea values arrive as Uint8Array (structured clone drops Buffer); callers get Buffers, as from `pg`. */
+function withBuffers(result: PgliteRawResult): PgliteRawResult {
+  const columns = result.fields.filter((f) => f.dataTypeID === BYTEA_OID).map((f) => f.name);
+  for (const row of columns.length > 0 ? result.rows : []) {
+    for (const c of columns) {
+      const v = row[c];
+      if (v instanceof Uint8Array && !Buffer.isBuffer(v)) row[c] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    }
+  }
+  return result;
+}
+
+/** The thread's error as an Error here, with PostgreSQL's fields (`code`, `detail`, `constraint`…). */
+function toError(shape: PgliteErrorShape): Error {
+  const { message, name, ...fields } = shape.fields;
+  void message;
+  return Object.assign(new Error(shape.message), fields, name === undefined ? {} : { name });
 }
 
 /** Hands the single session out to one holder at a time, in arrival order. */
@@ -62,121 +187,17 @@ interface PgResult {
 
 /** The client TypeORM queries through; results are reshaped to what `pg` returns. */
 class PgliteClient extends EventEmitter {
-  private readonly statements: PreparedStatements;
-
-  constructor(
-    private readonly db: PGlite,
-    pglite: PgliteModule,
-  ) {
+  constructor(private readonly db: PgliteThread) {
     super();
-    this.statements = new PreparedStatements(db, pglite);
   }
 
   async query(text: string, params?: unknown[] | ((err: unknown, res?: PgResult) => void)): Promise<PgResult> {
-    const values = Array.isArray(params) ? params : undefined;
-    if (values && values.length > 0) return toPgResult(text, await this.statements.run(text, values));
-    // Without parameters a string may hold several statements (migrations); pg answers the last.
-    const results = await this.db.exec(text);
-    return toPgResult(text, results[results.length - 1] ?? { rows: [], fields: [] });
+    const values = Array.isArray(params) && params.length > 0 ? params : undefined;
+    return toPgResult(text, await this.db.query(text, values));
   }
 }
 
-/** Named statements kept per session; beyond this many, the least recently prepared is closed. */
-const MAX_PREPARED = 256;
-
-interface Prepared {
-  name: string;
-  paramTypes: number[];
-}
-
-/**
- * Parameterised statements as named prepared statements of the one session, so each text is
- * parsed (and, once PostgreSQL settles on a generic plan, planned) once instead of on every call,
- * and a call is one protocol exchange (bind, describe, execute, sync) instead of PGlite's
- * `query`, which parses, describes and plans the text anew each time in six exchanges. The store
- * layer's statements are a fixed set of texts, so the cache stays small; it is bounded anyway.
- */
-class PreparedStatements {
-  private readonly cache = new Map<string, Prepared>();
-  private next = 0;
-
-  private readonly serialize: PgliteModule['protocol']['serialize'];
-
-  constructor(
-    private readonly db: PGlite,
-    private readonly pglite: PgliteModule,
-  ) {
-    this.serialize = pglite.protocol.serialize;
-  }
-
-  run(text: string, values: unknown[]): Promise<{ rows: unknown[]; fields: unknown[]; affectedRows?: number }> {
-    return this.db.runExclusive(async () => {
-      const statement = this.cache.get(text) ?? (await this.prepare(text));
-      const bind = this.serialize.bind({ statement: statement.name, values: values.map((v, i) => this.param(v, statement.paramTypes[i]!)) as string[] });
-      const messages = await this.exchange(bind, this.serialize.describe({ type: 'P' }), this.serialize.execute({}));
-      const error = databaseError(messages);
-      if (error) {
-        // A schema change under a cached SELECT: prepare it afresh next time.
-        if (error.code === '0A000') await this.forget(text);
-        throw error;
-      }
-      // As PGlite's `query` persists an autocommitted statement; in a transaction, COMMIT (through `exec`) does.
-      if (!this.db.isInTransaction()) await this.db.syncToFs();
-      return this.pglite.parse.parseResults(messages, this.db.parsers)[0] ?? { rows: [], fields: [] };
-    });
-  }
-
-  private async prepare(text: string): Promise<Prepared> {
-    const name = `lading_${this.next++}`;
-    const messages = await this.exchange(this.serialize.parse({ name, text }), this.serialize.describe({ type: 'S', name }));
-    const error = databaseError(messages);
-    if (error) throw error;
-    const description = messages.find((m) => m.name === 'parameterDescription') as { dataTypeIDs: number[] } | undefined;
-    const prepared = { name, paramTypes: description?.dataTypeIDs ?? [] };
-    if (this.cache.size >= MAX_PREPARED) await this.forget(this.cache.keys().next().value!);
-    this.cache.set(text, prepared);
-    return prepared;
-  }
-
-  private async forget(text: string): Promise<void> {
-    const prepared = this.cache.get(text);
-    if (!prepared) return;
-    this.cache.delete(text);
-    await this.exchange(this.serialize.close({ type: 'S', name: prepared.name }));
-  }
-
-  /** Sends `messages` and a sync in one exchange; the backend's answers, errors included (never thrown). */
-  private async exchange(...messages: Uint8Array[]): Promise<BackendMessage[]> {
-    const { messages: answers } = await this.db.execProtocol(concat(...messages, this.serialize.sync()), { throwOnError: false, syncToFs: false });
-    return answers;
-  }
-
-  /** As PGlite's `query` serializes a parameter: by its type's serializer, else as text. */
-  private param(value: unknown, type: number): unknown {
-    if (value === null || value === undefined) return null;
-    const serializer = this.db.serializers[type];
-    return serializer ? serializer(value) : String(value);
-  }
-}
-
-type BackendMessage = Awaited<ReturnType<PGlite['execProtocol']>>['messages'][number];
-
-/** The error among a backend's answers (PGlite's class is not ours to `instanceof`: it may come from its other build). */
-function databaseError(messages: BackendMessage[]): (Error & { code?: string }) | undefined {
-  return messages.find((m) => m.name === 'error') as (Error & { code?: string }) | undefined;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
-function toPgResult(text: string, r: { rows: unknown[]; fields: unknown[]; affectedRows?: number }): PgResult {
+function toPgResult(text: string, r: PgliteRawResult): PgResult {
   const command = /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? '';
   return { rows: r.rows, fields: r.fields, rowCount: r.affectedRows ?? r.rows.length, command };
 }
@@ -185,7 +206,7 @@ function toPgResult(text: string, r: { rows: unknown[]; fields: unknown[]; affec
 export class PglitePool extends EventEmitter {
   readonly totalCount = 1;
   constructor(
-    private readonly db: PGlite,
+    private readonly db: PgliteThread,
     private readonly lock: SessionLock,
     private readonly client: PgliteClient,
   ) {
