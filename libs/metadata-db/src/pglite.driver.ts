@@ -54,6 +54,10 @@ export class PgliteThread {
     const fromSources = extname(__filename) === '.ts';
     const worker = new Worker(join(__dirname, `pglite.worker${extname(__filename)}`), {
       workerData: { kind: 'lading-pglite', dir } satisfies PgliteThreadData,
+      // The thread's own heap holds little for long (rows on their way out): a young generation
+      // of 4 MB instead of V8's default (up to 48 MB) keeps its garbage from counting towards RSS
+      // (conformance soak, 3 runs: peak 315 MB against 328 MB with the default).
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
       ...(fromSources
         ? {
             execArgv: [...process.execArgv, '-r', require.resolve('@swc-node/register')],
