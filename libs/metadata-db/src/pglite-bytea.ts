@@ -11,6 +11,11 @@
  */
 export const BYTEA_OID = 17;
 
+/** The names of a result's bytea columns. */
+export function byteaColumns(fields: readonly { name: string; dataTypeID: number }[]): string[] {
+  return fields.filter((f) => f.dataTypeID === BYTEA_OID).map((f) => f.name);
+}
+
 /**
  * A bytea parameter: bytes go out as a binary parameter (no text); anything else as text. A view
  * that spans its whole ArrayBuffer (a Buffer of 4 KiB or more from `Buffer.alloc*`) is passed as

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { BYTEA_OID } from './pglite-bytea';
+import { byteaColumns } from './pglite-bytea';
+import { asBuffer } from './queryer';
 import type { PgliteErrorShape, PgliteRawResult, PgliteReply, PgliteRequest, PgliteThreadData } from './pglite.worker';
 
 /**
@@ -137,11 +138,11 @@ function sendable(v: unknown): unknown {
 
 /** bytea values arrive as Uint8Array (structured clone drops Buffer); callers get Buffers, as from `pg`. */
 function withBuffers(result: PgliteRawResult): PgliteRawResult {
-  const columns = result.fields.filter((f) => f.dataTypeID === BYTEA_OID).map((f) => f.name);
+  const columns = byteaColumns(result.fields);
   for (const row of columns.length > 0 ? result.rows : []) {
     for (const c of columns) {
       const v = row[c];
-      if (v instanceof Uint8Array && !Buffer.isBuffer(v)) row[c] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      if (v instanceof Uint8Array) row[c] = asBuffer(v);
     }
   }
   return result;
@@ -149,9 +150,7 @@ function withBuffers(result: PgliteRawResult): PgliteRawResult {
 
 /** The thread's error as an Error here, with PostgreSQL's fields (`code`, `detail`, `constraint`…). */
 function toError(shape: PgliteErrorShape): Error {
-  const { message, name, ...fields } = shape.fields;
-  void message;
-  return Object.assign(new Error(shape.message), fields, name === undefined ? {} : { name });
+  return Object.assign(new Error(shape.message), shape.fields);
 }
 
 /** Hands the single session out to one holder at a time, in arrival order. */

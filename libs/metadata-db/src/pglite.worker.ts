@@ -11,7 +11,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PGlite } from '@electric-sql/pglite';
-import { BYTEA_OID, parseByteaHex, serializeByteaParam } from './pglite-bytea';
+import { BYTEA_OID, byteaColumns, parseByteaHex, serializeByteaParam } from './pglite-bytea';
 
 /** What the main thread hands the thread at its start. */
 export interface PgliteThreadData {
@@ -145,7 +145,7 @@ export function errorShape(e: unknown): PgliteErrorShape {
   const fields: PgliteErrorShape['fields'] = {};
   if (e && typeof e === 'object') {
     for (const [k, v] of Object.entries(e)) {
-      if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) fields[k] = v as string | number | boolean | null;
+      if (k !== 'message' && (v === null || ['string', 'number', 'boolean'].includes(typeof v))) fields[k] = v as string | number | boolean | null;
     }
   }
   return { message: e instanceof Error ? e.message : String(e), fields };
@@ -153,7 +153,7 @@ export function errorShape(e: unknown): PgliteErrorShape {
 
 /** The ArrayBuffers of a result's bytea values, moved to the main thread rather than copied. */
 function byteaBuffers(result: PgliteRawResult): ArrayBuffer[] {
-  const columns = result.fields.filter((f) => f.dataTypeID === BYTEA_OID).map((f) => f.name);
+  const columns = byteaColumns(result.fields);
   if (columns.length === 0) return [];
   const buffers = new Set<ArrayBuffer>();
   for (const row of result.rows) {
