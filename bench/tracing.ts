@@ -3,13 +3,15 @@
  * Jaeger at 10 % sampling (`parentbased_traceidratio`, 0.1) and at 100 %, over two workloads: a
  * manifest GET by tag under `wrk` (32 connections: requests/s and p99 latency) and a 1 GiB blob
  * push with `curl` (POST, `curl -T` the file as one PATCH, PUT `?digest=`: seconds and MB/s).
- * Five rounds, the order of the modes alternating; medians, each mode's ratio to off, and the median
- * of each round's own ratio (what the target reads). Not a
+ * Five rounds. In each, every mode's server is started at once and the GETs are interleaved: wrk
+ * slices of 2 s taking turns, so the machine's changing load falls on every mode alike; then each
+ * mode's push on a fresh server, one after another. Medians, each mode's ratio to off, and the median of each round's own ratio
+ * (what the target reads). Not a
  * test: numbers, and whether the issue's target (≤ 5 % cost at 10 %) is met.
  *
  *   bash scripts/services start jaeger     # unless it runs
  *   eval "$(bash scripts/services env)"
- *   bench/tracing                          # about 10 minutes; BENCH_SCALE=small: 64 MiB, 5 s, about 4
+ *   bench/tracing                          # about 15 minutes; BENCH_SCALE=small: 64 MiB, 5 s, about 4
  *
  * Environment:
  *   BENCH_SCALE   `full` (default: 1 GiB, wrk 10 s, 5 rounds), `small` (64 MiB, 5 s, 2 rounds) or `ab`
@@ -37,8 +39,11 @@ import { OCI_MANIFEST, pushBlob, putManifest, startUpload } from './oci-client';
 import { cpuSecondsOf } from './proc-stats';
 import { ROOT, startLadingEmbedded, stopAll, type Target } from './registries';
 import { GiB, MB, MiB, percentile } from './stats';
+import { wrk } from './wrk';
 
 const WARMUP_SECONDS = warmupSeconds(process.env.BENCH_WARMUP);
+/** The length of one measured wrk slice of the interleaved GET workload, in seconds. */
+const SLICE_SECONDS = 2;
 
 function warmupSeconds(value: string | undefined): number {
   const s = value === undefined || value === '' ? 2 : Number(value);
@@ -96,7 +101,6 @@ interface Sample {
   pushCpuSeconds: number;
 }
 
-const WRK = '/usr/bin/wrk';
 const REPO = 'bench/tracing';
 const TAG = 'latest';
 
@@ -132,28 +136,45 @@ function descriptor(b: { digest: string; size: number }): { digest: string; size
   return { digest: b.digest, size: b.size };
 }
 
-/** Seconds and milliseconds of wrk's `--latency` output, in ms. */
-function wrkMs(value: string): number {
-  const m = /^([\d.]+)(us|ms|s|m)$/.exec(value.trim());
-  if (!m) throw new Error(`wrk latency "${value}" not understood`);
-  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2] as 'us' | 'ms' | 's' | 'm'];
+/** What the GET workload reads: the small image's manifest by tag. */
+const manifestUrl = (target: Target) => `${target.url}/v2/${REPO}/manifests/${TAG}`;
+
+/** One measured wrk slice against `target`: its requests, wall seconds, p99 (ms), and the server's CPU seconds over it. */
+async function getSlice(target: Target, seconds: number): Promise<{ requests: number; seconds: number; p99: number; cpu: number }> {
+  const cpu0 = cpuOf(target);
+  const r = await wrk(manifestUrl(target), 32, seconds, [`Accept: ${OCI_MANIFEST}`]);
+  const cpu = cpuOf(target) - cpu0;
+  if (r.non2xx > 0 || r.socketErrors > 0) throw new Error(`wrk: ${r.non2xx} answers were not 2xx, ${r.socketErrors} socket errors`);
+  return { requests: r.requests, seconds: r.seconds, p99: r.p99, cpu };
 }
 
-/** wrk on the manifest GET by tag: requests/s, p99 (ms), and the server's CPU per request (µs). */
-async function manifestGets(target: Target, seconds: number): Promise<{ rps: number; p99: number; cpuUs: number }> {
-  const url = `${target.url}/v2/${REPO}/manifests/${TAG}`;
-  const args = (s: number) => ['-t', '2', '-c', '32', '-d', `${s}s`, '--latency', '-H', `Accept: ${OCI_MANIFEST}`, url];
-  await run(WRK, args(WARMUP_SECONDS), (WARMUP_SECONDS + 60) * 1000); // warm-up, not measured
-  const cpu0 = cpuOf(target);
-  const out = await run(WRK, args(seconds), (seconds + 60) * 1000);
-  const cpu = cpuOf(target) - cpu0;
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1];
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
-  if (!(rps > 0) || !p99) throw new Error(`wrk output not understood:\n${out}`);
-  if (non2xx) throw new Error(`wrk: ${non2xx} responses were not 2xx:\n${out}`);
-  return { rps, p99: wrkMs(p99), cpuUs: (cpu / requests) * 1e6 };
+/**
+ * The GET workload of one round, interleaved: every mode's server is up at once and idle but for
+ * its own slices; each gets `seconds` of wrk in slices of {@link SLICE_SECONDS}, taking turns (the
+ * order rotating from slice to slice), so a change in the machine's load falls on every mode alike
+ * instead of on whichever ran at that minute. Per mode: requests/s and CPU per request over all its
+ * slices, p99 the median of its slices' p99s.
+ */
+async function manifestGetsInterleaved(targets: Target[], seconds: number): Promise<{ rps: number; p99: number; cpuUs: number; slices: string[] }[]> {
+  // The warm-up takes turns too: a server left idle while the others warm up serves its next
+  // seconds at up to 1.6× the CPU per request (V8 shrinks an idle heap and lets go of code; a 40 s
+  // pause measured 836 against 570 µs), and that would fall on whichever mode went first.
+  const warmSlices = Math.max(1, Math.round(WARMUP_SECONDS / SLICE_SECONDS));
+  for (let i = 0; i < warmSlices; i++) for (const t of targets) await wrk(manifestUrl(t), 32, SLICE_SECONDS, [`Accept: ${OCI_MANIFEST}`]);
+  const slices = Math.max(1, Math.round(seconds / SLICE_SECONDS));
+  const acc = targets.map(() => ({ requests: 0, seconds: 0, cpu: 0, p99s: [] as number[], slices: [] as string[] }));
+  for (let i = 0; i < slices; i++) {
+    for (let j = 0; j < targets.length; j++) {
+      const k = (i + j) % targets.length;
+      const s = await getSlice(targets[k], SLICE_SECONDS);
+      acc[k].requests += s.requests;
+      acc[k].seconds += s.seconds;
+      acc[k].cpu += s.cpu;
+      acc[k].p99s.push(s.p99);
+      acc[k].slices.push(`${(s.requests / s.seconds).toFixed(0)} req/s ${((s.cpu / s.requests) * 1e6).toFixed(0)} µs`);
+    }
+  }
+  return acc.map((a) => ({ rps: a.requests / a.seconds, p99: median(a.p99s), cpuUs: (a.cpu / a.requests) * 1e6, slices: a.slices }));
 }
 
 function cpuOf(target: Target): number {
@@ -216,18 +237,38 @@ async function writeBlobFile(file: string, size: number): Promise<string> {
   return spec.digest;
 }
 
-async function measure(mode: Mode, round: number, scale: TracingScale, file: string, digest: string): Promise<Sample> {
-  log(`round ${round}, tracing ${mode.name}: starting`);
-  const target = await startLadingEmbedded(`tracing ${mode.name}`, { driver: 'filesystem' }, 'pglite', mode.env);
-  const client = new Client(target.url);
+/**
+ * One round: every mode's server started at once, the interleaved GETs, all stopped; then each
+ * mode's push on a fresh server of its own, one after another, with nothing else running (a push
+ * beside the other modes' servers, each still relaying and pruning the pull events of its GETs,
+ * took 3.4 to 7.6 s where a push alone takes 2.4 to 3.0).
+ */
+async function measureRound(order: Mode[], round: number, scale: TracingScale, file: string, digest: string): Promise<Sample[]> {
+  log(`round ${round}: starting ${order.map((m) => m.name).join(', ')}`);
+  const targets: Target[] = [];
+  let gets: Awaited<ReturnType<typeof manifestGetsInterleaved>>;
   try {
-    await pushImage(client);
-    const get = await manifestGets(target, scale.wrkSeconds);
-    log(`  GET: ${get.rps.toFixed(0)} req/s, p99 ${get.p99.toFixed(2)} ms, ${get.cpuUs.toFixed(0)} µs CPU/request`);
-    if (scale.blobSize === 0) return { mode: mode.name, round, getRps: get.rps, getP99Ms: get.p99, getCpuUsPerRequest: get.cpuUs, pushSeconds: NaN, pushCpuSeconds: NaN };
-    const push = await bigPush(target, client, file, digest);
-    log(`  push: ${push.seconds.toFixed(2)} s, ${push.cpu.toFixed(2)} s CPU`);
-    return {
+    for (const mode of order) {
+      const target = await startLadingEmbedded(`tracing ${mode.name}`, { driver: 'filesystem' }, 'pglite', mode.env);
+      targets.push(target);
+      const client = new Client(target.url);
+      try {
+        await pushImage(client);
+      } finally {
+        await client.close();
+      }
+    }
+    gets = await manifestGetsInterleaved(targets, scale.wrkSeconds);
+  } finally {
+    for (const t of targets) await t.stop();
+  }
+  const samples: Sample[] = [];
+  for (const [i, mode] of order.entries()) {
+    const get = gets[i];
+    log(`  ${mode.name} GET: ${get.rps.toFixed(0)} req/s, p99 ${get.p99.toFixed(2)} ms, ${get.cpuUs.toFixed(0)} µs CPU/request (slices: ${get.slices.join(', ')})`);
+    const push = scale.blobSize > 0 ? await freshPush(mode, file, digest) : { seconds: NaN, cpu: NaN };
+    if (scale.blobSize > 0) log(`  ${mode.name} push: ${push.seconds.toFixed(2)} s, ${push.cpu.toFixed(2)} s CPU`);
+    samples.push({
       mode: mode.name,
       round,
       getRps: get.rps,
@@ -235,7 +276,17 @@ async function measure(mode: Mode, round: number, scale: TracingScale, file: str
       getCpuUsPerRequest: get.cpuUs,
       pushSeconds: push.seconds,
       pushCpuSeconds: push.cpu,
-    };
+    });
+  }
+  return samples;
+}
+
+/** The big push on a fresh server with `mode`'s tracing, stopped after. */
+async function freshPush(mode: Mode, file: string, digest: string): Promise<{ seconds: number; cpu: number }> {
+  const target = await startLadingEmbedded(`tracing ${mode.name} push`, { driver: 'filesystem' }, 'pglite', mode.env);
+  const client = new Client(target.url);
+  try {
+    return await bigPush(target, client, file, digest);
   } finally {
     await client.close();
     await target.stop();
@@ -335,7 +386,7 @@ function render(samples: Sample[], scale: TracingScale, facts: string[], note: s
     '',
     '### Notes',
     '',
-    `- Each measurement starts a fresh embedded Lading (\`lading serve\`: PGlite, filesystem storage, log level \`warn\`, so no access log) with that tracing setting, pushes a small image, runs wrk ${WARMUP_SECONDS} s unmeasured, then the measured wrk run, then the push, and stops it. The order of the modes alternates from round to round (off first, then off last).`,
+    `- Each round starts one fresh embedded Lading per mode (\`lading serve\`: PGlite, filesystem storage, log level \`warn\`, so no access log), all at once, and pushes a small image to each. The GETs: ${SLICE_SECONDS} s wrk slices taking turns, first ${WARMUP_SECONDS} s unmeasured on each, then measured ones (the order rotating each time) until each mode has had ${scale.wrkSeconds} s; the servers not being measured sit idle. Requests/s and CPU per request are over a mode's slices together, p99 is the median of its slices' p99s. Then all are stopped, and each mode's push runs on a fresh server of its own, one after another. The order of the modes alternates from round to round. (Until stop 22 each mode ran alone, one after another; minutes apart, the load of the machine's other users differed by more than the cost measured.)`,
     '- Tracing on: `OTEL_EXPORTER_OTLP_ENDPOINT` = the real Jaeger of `scripts/services` (OTLP/HTTP on 127.0.0.1), `OTEL_TRACES_SAMPLER=parentbased_traceidratio`, `OTEL_TRACES_SAMPLER_ARG` 0.1 or 1; the batch processor at its defaults. Off: no `OTEL_*` variable, so no SDK is loaded.',
     '- wrk: 2 threads, 32 connections, `--latency` (p99 from its distribution), `Accept` the OCI manifest type. The push: one `curl -T` PATCH of the whole file, then `PUT ?digest=`; seconds from the POST to the 201.',
     '- Server CPU: utime + stime of the registry process over the measurement (from /proc), which the load of other users of the machine does not inflate as much as wall-clock numbers.',
@@ -369,7 +420,7 @@ async function main(): Promise<void> {
     const samples: Sample[] = [];
     for (let round = 1; round <= scale.rounds; round++) {
       const order = round % 2 === 1 ? all : [...all].reverse();
-      for (const mode of order) samples.push(await measure(mode, round, scale, file, digest));
+      samples.push(...(await measureRound(order, round, scale, file, digest)));
     }
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const facts = [

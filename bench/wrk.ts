@@ -19,7 +19,7 @@ const REPO = 'bench/wrk';
 const TAG = 'wrk';
 
 /** What one wrk run reported. */
-interface WrkResult {
+export interface WrkResult {
   requests: number;
   seconds: number;
   p50: number;
@@ -38,7 +38,7 @@ function ms(text: string): number {
 }
 
 /** Runs wrk on `url` with `connections` connections for `seconds`, `--latency`; parses its report. */
-async function wrk(url: string, connections: number, seconds: number, headers: string[]): Promise<WrkResult> {
+export async function wrk(url: string, connections: number, seconds: number, headers: string[]): Promise<WrkResult> {
   const args = ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
   const { stdout } = await run(WRK_BIN, args, { timeout: (seconds + 60) * 1000 });
   const done = /(\d+) requests in ([\d.]+\w+),/.exec(stdout);
