@@ -54,7 +54,10 @@ describe('S3BlobStorage on MinIO', () => {
       () => 'stored',
       (e: Error) => e.message,
     );
-    for (let i = 0; !(await storage.keys()).some((k) => k.startsWith('multipart:')); i++) {
+    // Started and recorded: the writer records its multipart upload after starting it (one small
+    // PUT later), and a check between the two would find nothing to follow yet.
+    const started = (keys: string[]) => keys.some((k) => k.startsWith('multipart:')) && keys.some((k) => k.startsWith(`uploads/${id}/multipart/`));
+    for (let i = 0; !started(await storage.keys()); i++) {
       if (i > 100) throw new Error('the write never started its multipart upload');
       await new Promise((r) => setTimeout(r, 50));
     }
